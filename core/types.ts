@@ -1,0 +1,145 @@
+// The data that flows between the stages:
+//   templates → generator (Template, Case, Kernel) → runner (CaseResult) → report (Results).
+// Every stage imports these shapes from here and nothing from a later stage.
+
+/** Width of a record field in bytes, as declared in a template's front matter. */
+export type FieldType = 'u8' | 'u16' | 'u32' | 'u64';
+
+/**
+ * How the report decodes a field for humans. Purely presentational: comparison is byte for byte.
+ *   hex       plain number
+ *   vector    an interrupt vector (#BP, #PF, …)
+ *   exitcode  a VMCB EXITCODE (VMEXIT_*)
+ *   eventinfo an EVENTINJ / EXITINTINFO value (V, TYPE, EV, VECTOR)
+ *   rflags    RFLAGS bits
+ *   offset    a signed distance from a label (RIPs are recorded this way)
+ *   selector  a segment selector
+ *   count     a small count
+ *   bool      0 or 1
+ */
+export type FieldDecode =
+  | 'hex' | 'vector' | 'exitcode' | 'eventinfo' | 'rflags' | 'offset' | 'selector' | 'count' | 'bool';
+
+export interface RecordField {
+  name: string;
+  type: FieldType;
+  /** Byte offset in the record, computed from the declaration order (fields are packed). */
+  offset: number;
+  size: number;
+  decode: FieldDecode;
+  doc: string;
+}
+
+/** A CPU feature a case can require. `!name` in front matter means: must be absent. */
+export type Feature = 'svm' | 'npt' | 'nrips';
+export const FEATURES: readonly Feature[] = ['svm', 'npt', 'nrips'];
+
+/** CPU features a kernel's boot must present to the guest: true = present, false = hidden. */
+export type CpuConfig = Partial<Record<Feature, boolean>>;
+
+export interface Requirement {
+  feature: Feature;
+  present: boolean;
+}
+
+export interface Template {
+  /** Dotted id, e.g. `svm.inject.softint`; the prefix of every case id. */
+  id: string;
+  title: string;
+  checks: string;
+  /** Absolute path of the .S.hbs file. */
+  file: string;
+  /** Path shown to users (relative to the template root it came from). */
+  displayPath: string;
+  /** 1-based line in `file` where the assembly body starts (after the front matter). */
+  bodyLine: number;
+  body: string;
+  requires: Requirement[];
+  /** Parameters whose on/off value selects a CPU feature (e.g. `nrips`). */
+  featureParams: Feature[];
+  /** Parameter names in declaration order, with their values as written. */
+  matrix: Array<{ name: string; values: string[] }>;
+  exclude: Array<Record<string, string>>;
+  record: RecordField[];
+  recordSize: number;
+}
+
+export interface Case {
+  /** `<template id>/<k=v,…>` in matrix order; `<template id>` alone when the matrix is empty. */
+  id: string;
+  template: Template;
+  params: Record<string, string>;
+  /** Template requirements plus those implied by feature parameters. */
+  requires: Requirement[];
+}
+
+/** One bootable kernel that runs a batch of cases in order. */
+export interface Kernel {
+  /** Stable id: `<template id>#<n>` (n counts batches of the template). */
+  id: string;
+  cases: Case[];
+  /** Features every case of this kernel needs shown (true) or hidden (false) by the backend. */
+  cpu: CpuConfig;
+  /** Multiboot ELF32 image (QEMU -kernel, GRUB, native KVM, model). */
+  elf: string;
+  /** Flat image to load at KERNEL_LOAD_ADDR (Bochs optramimage). */
+  bin: string;
+  /** Symbol map of the linked image, for diagnostics. */
+  map: string;
+}
+
+/**
+ * Status of one case on one backend.
+ *   OK          the kernel emitted a valid record
+ *   SKIP        the kernel decided not to run it (reason from the kernel)
+ *   CRASH       unexpected exception in L1, triple fault, emulator/VMM failure
+ *   TIMEOUT     no progress within the time limit
+ *   ERROR       no valid record (bad CRC, truncated line, missing END, unexpected case id…)
+ *   UNSUPPORTED the backend cannot provide what the case requires (reason says what)
+ */
+export type Status = 'OK' | 'SKIP' | 'CRASH' | 'TIMEOUT' | 'ERROR' | 'UNSUPPORTED';
+
+export interface CaseResult {
+  status: Status;
+  /** Lower-case hex of the record bytes (OK), or of the crash record (CRASH reported by the kernel). */
+  record?: string;
+  reason?: string;
+  /** Seconds spent in the boot that produced this result, divided among its cases. */
+  seconds?: number;
+}
+
+export interface BackendInfo {
+  name: string;
+  available: boolean;
+  reason: string;
+  /** What the backend can offer to cases; absent features come with the reason why. */
+  features: Record<Feature, { present: boolean; absent: boolean; reason: string }>;
+  version?: string;
+}
+
+export interface HostInfo {
+  vendor: string;
+  family: number;
+  model: number;
+  stepping: number;
+  modelName: string;
+  kernel: string;
+}
+
+export interface CaseOutcome {
+  id: string;
+  template: string;
+  params: Record<string, string>;
+  results: Record<string, CaseResult>;
+}
+
+/** The contract of out/results.json (see README: "results.json"). */
+export interface Results {
+  schema: 'svmconf-results/1';
+  generated: string;
+  host: HostInfo;
+  backends: BackendInfo[];
+  /** Record layouts per template, so tools can decode records without the templates. */
+  layouts: Record<string, RecordField[]>;
+  cases: CaseOutcome[];
+}

@@ -1,0 +1,37 @@
+// What a backend is: something that can say whether it can run here, and boot a kernel once.
+// The scheduler (runner/schedule.ts) turns boots into per-case results; backends know nothing of cases.
+
+import type { BackendInfo, CpuConfig, Kernel } from '../core/types.ts';
+
+export interface BootRequest {
+  kernel: Kernel;
+  /** Index of the first case to run (multiboot command line `start=N`). */
+  start: number;
+  cpu: CpuConfig;
+  /** Kill the boot when no serial output arrived for this long. */
+  idleTimeoutMs: number;
+  /** Called with every complete serial line as it arrives (CR stripped). */
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * How a boot ended.
+ *   exited   the VM left on its own (debug-exit port, shutdown port, VMM exit)
+ *   timeout  no output for idleTimeoutMs; the VM was killed
+ *   crashed  the VMM reported a failure (KVM internal error, failed entry, triple fault seen as reset)
+ */
+export interface BootResult {
+  end: 'exited' | 'timeout' | 'crashed';
+  /** Every serial line, CR stripped, in order. */
+  lines: string[];
+  /** Human-readable detail: exit status, the VMM's error text, the timeout. */
+  detail: string;
+  seconds: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  probe(): Promise<BackendInfo>;
+  boot(req: BootRequest): Promise<BootResult>;
+}
