@@ -1,0 +1,126 @@
+// Render templates and the runtime to assembly with Handlebars (strict, no HTML escaping).
+//
+// Every source line carries a marker comment ` #@<source>:<line>` through rendering, so an
+// assembler error on a rendered line can be traced back to the template (or partial) file and
+// line it came from (see sourceOf). `#` starts a comment in GNU as for x86, so markers are inert.
+
+import Handlebars from 'handlebars';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import type { Case, Template } from '../core/types.ts';
+import { TemplateError } from './errors.ts';
+
+const MARK = '#@';
+const MARK_RE = /\s*#@(\d+):(\d+)/;
+const MARK_RE_ALL = /\s*#@\d+:\d+/g;
+
+export interface SourceRef {
+  file: string;
+  line: number;
+}
+
+/** A Handlebars environment with the runtime partials and the helpers templates may use. */
+export class Renderer {
+  private readonly hb = Handlebars.create();
+  /** Source files that markers point at, by index. */
+  readonly sources: string[] = [];
+  private readonly partialFiles = new Map<string, string>();
+
+  constructor() {
+    const h = this.hb;
+    h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    h.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
+    h.registerHelper('and', (...args: unknown[]) => args.slice(0, -1).every(Boolean));
+    h.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
+    h.registerHelper('not', (a: unknown) => !a);
+    /** (in value "a" "b" …): value is one of the listed strings */
+    h.registerHelper('in', (v: unknown, ...rest: unknown[]) => rest.slice(0, -1).includes(v));
+  }
+
+  sourceIndex(file: string): number {
+    const i = this.sources.indexOf(file);
+    if (i >= 0) return i;
+    this.sources.push(file);
+    return this.sources.length - 1;
+  }
+
+  /**
+   * Append a marker to every line. Lines inside a multi-line `{{…}}` get none (a marker there
+   * would change the expression); they are rare and their error lines still point nearby.
+   */
+  annotate(file: string, text: string, firstLine: number): string {
+    const src = this.sourceIndex(file);
+    let depth = 0;
+    return text
+      .split('\n')
+      .map((line, i) => {
+        const opens = (line.match(/\{\{/g) ?? []).length;
+        const closes = (line.match(/\}\}/g) ?? []).length;
+        const inside = depth > 0;
+        depth += opens - closes;
+        if (inside || depth > 0 || line.trim() === '') return line;
+        return `${line} ${MARK}${src}:${firstLine + i}`;
+      })
+      .join('\n');
+  }
+
+  /** Register every `*.S.hbs` in `dir` as a partial named by its basename. */
+  async addPartialDir(dir: string, displayRoot: string): Promise<void> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.S.hbs')).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const file = join(dir, name);
+      const display = relative(displayRoot, file) || file;
+      const partial = basename(name, '.S.hbs');
+      const prior = this.partialFiles.get(partial);
+      if (prior) throw new TemplateError(display, 1, `partial \`${partial}\` is already defined by ${prior}`);
+      this.partialFiles.set(partial, display);
+      const text = await readFile(file, 'utf8');
+      this.hb.registerPartial(partial, this.annotate(display, text, 1));
+    }
+  }
+
+  /** Render text that came from `file` (already annotated) with `context`; errors name the file. */
+  renderAnnotated(file: string, annotated: string, context: object, firstLine: number): string {
+    let out: string;
+    try {
+      out = this.hb.compile(annotated, { strict: true, noEscape: true, preventIndent: true })(context);
+    } catch (e) {
+      const msg = (e as Error).message;
+      // Handlebars reports positions as "- L:C" relative to the text it compiled
+      const m = /- (\d+):(\d+)/.exec(msg) ?? /line (\d+)/i.exec(msg);
+      const line = m ? firstLine + Number(m[1]) - 1 : undefined;
+      throw new TemplateError(file, line, `template: ${msg.split('\n')[0]}`);
+    }
+    return out;
+  }
+
+  renderPartial(name: string, context: object): string {
+    const file = this.partialFiles.get(name);
+    if (!file) throw new Error(`no runtime partial \`${name}\` (looked in templates/partials)`);
+    return this.renderAnnotated(file, `{{> ${name}}}`, context, 1);
+  }
+
+  renderCase(c: Case, index: number): string {
+    const t: Template = c.template;
+    const context = { ...c.params, case: { id: c.id, index }, template: { id: t.id } };
+    return this.renderAnnotated(t.displayPath, this.annotate(t.displayPath, t.body, t.bodyLine), context, t.bodyLine);
+  }
+
+  /** Where a rendered line came from, by its marker. */
+  sourceOf(renderedLine: string): SourceRef | undefined {
+    const m = MARK_RE.exec(renderedLine);
+    if (!m) return undefined;
+    const file = this.sources[Number(m[1])];
+    return file === undefined ? undefined : { file, line: Number(m[2]) };
+  }
+}
+
+/** The line without its markers: what the user wrote, for error messages. */
+export function stripMarkers(line: string): string {
+  return line.replace(MARK_RE_ALL, '');
+}

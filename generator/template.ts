@@ -1,0 +1,175 @@
+// Load a template file: YAML front matter between `---` lines, then the assembly body.
+// The front matter is validated field by field; every error names the file and the line.
+
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { FEATURES, type Feature, type FieldDecode, type FieldType, type RecordField, type Requirement, type Template } from '../core/types.ts';
+import { RECORD_MAX } from './layout.ts';
+import { TemplateError } from './errors.ts';
+
+const FIELD_SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+const DECODES: readonly FieldDecode[] = ['hex', 'vector', 'exitcode', 'eventinfo', 'rflags', 'offset', 'selector', 'count', 'bool'];
+const KNOWN_KEYS = ['id', 'title', 'checks', 'requires', 'feature_params', 'matrix', 'exclude', 'record'] as const;
+
+/** Ids and parameter values go on protocol lines and into case ids: no spaces, no separators. */
+const ID_RE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
+const NAME_RE = /^[a-z][a-z0-9_]*$/;
+const VALUE_RE = /^[A-Za-z0-9_.+-]+$/;
+
+export function splitFrontMatter(file: string, text: string): { front: string; frontLine: number; body: string; bodyLine: number } {
+  const lines = text.split('\n');
+  if (lines[0]?.trimEnd() !== '---') throw new TemplateError(file, 1, 'a template starts with a `---` line opening its front matter');
+  const close = lines.findIndex((l, i) => i > 0 && l.trimEnd() === '---');
+  if (close < 0) throw new TemplateError(file, 1, 'front matter is not closed by a `---` line');
+  return {
+    front: lines.slice(1, close).join('\n'),
+    frontLine: 2,
+    body: lines.slice(close + 1).join('\n'),
+    bodyLine: close + 2,
+  };
+}
+
+class FrontMatter {
+  constructor(readonly file: string, readonly doc: Document, readonly text: string, readonly firstLine: number) {}
+
+  /** 1-based line in the template file of the node at `path` (or of the document). */
+  lineOf(path: Array<string | number>): number {
+    const node = path.length ? this.doc.getIn(path, true) : this.doc.contents;
+    const range = (node as { range?: [number, number, number] } | undefined)?.range
+      ?? (this.doc.getIn(path.slice(0, -1), true) as { range?: [number, number, number] } | undefined)?.range;
+    if (!range) return this.firstLine;
+    return this.firstLine + this.text.slice(0, range[0]).split('\n').length - 1;
+  }
+
+  fail(path: Array<string | number>, detail: string): never {
+    const where = path.length ? `front matter \`${path.join('.')}\`: ` : 'front matter: ';
+    throw new TemplateError(this.file, this.lineOf(path), where + detail);
+  }
+
+  string(path: Array<string | number>, value: unknown, re?: RegExp, what?: string): string {
+    if (typeof value !== 'string' || value.trim() === '') this.fail(path, 'must be a non-empty string');
+    if (re && !re.test(value)) this.fail(path, `\`${value}\` is not ${what ?? `of the form ${re}`}`);
+    return value;
+  }
+
+  list(path: Array<string | number>, value: unknown): unknown[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) this.fail(path, 'must be a list');
+    return value;
+  }
+}
+
+function parseRequirement(fm: FrontMatter, path: Array<string | number>, raw: unknown): Requirement {
+  const text = fm.string(path, raw);
+  const present = !text.startsWith('!');
+  const feature = (present ? text : text.slice(1)) as Feature;
+  if (!FEATURES.includes(feature)) fm.fail(path, `unknown feature \`${text}\` (known: ${FEATURES.join(', ')}, or !feature for "must be absent")`);
+  return { feature, present };
+}
+
+function parseRecord(fm: FrontMatter, raw: unknown): { fields: RecordField[]; size: number } {
+  const items = fm.list(['record'], raw);
+  if (items.length === 0) fm.fail(['record'], 'declare at least one record field');
+  const fields: RecordField[] = [];
+  let offset = 0;
+  items.forEach((item, i) => {
+    const path = ['record', i];
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) fm.fail(path, 'a field is a map {name, type, doc, decode?}');
+    const f = item as Record<string, unknown>;
+    for (const k of Object.keys(f)) if (!['name', 'type', 'doc', 'decode'].includes(k)) fm.fail([...path, k], `unknown key \`${k}\` (known: name, type, doc, decode)`);
+    const name = fm.string([...path, 'name'], f.name, NAME_RE, 'a lower-case name');
+    if (fields.some((o) => o.name === name)) fm.fail([...path, 'name'], `field \`${name}\` declared twice`);
+    const type = fm.string([...path, 'type'], f.type) as FieldType;
+    if (!(type in FIELD_SIZES)) fm.fail([...path, 'type'], `\`${type}\` is not one of u8, u16, u32, u64`);
+    const decode = (f.decode === undefined ? 'hex' : fm.string([...path, 'decode'], f.decode)) as FieldDecode;
+    if (!DECODES.includes(decode)) fm.fail([...path, 'decode'], `\`${decode}\` is not one of ${DECODES.join(', ')}`);
+    const doc = fm.string([...path, 'doc'], f.doc);
+    const size = FIELD_SIZES[type];
+    if (offset % size !== 0) fm.fail(path, `field \`${name}\` (${type}) would sit at offset ${offset}, not ${size}-byte aligned: reorder or pad`);
+    fields.push({ name, type, offset, size, decode, doc });
+    offset += size;
+  });
+  if (offset > RECORD_MAX) fm.fail(['record'], `record is ${offset} bytes, more than the runtime's ${RECORD_MAX}`);
+  return { fields, size: offset };
+}
+
+function parseMatrix(fm: FrontMatter, raw: unknown): Template['matrix'] {
+  if (raw === undefined) return [];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fm.fail(['matrix'], 'must be a map from parameter name to a list of values');
+  return Object.entries(raw as Record<string, unknown>).map(([name, values]) => {
+    fm.string(['matrix', name], name, NAME_RE, 'a lower-case parameter name');
+    const list = fm.list(['matrix', name], values);
+    if (list.length === 0) fm.fail(['matrix', name], 'needs at least one value');
+    const strings = list.map((v, i) => fm.string(['matrix', name, i], v, VALUE_RE, 'a value without spaces, commas, `=` or `/`'));
+    const dup = strings.find((v, i) => strings.indexOf(v) !== i);
+    if (dup !== undefined) fm.fail(['matrix', name], `value \`${dup}\` listed twice`);
+    return { name, values: strings };
+  });
+}
+
+function parseExclude(fm: FrontMatter, raw: unknown, matrix: Template['matrix']): Template['exclude'] {
+  return fm.list(['exclude'], raw).map((item, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) fm.fail(['exclude', i], 'an exclusion is a map of parameter values');
+    const entries = Object.entries(item as Record<string, unknown>);
+    if (entries.length === 0) fm.fail(['exclude', i], 'an empty exclusion would exclude every case');
+    for (const [k, v] of entries) {
+      const p = matrix.find((m) => m.name === k);
+      if (!p) fm.fail(['exclude', i, k], `\`${k}\` is not a matrix parameter`);
+      const value = fm.string(['exclude', i, k], v);
+      if (!p.values.includes(value)) fm.fail(['exclude', i, k], `\`${value}\` is not a value of \`${k}\` (${p.values.join(', ')})`);
+    }
+    return Object.fromEntries(entries) as Record<string, string>;
+  });
+}
+
+/** Parse and validate a whole template file's text. Pure apart from its arguments. */
+export function parseTemplate(file: string, displayPath: string, text: string): Template {
+  const { front, frontLine, body, bodyLine } = splitFrontMatter(displayPath, text);
+  // failsafe: every scalar stays the string it was written as (`0x20` stays `0x20`, `on` stays `on`)
+  const doc = parseDocument(front, { schema: 'failsafe', prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const line = frontLine + (e.linePos?.[0]?.line ?? 1) - 1;
+    throw new TemplateError(displayPath, line, `front matter is not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const fm = new FrontMatter(displayPath, doc, front, frontLine);
+  if (!isMap(doc.contents)) fm.fail([], 'must be a YAML map');
+  const raw = doc.toJS() as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!(KNOWN_KEYS as readonly string[]).includes(key)) fm.fail([key], `unknown key \`${key}\` (known: ${KNOWN_KEYS.join(', ')})`);
+  }
+  const id = fm.string(['id'], raw.id, ID_RE, 'a dotted lower-case id such as `svm.inject.softint`');
+  const matrix = parseMatrix(fm, raw.matrix);
+  const featureParams = fm.list(['feature_params'], raw.feature_params).map((v, i) => {
+    const name = fm.string(['feature_params', i], v) as Feature;
+    if (!FEATURES.includes(name)) fm.fail(['feature_params', i], `\`${name}\` is not a feature (${FEATURES.join(', ')})`);
+    const p = matrix.find((m) => m.name === name);
+    if (!p) fm.fail(['feature_params', i], `feature parameter \`${name}\` must also be a matrix parameter`);
+    const bad = p.values.find((x) => x !== 'on' && x !== 'off');
+    if (bad !== undefined) fm.fail(['matrix', name], `feature parameter values are \`on\` and \`off\`, not \`${bad}\``);
+    return name;
+  });
+  const record = parseRecord(fm, raw.record);
+  // keep YAML scalar node types honest: `requires: svm` (not a list) is an easy slip
+  const req = doc.get('requires', true);
+  if (req !== undefined && !isSeq(req) && !isScalar(req)) fm.fail(['requires'], 'must be a list of features');
+  return {
+    id,
+    title: fm.string(['title'], raw.title),
+    checks: fm.string(['checks'], raw.checks).trim(),
+    file,
+    displayPath,
+    bodyLine,
+    body,
+    requires: fm.list(['requires'], raw.requires).map((r, i) => parseRequirement(fm, ['requires', i], r)),
+    featureParams,
+    matrix,
+    exclude: parseExclude(fm, raw.exclude, matrix),
+    record: record.fields,
+    recordSize: record.size,
+  };
+}
+
+export async function loadTemplate(file: string, displayPath: string): Promise<Template> {
+  return parseTemplate(file, displayPath, await readFile(file, 'utf8'));
+}

@@ -1,0 +1,122 @@
+// GNU as / ld / objcopy through execa, with results cached by content hash.
+//
+// The cache key of an object is the hash of its source and of the tool's version line, so a
+// changed template, partial, constant or binutils rebuilds exactly what it affects.
+
+import { createHash } from 'node:crypto';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { TemplateError, ToolMissingError } from './errors.ts';
+import { stripMarkers, type Renderer } from './render.ts';
+
+const INSTALL_BINUTILS = 'apt-get install binutils (or run make setup)';
+
+export function sha256(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Write via a temporary name and rename, so a killed build never leaves half a file in the cache. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+let versionLine: Promise<string> | undefined;
+
+/** `as --version`'s first line; part of every cache key. Throws ToolMissingError without binutils. */
+export function toolVersion(): Promise<string> {
+  versionLine ??= (async () => {
+    for (const tool of ['as', 'ld', 'objcopy']) {
+      try {
+        await execa(tool, ['--version']);
+      } catch {
+        throw new ToolMissingError(tool, INSTALL_BINUTILS);
+      }
+    }
+    return (await execa('as', ['--version'])).stdout.split('\n')[0] ?? '';
+  })();
+  return versionLine;
+}
+
+export interface AssembleInput {
+  /** Rendered assembly with source markers. */
+  source: string;
+  /** Shown in errors (a case id, "runtime", "case table of <kernel>"). */
+  what: string;
+  renderer: Renderer;
+}
+
+/** Assemble to an object in the cache; returns its path. Errors point at template file and line. */
+export async function assemble(cacheDir: string, input: AssembleInput): Promise<string> {
+  const key = sha256('as', await toolVersion(), input.source);
+  const obj = join(cacheDir, 'obj', `${key}.o`);
+  if (await exists(obj)) return obj;
+  const src = join(cacheDir, 'src', `${key}.s`);
+  await writeAtomic(src, input.source);
+  const tmpObj = `${obj}.${process.pid}.tmp`;
+  await mkdir(dirname(obj), { recursive: true });
+  const r = await execa('as', ['--64', '--fatal-warnings', '-o', tmpObj, src], { reject: false });
+  if (r.exitCode !== 0) throw assemblerError(input, src, r.stderr);
+  await rename(tmpObj, obj);
+  return obj;
+}
+
+/** Turn `file.s:LINE: Error: …` into an error naming the template line and showing the rendered line. */
+function assemblerError(input: AssembleInput, srcPath: string, stderr: string): Error {
+  const lines = input.source.split('\n');
+  const re = /^[^:]+:(\d+): (Error|Warning): (.*)$/;
+  const first = stderr.split('\n').map((l) => re.exec(l)).find((m) => m !== null);
+  if (!first) return new Error(`as failed on ${input.what} (${srcPath}):\n${stderr}`);
+  const renderedLineNo = Number(first[1]);
+  const rendered = lines[renderedLineNo - 1] ?? '';
+  const ref = input.renderer.sourceOf(rendered);
+  const context = `  rendered for ${input.what}, line ${renderedLineNo} of ${srcPath}:\n    ${stripMarkers(rendered).trim()}`;
+  const more = stderr.split('\n').filter((l) => re.test(l)).length - 1;
+  const detail = `as: ${first[2]}: ${first[3]}${more > 0 ? ` (and ${more} more)` : ''}`;
+  if (!ref) return new TemplateError(srcPath, renderedLineNo, detail, context);
+  return new TemplateError(ref.file, ref.line, detail, context);
+}
+
+export interface LinkOutput {
+  elf: string;
+  bin: string;
+  map: string;
+}
+
+/**
+ * Link objects at KERNEL_LOAD_ADDR with our linker script, then derive the multiboot ELF32 (QEMU's
+ * -kernel takes multiboot only as ELF32: recipes.md) and a flat image (Bochs' optramimage).
+ */
+export async function link(cacheDir: string, objects: string[], linkerScript: string, what: string): Promise<LinkOutput> {
+  const key = sha256('ld', await toolVersion(), linkerScript, ...objects);
+  const dir = join(cacheDir, 'kernel', key);
+  const out = { elf: join(dir, 'kernel.elf'), bin: join(dir, 'kernel.bin'), map: join(dir, 'kernel.map') };
+  if (await exists(out.bin)) return out;
+  await mkdir(dir, { recursive: true });
+  const script = join(dir, 'kernel.ld');
+  await writeAtomic(script, linkerScript);
+  const elf64 = join(dir, 'kernel64.elf');
+  const ld = await execa('ld', ['-m', 'elf_x86_64', '-nostdlib', '--no-warn-rwx-segments', '-T', script, '-Map', out.map, '-o', elf64, ...objects], { reject: false });
+  if (ld.exitCode !== 0) throw new Error(`ld failed for ${what}:\n${ld.stderr}`);
+  const tmpElf = `${out.elf}.tmp`;
+  const tmpBin = `${out.bin}.tmp`;
+  await execa('objcopy', ['-O', 'elf32-i386', elf64, tmpElf]);
+  await execa('objcopy', ['-O', 'binary', '--set-section-flags', '.bss=alloc,load,contents', elf64, tmpBin]);
+  await rename(tmpElf, out.elf);
+  await rename(tmpBin, out.bin); // last: its presence marks a complete entry
+  return out;
+}
