@@ -1,0 +1,126 @@
+// x86 architectural constants that are not SVM-specific: exception vectors, RFLAGS bits,
+// control-register bits. Names follow the AMD64 APM (vol. 2 ch. 8 "Exceptions and Interrupts",
+// ch. 3 "System Resources"). This module and arch/svm.ts are the one place these numbers live;
+// arch/asm.ts renders them for the kernels' assembly.
+//
+// Segment selectors are deliberately absent: the runtime owns the GDT (generator/layout.ts).
+
+/** Exception vectors (APM vol. 2 §8.2, Table 8-1). #VE is Intel's, kept so records from any CPU decode. */
+export const VEC = {
+  DE: 0,
+  DB: 1,
+  NMI: 2,
+  BP: 3,
+  OF: 4,
+  BR: 5,
+  UD: 6,
+  NM: 7,
+  DF: 8,
+  TS: 10,
+  NP: 11,
+  SS: 12,
+  GP: 13,
+  PF: 14,
+  MF: 16,
+  AC: 17,
+  MC: 18,
+  XM: 19,
+  VE: 20,
+  CP: 21,
+  HV: 28,
+  VC: 29,
+  SX: 30,
+} as const;
+
+export type VectorName = keyof typeof VEC;
+
+/** Vectors 0–31 are reserved for exceptions; the first vector free for INTR / INT n use. */
+export const FIRST_USER_VECTOR = 32;
+
+/**
+ * Exceptions that push an error code (APM vol. 2 §8.2, Table 8-1, "Error Code" column):
+ * #DF (always 0), #TS, #NP, #SS, #GP, #PF, #AC (always 0), #CP, #VC, #SX.
+ */
+export const ERROR_CODE_VECTORS: readonly number[] = [
+  VEC.DF, VEC.TS, VEC.NP, VEC.SS, VEC.GP, VEC.PF, VEC.AC, VEC.CP, VEC.VC, VEC.SX,
+];
+
+/** Does delivering exception `vector` push an error code? (Only meaningful for vectors 0–31.) */
+export function pushesErrorCode(vector: number): boolean {
+  return ERROR_CODE_VECTORS.includes(vector);
+}
+
+const VECTOR_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(VEC).map(([name, v]) => [v, name === 'NMI' ? 'NMI' : `#${name}`]),
+);
+
+/** The manual's mnemonic of an exception vector (`#BP`, `NMI`), or undefined for a vector without one. */
+export function vectorMnemonic(vector: number): string | undefined {
+  return VECTOR_NAMES.get(vector);
+}
+
+/** RFLAGS bits (APM vol. 2 §3.1.6). Single-bit flags as masks; IOPL is a two-bit field. */
+export const RFLAGS = {
+  CF: 1n << 0n,
+  /** Reserved, always reads 1. */
+  FIXED1: 1n << 1n,
+  PF: 1n << 2n,
+  AF: 1n << 4n,
+  ZF: 1n << 6n,
+  SF: 1n << 7n,
+  TF: 1n << 8n,
+  IF: 1n << 9n,
+  DF: 1n << 10n,
+  OF: 1n << 11n,
+  IOPL_SHIFT: 12n,
+  IOPL_MASK: 3n << 12n,
+  NT: 1n << 14n,
+  RF: 1n << 16n,
+  VM: 1n << 17n,
+  AC: 1n << 18n,
+  VIF: 1n << 19n,
+  VIP: 1n << 20n,
+  ID: 1n << 21n,
+} as const;
+
+/** The single-bit RFLAGS flags in decreasing bit order (for decoding); IOPL and FIXED1 excluded. */
+export const RFLAGS_FLAG_NAMES = ['ID', 'VIP', 'VIF', 'AC', 'VM', 'RF', 'NT', 'OF', 'DF', 'IF', 'TF', 'SF', 'ZF', 'AF', 'PF', 'CF'] as const;
+
+/** CR0 bits (APM vol. 2 §3.1.1). */
+export const CR0 = {
+  PE: 1n << 0n,
+  MP: 1n << 1n,
+  EM: 1n << 2n,
+  TS: 1n << 3n,
+  ET: 1n << 4n,
+  NE: 1n << 5n,
+  WP: 1n << 16n,
+  AM: 1n << 18n,
+  NW: 1n << 29n,
+  CD: 1n << 30n,
+  PG: 1n << 31n,
+} as const;
+
+/** CR4 bits (APM vol. 2 §3.1.3), the ones the runtime and the templates use. */
+export const CR4 = {
+  VME: 1n << 0n,
+  PVI: 1n << 1n,
+  TSD: 1n << 2n,
+  DE: 1n << 3n,
+  PSE: 1n << 4n,
+  PAE: 1n << 5n,
+  MCE: 1n << 6n,
+  PGE: 1n << 7n,
+  PCE: 1n << 8n,
+  OSFXSR: 1n << 9n,
+  OSXMMEXCPT: 1n << 10n,
+} as const;
+
+/** #PF error-code bits (APM vol. 2 §8.4.2). */
+export const PF_ERR = {
+  P: 1n << 0n,
+  W: 1n << 1n,
+  US: 1n << 2n,
+  RSV: 1n << 3n,
+  ID: 1n << 4n,
+} as const;
