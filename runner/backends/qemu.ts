@@ -1,0 +1,405 @@
+// QEMU as a backend, in two flavours: `qemu-tcg` (QEMU's own SVM emulation) and `kvm` (QEMU as
+// the VMM over /dev/kvm, so the host CPU and KVM's nested SVM decide the outcome).
+//
+// One boot = one QEMU process: the kernel's serial port is QEMU's stdout (`-serial stdio`), the
+// kernel leaves through isa-debug-exit at port 0xf4 (docs/protocol.md, END), and every other way
+// out (reset, VMM error, silence) is turned into a BootResult that says what happened.
+
+import { execa } from 'execa';
+import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import type { BackendInfo, CpuConfig, Feature } from '../../core/types.ts';
+import {
+  kvmDeviceProblem,
+  kvmFeatures,
+  meetFeatures,
+  readHostFacts,
+  realHostFs,
+  unavailableFeatures,
+  type FeatureTable,
+  type HostFs,
+} from '../probe.ts';
+
+export type QemuAccel = 'tcg' | 'kvm';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+export const QEMU_NOT_FOUND = 'qemu-system-x86_64 not found: apt-get install qemu-system-x86 (or run make setup)';
+
+/** QEMU's names for the features of core/types.ts (`-cpu …,+name`). */
+export const QEMU_FEATURE_NAME: Record<Feature, string> = {
+  svm: 'svm',
+  npt: 'npt',
+  nrips: 'nrip-save',
+};
+
+/** Port and width of isa-debug-exit; the kernel runtime writes its exit value there. */
+const DEBUG_EXIT = 'isa-debug-exit,iobase=0xf4,iosize=4';
+
+/** Output of a short-lived command (probes). */
+export interface ExecOutput {
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+}
+export type ExecFn = (file: string, args: string[]) => Promise<ExecOutput>;
+
+const realExec: ExecFn = async (file, args) => {
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: 20_000 });
+  return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+};
+
+export interface QemuBackendOptions {
+  accel: QemuAccel;
+  /** Backend name in results; `qemu-tcg` / `kvm` by default. */
+  name?: string;
+  binary?: string;
+  /**
+   * CPU model the features are added to. Defaults: TCG `qemu64` (measured as fast as `EPYC`, and
+   * fully implemented by TCG so `enforce` works); KVM `host,-arch-capabilities` (`host` alone
+   * aborts on this kind of paravirtual KVM when QEMU sets MSR 0x10a, IA32_ARCH_CAPABILITIES,
+   * an Intel MSR that SVM tests never need).
+   */
+  cpuModel?: string;
+  /**
+   * Add `enforce` to -cpu whenever a feature is requested, so that QEMU refuses to start rather
+   * than silently dropping it (as TCG does with nrip-save). Turn off for a model the accelerator
+   * does not fully implement (TCG warns about EPYC's xsavec, sha-ni, …).
+   */
+  enforce?: boolean;
+  memoryMib?: number;
+  /** After SIGTERM, wait this long before SIGKILL. */
+  killGraceMs?: number;
+  fs?: HostFs;
+  exec?: ExecFn;
+}
+
+/** Features shown unless the kernel's cpu config says otherwise. */
+function defaultFeatures(accel: QemuAccel): CpuConfig {
+  // TCG's qemu64 has SVM but no NPT; nested paging tests need both. Under KVM the host model
+  // already shows whatever the host and kvm_amd can give.
+  return accel === 'tcg' ? { svm: true, npt: true } : {};
+}
+
+export function defaultCpuModel(accel: QemuAccel): string {
+  return accel === 'tcg' ? 'qemu64' : 'host,-arch-capabilities';
+}
+
+/** The `-cpu` argument for a kernel's cpu config: true → `+feat`, false → `-feat`. */
+export function cpuArg(accel: QemuAccel, model: string, cpu: CpuConfig, enforce = true): string {
+  const want: CpuConfig = { ...defaultFeatures(accel), ...cpu };
+  const parts = [model];
+  let required = false;
+  for (const [f, on] of Object.entries(want) as Array<[Feature, boolean | undefined]>) {
+    if (on === undefined) continue;
+    parts.push(`${on ? '+' : '-'}${QEMU_FEATURE_NAME[f]}`);
+    required ||= on;
+  }
+  if (enforce && required) parts.push('enforce');
+  return parts.join(',');
+}
+
+export interface QemuArgsInput {
+  accel: QemuAccel;
+  cpuModel: string;
+  cpu: CpuConfig;
+  elf: string;
+  start: number;
+  memoryMib: number;
+  enforce?: boolean;
+}
+
+export function qemuArgs(o: QemuArgsInput): string[] {
+  return [
+    '-accel', o.accel,
+    '-cpu', cpuArg(o.accel, o.cpuModel, o.cpu, o.enforce ?? true),
+    '-m', String(o.memoryMib),
+    // No default devices, no display: COM1 is the only output and goes to stdout.
+    '-nodefaults', '-display', 'none', '-serial', 'stdio',
+    // A triple fault ends QEMU (status 0) instead of booting the kernel again.
+    '-no-reboot',
+    '-device', DEBUG_EXIT,
+    '-kernel', o.elf,
+    '-append', `start=${o.start}`,
+  ];
+}
+
+/** Messages after which QEMU stops the VM and waits forever: the boot is over. */
+const VMM_FATAL = [/KVM internal error/, /KVM: entry failed/, /KVM: injection failed/];
+
+/** A one-line summary of a fatal KVM report on QEMU's stderr, with RIP when QEMU dumped registers. */
+export function vmmErrorDetail(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim());
+  const head = lines.find((l) => VMM_FATAL.some((re) => re.test(l))) ?? 'VMM error';
+  const parts = [head];
+  // QEMU names the suberror's meaning on its own line after the extra data (e.g. "emulation failure").
+  const sub = /Suberror: (\d+)/.exec(head);
+  if (sub) {
+    const meaning = lines.find((l) => /^[a-z][a-z ]+$/.test(l));
+    if (meaning) parts.push(`(${meaning})`);
+  }
+  const rip = /\bRIP=([0-9a-f]+)/i.exec(stderr);
+  if (rip) parts.push(`at RIP=${rip[1]}`);
+  return parts.join(' ');
+}
+
+/** QEMU's own error lines (not its warnings), for launch failures. */
+export function qemuErrors(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^(qemu-system-\w+|qemu):/.test(l) && !/^[^:]+: warning:/.test(l))
+    .map((l) => l.replace(/^[^:]+:\s*/, ''));
+}
+
+export interface ExitFacts {
+  exitCode?: number;
+  signal?: string;
+  stderr: string;
+  /** Why the runner killed QEMU, if it did. */
+  killedFor?: 'timeout' | 'vmm-error';
+  /** Error code when QEMU could not be started at all (ENOENT, EACCES). */
+  spawnError?: string;
+  idleTimeoutMs: number;
+  sawOutput: boolean;
+}
+
+/** Turn how QEMU ended into a BootResult's end and detail. Pure, so tests can check each way. */
+export function classifyExit(x: ExitFacts): Pick<BootResult, 'end' | 'detail'> {
+  if (x.spawnError !== undefined) {
+    return {
+      end: 'crashed',
+      detail: `failed to launch: ${x.spawnError === 'ENOENT' ? QEMU_NOT_FOUND : x.spawnError}`,
+    };
+  }
+  if (x.killedFor === 'timeout') {
+    // QEMU exits 0 on SIGTERM, so the timeout is known from the runner's own timer only.
+    return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; QEMU killed` };
+  }
+  if (x.killedFor === 'vmm-error' || VMM_FATAL.some((re) => re.test(x.stderr))) {
+    return { end: 'crashed', detail: vmmErrorDetail(x.stderr) };
+  }
+  const errors = qemuErrors(x.stderr);
+  const code = x.exitCode;
+  if (code !== undefined && code % 2 === 1 && (errors.length === 0 || x.sawOutput)) {
+    // isa-debug-exit: QEMU exits with (value << 1) | 1.
+    return { end: 'exited', detail: `debug-exit value ${(code - 1) >> 1} (exit status ${code})` };
+  }
+  if (code === 0) {
+    if (/terminating on signal/.test(x.stderr)) {
+      return { end: 'crashed', detail: `QEMU stopped by another process (${errors.join('; ') || 'signal'})` };
+    }
+    // With -no-reboot a reset request ends QEMU with status 0; a guest only gets there by a
+    // triple fault (the kernel has no other way to reset).
+    return { end: 'crashed', detail: 'triple fault (reset)' };
+  }
+  const what = x.sawOutput ? 'QEMU failed' : 'failed to launch';
+  const how = code !== undefined ? `exit status ${code}` : `killed by ${x.signal ?? 'a signal'}`;
+  // With enforce, the warnings name the features QEMU refused; keep them beside the error.
+  const refused = x.stderr
+    .split('\n')
+    .map((l) => /requested feature: (\S+)/.exec(l)?.[1])
+    .filter((f): f is string => f !== undefined);
+  const text =
+    errors.length > 0
+      ? errors.join('; ') + (refused.length > 0 ? ` (${refused.join(', ')})` : '')
+      : lastLines(x.stderr, 3);
+  return { end: 'crashed', detail: `${what} (${how})${text ? `: ${text}` : ''}` };
+}
+
+function lastLines(text: string, n: number): string {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-n).join(' | ');
+}
+
+/** The version QEMU reports, e.g. `7.2.22`. */
+export function parseQemuVersion(text: string): string | undefined {
+  return /version (\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
+}
+
+/**
+ * Ask QEMU whether it can show a -cpu configuration: with `enforce` QEMU checks the features when
+ * it realizes the CPU and exits, and a kernel path that does not exist makes it stop right after,
+ * before anything runs (about 30 ms, even with KVM).
+ */
+export async function qemuAcceptsCpu(
+  exec: ExecFn,
+  binary: string,
+  accel: QemuAccel,
+  cpu: string,
+): Promise<{ ok: boolean; message: string }> {
+  const r = await exec(binary, [
+    '-accel', accel, '-cpu', cpu, '-nodefaults', '-display', 'none', '-no-reboot',
+    '-kernel', '/nonexistent/svmconf-cpu-probe',
+  ]);
+  const ok = /could not (open|load) kernel/i.test(r.stderr);
+  const warnings = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /warning:|doesn't support|not found|error/i.test(l) && !/could not (open|load) kernel/i.test(l))
+    .map((l) => l.replace(/^[^:]+:\s*(warning:\s*)?/, ''));
+  return { ok, message: warnings[0] ?? lastLines(r.stderr, 2) };
+}
+
+export function createQemuBackend(opts: QemuBackendOptions): Backend {
+  const accel = opts.accel;
+  const name = opts.name ?? (accel === 'tcg' ? 'qemu-tcg' : 'kvm');
+  const binary = opts.binary ?? QEMU_BINARY;
+  const cpuModel = opts.cpuModel ?? defaultCpuModel(accel);
+  const enforce = opts.enforce ?? true;
+  const memoryMib = opts.memoryMib ?? 128;
+  const killGraceMs = opts.killGraceMs ?? 2000;
+  const fs = opts.fs ?? realHostFs;
+  const exec = opts.exec ?? realExec;
+
+  async function probe(): Promise<BackendInfo> {
+    const unavailable = (reason: string, version?: string): BackendInfo => ({
+      name,
+      available: false,
+      reason,
+      features: unavailableFeatures(reason),
+      ...(version !== undefined ? { version } : {}),
+    });
+    const path = await fs.which(binary);
+    if (path === undefined) {
+      return unavailable(binary === QEMU_BINARY ? QEMU_NOT_FOUND : `${binary} not found`);
+    }
+    const v = await exec(path, ['--version']);
+    const version = parseQemuVersion(v.stdout);
+    const short = version?.split('.').slice(0, 2).join('.') ?? '?';
+
+    let host: FeatureTable | undefined;
+    if (accel === 'kvm') {
+      const facts = await readHostFacts(fs);
+      const problem = kvmDeviceProblem(facts);
+      if (problem !== undefined) return unavailable(problem, version);
+      host = kvmFeatures(facts);
+    }
+
+    // Ask QEMU itself, one feature at a time, with what each needs beside it (NPT and NRIPS are
+    // SVM sub-features, CPUID 8000_000A).
+    const vmm = {} as FeatureTable;
+    for (const f of ['svm', 'npt', 'nrips'] as const) {
+      const cfg: CpuConfig = f === 'svm' ? { svm: true } : { svm: true, [f]: true };
+      const r = await qemuAcceptsCpu(exec, path, accel, cpuArg(accel, cpuModel, cfg, true));
+      let reason = '';
+      if (!r.ok) {
+        reason =
+          accel === 'tcg' && f === 'nrips'
+            ? `QEMU ${short} TCG does not implement NRIPS (nrip-save is dropped)`
+            : `QEMU ${short} with ${accel.toUpperCase()} cannot show ${f}: ${r.message}`;
+      }
+      // Hiding needs only a cleared CPUID bit, which QEMU always grants.
+      vmm[f] = { present: r.ok, absent: true, reason };
+    }
+    const features = host ? meetFeatures(host, vmm) : vmm;
+    return {
+      name,
+      available: true,
+      reason: '',
+      features,
+      ...(version !== undefined ? { version: `QEMU ${version}` } : {}),
+    };
+  }
+
+  async function boot(req: BootRequest): Promise<BootResult> {
+    req.signal?.throwIfAborted();
+    const args = qemuArgs({ accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, memoryMib, enforce });
+    const t0 = performance.now();
+    const lines: string[] = [];
+    let partial = '';
+    let stderr = '';
+    let sawOutput = false;
+    let killedFor: ExitFacts['killedFor'] | 'abort';
+
+    const child = execa(binary, args, {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+      // QEMU ignores nothing but may hang in a paused VM: SIGKILL if SIGTERM did not end it.
+      forceKillAfterDelay: killGraceMs,
+    });
+
+    const kill = (why: NonNullable<typeof killedFor>): void => {
+      if (killedFor !== undefined) return;
+      killedFor = why;
+      clearTimeout(idle);
+      child.kill('SIGTERM');
+    };
+
+    let idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
+    const rearm = (): void => {
+      clearTimeout(idle);
+      if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
+    };
+
+    const emit = (line: string): void => {
+      lines.push(line);
+      try {
+        req.onLine?.(line);
+      } catch {
+        // A failing observer must not take the boot down with it.
+      }
+    };
+
+    // latin1 maps every byte to one character: a corrupted byte stays one (wrong) character and
+    // fails the CRC, instead of a multi-byte sequence being split across chunks.
+    child.stdout?.setEncoding('latin1');
+    child.stdout?.on('data', (chunk: string) => {
+      sawOutput = true;
+      rearm();
+      partial += chunk;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        emit(partial.slice(0, nl).replace(/\r$/, ''));
+        partial = partial.slice(nl + 1);
+      }
+    });
+
+    let fatalTimer: NodeJS.Timeout | undefined;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 256 * 1024) stderr += chunk;
+      if (killedFor === undefined && fatalTimer === undefined && VMM_FATAL.some((re) => re.test(stderr))) {
+        // QEMU prints the error, dumps the registers, then pauses the VM for ever: kill as soon as
+        // the dump is complete ("Code=" is its last line) or shortly after, without a timeout.
+        fatalTimer = setTimeout(() => kill('vmm-error'), 250);
+      }
+      if (fatalTimer !== undefined && /^Code=.*\n/m.test(stderr)) kill('vmm-error');
+    });
+
+    const onAbort = (): void => kill('abort');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+
+    let result;
+    try {
+      result = await child;
+    } finally {
+      clearTimeout(idle);
+      clearTimeout(fatalTimer);
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+    if (partial !== '') emit(partial.replace(/\r$/, '')); // a line cut short: the parser says so
+    if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
+
+    const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
+    const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+    const { end, detail } = classifyExit({
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stderr,
+      killedFor,
+      spawnError,
+      idleTimeoutMs: req.idleTimeoutMs,
+      sawOutput,
+    });
+    return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  return { name, probe, boot };
+}
+
+export function qemuTcgBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {
+  return createQemuBackend({ ...opts, accel: 'tcg' });
+}
+
+export function kvmBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {
+  return createQemuBackend({ ...opts, accel: 'kvm' });
+}
