@@ -126,7 +126,7 @@ function parseExclude(fm: FrontMatter, raw: unknown, matrix: Template['matrix'])
 export function parseTemplate(file: string, displayPath: string, text: string): Template {
   const { front, frontLine, body, bodyLine } = splitFrontMatter(displayPath, text);
   // failsafe: every scalar stays the string it was written as (`0x20` stays `0x20`, `on` stays `on`)
-  const doc = parseDocument(front, { schema: 'failsafe', prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(front, { schema: 'failsafe', prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const line = frontLine + (e.linePos?.[0]?.line ?? 1) - 1;

@@ -1,0 +1,28 @@
+# svmconf — see README.md. Every target that needs tools runs `setup` first (quick when done).
+SVMCONF := node bin/svmconf.js
+ARGS ?=
+
+.PHONY: all setup conformance test typecheck unit list build clean
+
+all: conformance
+
+setup:
+	@bash scripts/setup.sh
+
+## conformance: build every kernel, run it on every backend available here, print the matrix
+conformance: setup
+	$(SVMCONF) run $(ARGS)
+
+## test: type check and the mocha specs (unit and end to end on qemu-tcg)
+test: setup
+	npx tsc --noEmit -p .
+	npx mocha
+
+list: setup
+	$(SVMCONF) list $(ARGS)
+
+build: setup
+	$(SVMCONF) build $(ARGS)
+
+clean:
+	rm -rf build out

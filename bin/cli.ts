@@ -1,0 +1,228 @@
+// The svmconf command: list, build, run, compare, backends.
+//
+// Exit codes (README "Exit codes"):
+//   0  every case that ran on two or more backends agrees, and nothing crashed
+//   1  divergences between backends
+//   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing
+//   3  usage: unknown command or option, bad argument
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
+import { buildKernels, expandAll, filterCases, loadTemplates, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
+import type { Backend } from '../runner/backend.ts';
+import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { probeHostInfo } from '../runner/probe.ts';
+import { runKernels } from '../runner/schedule.ts';
+import { compareResults } from '../report/compare.ts';
+import { writeMarkdown } from '../report/markdown.ts';
+import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
+import { printTable } from '../report/table.ts';
+import { createProgress } from './progress.ts';
+
+export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
+
+/** Every backend svmconf knows, in matrix column order. */
+export function allBackends(): Backend[] {
+  return [qemuTcgBackend(), kvmBackend()];
+}
+
+class UsageError extends Error {}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function collect(value: string, prior: string[]): string[] {
+  return [...prior, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+interface CaseSelection {
+  templates: string[];
+  filter: string[];
+}
+
+async function selectCases(o: CaseSelection): Promise<Case[]> {
+  const cases = filterCases(expandAll(await loadTemplates(o.templates)), o.filter);
+  if (cases.length === 0) throw new UsageError(`no case matches ${o.filter.length ? o.filter.join(', ') : 'the templates'}`);
+  return cases;
+}
+
+function exitCodeFor(results: Results): number {
+  const { summary } = compareResults(results);
+  if (summary.problems.length > 0) return EXIT.ERROR;
+  if (summary.verdicts.diverge > 0) return EXIT.DIVERGE;
+  return EXIT.AGREE;
+}
+
+async function cmdList(o: CaseSelection & { json?: boolean }): Promise<number> {
+  const cases = await selectCases(o);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(cases.map((c) => ({ id: c.id, template: c.template.id, params: c.params, requires: c.requires })), null, 2)}\n`);
+    return EXIT.AGREE;
+  }
+  const byTemplate = new Map<string, Case[]>();
+  for (const c of cases) byTemplate.set(c.template.id, [...(byTemplate.get(c.template.id) ?? []), c]);
+  for (const [tid, list] of byTemplate) {
+    const t = list[0]!.template;
+    const reqs = t.requires.map((r) => `${r.present ? '' : '!'}${r.feature}`).join(' ');
+    process.stdout.write(`${tid}  ${list.length} case(s)  ${t.displayPath}${reqs ? `  requires: ${reqs}` : ''}\n  ${t.title}\n`);
+    for (const { name, values } of t.matrix) {
+      const counts = values.map((v) => `${v}:${list.filter((c) => c.params[name] === v).length}`);
+      process.stdout.write(`    ${name}: ${counts.join(' ')}\n`);
+    }
+    for (const c of list) process.stdout.write(`    ${c.id}\n`);
+  }
+  process.stdout.write(`${cases.length} case(s) in ${byTemplate.size} template(s)\n`);
+  return EXIT.AGREE;
+}
+
+async function cmdBuild(o: CaseSelection & { json?: boolean }): Promise<number> {
+  const cases = await selectCases(o);
+  const kernels = await buildKernels(cases, { extraDirs: o.templates });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(kernels.map((k) => ({ id: k.id, elf: k.elf, bin: k.bin, cpu: k.cpu, cases: k.cases.map((c) => c.id) })), null, 2)}\n`);
+  } else {
+    for (const k of kernels) process.stdout.write(`${k.id}  ${k.cases.length} case(s)  ${k.elf}\n`);
+    process.stdout.write(`${kernels.length} kernel(s), ${cases.length} case(s)\n`);
+  }
+  return EXIT.AGREE;
+}
+
+interface RunOptions extends CaseSelection {
+  backend: string[];
+  jobs: number;
+  timeout: number;
+  out: string;
+  json?: boolean;
+}
+
+async function probeAll(names: string[]): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
+  const known = allBackends();
+  const unknown = names.filter((n) => !known.some((b) => b.name === n));
+  if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
+  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known;
+  return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
+}
+
+async function cmdRun(o: RunOptions): Promise<number> {
+  const cases = await selectCases(o);
+  const [backends, host] = await Promise.all([probeAll(o.backend), probeHostInfo()]);
+  const progress = createProgress(cases.length * backends.length);
+  for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'} — ${info.reason}`);
+  const kernels = await buildKernels(cases, { extraDirs: o.templates });
+  progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
+  const byCase = await runKernels(kernels, backends, {
+    jobs: o.jobs,
+    idleTimeoutMs: o.timeout * 1000,
+    onProgress: (ev: { status?: string; backend?: string }) => {
+      if (ev.status) progress.caseDone(ev.status, ev.backend ?? '');
+    },
+  });
+  progress.end();
+  const runs = cases.map((c) => {
+    const results: Record<string, CaseResult> = { ...(byCase.get(c.id) ?? {}) };
+    // a case that produced no result is an error, never a pass
+    for (const { info } of backends) results[info.name] ??= { status: 'ERROR', reason: 'no result from the runner' };
+    return { case: c, results };
+  });
+  const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
+  await writeResults(join(o.out, 'results.json'), results);
+  await writeMarkdown(join(o.out, 'matrix.md'), results);
+  if (o.json) process.stdout.write(serializeResults(results));
+  else {
+    printTable(results, process.stdout);
+    process.stdout.write(`\nwrote ${join(o.out, 'results.json')} and ${join(o.out, 'matrix.md')}\n`);
+  }
+  return exitCodeFor(results);
+}
+
+async function cmdCompare(files: string[], o: { out?: string; json?: boolean }): Promise<number> {
+  if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
+  const results = await readResults(files[0]!);
+  if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results);
+  if (o.json) process.stdout.write(`${JSON.stringify(compareResults(results).summary, null, 2)}\n`);
+  else printTable(results, process.stdout);
+  return exitCodeFor(results);
+}
+
+async function cmdBackends(o: { json?: boolean }): Promise<number> {
+  const infos = (await probeAll([])).map((b) => b.info);
+  if (o.json) process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
+  else {
+    for (const b of infos) {
+      process.stdout.write(`${b.name}: ${b.available ? 'available' : 'unavailable'} — ${b.reason}\n`);
+      for (const [f, s] of Object.entries(b.features)) {
+        process.stdout.write(`  ${f}: can show ${s.present ? 'yes' : 'no'}, can hide ${s.absent ? 'yes' : 'no'}${s.reason ? ` — ${s.reason}` : ''}\n`);
+      }
+    }
+  }
+  return EXIT.AGREE;
+}
+
+export function program(): Command {
+  const p = new Command('svmconf')
+    .description('Differential conformance suite for x86 event delivery and AMD SVM event injection')
+    .exitOverride()
+    .showHelpAfterError();
+  const selection = (c: Command) =>
+    c
+      .option('--templates <dir>', 'also load templates from this folder (repeatable; its partials/ too)', collect, [])
+      .option('--filter <glob>', 'only cases whose id matches (repeatable, comma-separated; * and ?)', collect, []);
+
+  selection(p.command('list').description('list the cases, with counts per template and parameter value'))
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (p.exitCode = await cmdList(o)));
+
+  selection(p.command('build').description('render, assemble and link the kernels (cached under build/)'))
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (p.exitCode = await cmdBuild(o)));
+
+  selection(p.command('run').description('run the cases on the backends and report the matrix'))
+    .option('--backend <names>', 'backends to use (repeatable, comma-separated; default: all)', collect, [])
+    .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
+    .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
+    .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
+    .option('--json', 'print results.json to stdout instead of the table')
+    .action(async (o) => (p.exitCode = await cmdRun({ ...o, out: resolve(o.out) })));
+
+  p.command('compare')
+    .description('compare the backends of a results.json again (table, exit code)')
+    .argument('<results...>', 'results.json file')
+    .option('--out <dir>', 'also write matrix.md there')
+    .option('--json', 'print the summary as JSON')
+    .action(async (files: string[], o) => (p.exitCode = await cmdCompare(files, o)));
+
+  p.command('backends')
+    .description('what each backend can do on this machine, and why not')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (p.exitCode = await cmdBackends(o)));
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const p = program();
+  try {
+    await p.parseAsync(argv);
+    return (p as unknown as { exitCode?: number }).exitCode ?? EXIT.AGREE;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? EXIT.AGREE : EXIT.USAGE;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`svmconf: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof TemplateError || e instanceof ToolMissingError) {
+      process.stderr.write(`svmconf: ${e.message}\n`);
+      return EXIT.ERROR;
+    }
+    process.stderr.write(`svmconf: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.ERROR;
+  }
+}
+
+process.exitCode = await main(process.argv);

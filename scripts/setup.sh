@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make setup: install what svmconf needs and is missing, and say what was done.
+#   Debian packages: binutils (as/ld/objcopy build the kernels), qemu-system-x86 (qemu-tcg and
+#   qemu-kvm backends), and for the Bochs, ISO and UEFI work: bochs, bochsbios, vgabios, seabios,
+#   grub-pc-bin, grub-efi-amd64-bin, grub-common, xorriso, mtools, ovmf.
+#   npm packages: `npm ci` when node_modules is missing or older than package-lock.json.
+# Idempotent and quick when nothing is missing, so `make conformance` and `make test` run it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(binutils qemu-system-x86 bochs bochsbios vgabios seabios grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools ovmf)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: installed ${#missing[@]} Debian package(s)"
+else
+  echo "setup: Debian packages present (${#PACKAGES[@]} checked)"
+fi
+
+command -v node >/dev/null || { echo "setup: Node.js 20 or later is required (apt-get install nodejs npm)" >&2; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then echo "setup: Node.js $node_major is too old: svmconf needs 20 or later" >&2; exit 1; fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: npm packages installed"
+else
+  echo "setup: npm packages up to date"
+fi
