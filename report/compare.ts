@@ -1,0 +1,297 @@
+// Comparison of one case's records across backends, and the summary of a whole run.
+//
+// Per case, over the backends whose status is OK:
+//   agree    ≥2 OK and every record equals the reference's on all defined bits
+//   diverge  ≥2 OK and some record differs from the reference's in a defined bit
+//   single   exactly one OK: nothing to compare with
+//   none     no OK result
+// The reference is the first OK backend in a preference order (`model` first once it exists, then
+// the run's backend order). Records are compared byte for byte, field by field when the template's
+// layout is known. A per-field *defined-bits mask* (DESIGN.md "Comparison") decides which differing
+// bits count: differences outside the mask are informational, never a divergence. No masks exist yet
+// (the model will provide them); the default mask is every bit of the field.
+
+import { crc32 } from 'node:zlib';
+import type { CaseOutcome, FieldDecode, RecordField, Results, Status } from '../core/types.ts';
+import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
+
+export type Verdict = 'agree' | 'diverge' | 'single' | 'none';
+export const VERDICTS: readonly Verdict[] = ['agree', 'diverge', 'single', 'none'];
+export const STATUSES: readonly Status[] = ['OK', 'SKIP', 'CRASH', 'TIMEOUT', 'ERROR', 'UNSUPPORTED'];
+/** Non-OK statuses that mean something went wrong (as opposed to SKIP / UNSUPPORTED, which are by design). */
+export const PROBLEM_STATUSES: readonly Status[] = ['CRASH', 'TIMEOUT', 'ERROR'];
+
+export function isProblem(status: Status): boolean {
+  return PROBLEM_STATUSES.includes(status);
+}
+
+/** Preference order for the reference backend; the run's own backend order follows. */
+export const DEFAULT_PREFERENCE: readonly string[] = ['model'];
+
+/** Pseudo field names for differences that are not about one declared field. */
+export const SIZE_FIELD = '(size)';
+export const RECORD_FIELD = '(record)';
+
+/**
+ * The defined-bits hook: the bits of `field` that the architecture defines for this case. Return
+ * undefined for "all bits" (the default). Bits outside the mask that differ are informational.
+ * `outcome` carries every backend's result, so a mask shipped with the model's result can be read here.
+ */
+export type DefinedMask = (ctx: { outcome: CaseOutcome; field: RecordField; reference: string }) => bigint | undefined;
+
+export interface CompareOptions {
+  /** Backends to try as the reference first, in order (default DEFAULT_PREFERENCE). */
+  preference?: readonly string[];
+  /** Column order of the backends (default: the order of Results.backends, then any others seen). */
+  backends?: readonly string[];
+  definedMask?: DefinedMask;
+}
+
+export interface FieldValue {
+  backend: string;
+  /** Undefined when the record is too short for the field. */
+  value: bigint | undefined;
+  text: string;
+}
+
+export interface FieldDiff {
+  /** The field's name, or SIZE_FIELD / RECORD_FIELD. */
+  field: string;
+  decode: FieldDecode;
+  /** Defined bits of the field (all ones by default). */
+  mask: bigint;
+  /** True when every differing bit lies outside the mask: shown, but not a divergence. */
+  informational: boolean;
+  /** Every OK backend's value, the reference first, then in column order. */
+  values: FieldValue[];
+  /** OK backends whose value differs from the reference's (in any bit). */
+  differing: string[];
+}
+
+export interface CaseComparison {
+  id: string;
+  template: string;
+  params: Record<string, string>;
+  verdict: Verdict;
+  /** The backend every other OK record is compared with (undefined when no backend is OK). */
+  reference: string | undefined;
+  /** OK backends in column order. */
+  ok: string[];
+  /** OK backends equal to the reference on all defined bits (the reference included). */
+  agreeing: string[];
+  /** OK backends that differ from the reference in a defined bit. */
+  diverging: string[];
+  /** Field differences, in layout order; informational ones included and flagged. */
+  diffs: FieldDiff[];
+  /** Short digest (6 hex digits of the CRC-32) of each OK backend's record. */
+  digests: Record<string, string>;
+}
+
+/** Column order: the given list, else Results.backends' order, then backends only seen in cases. */
+export function backendOrder(results: Pick<Results, 'backends' | 'cases'>, given?: readonly string[]): string[] {
+  const order: string[] = [...(given ?? results.backends.map((b) => b.name))];
+  if (given) return order;
+  for (const c of results.cases) for (const name of Object.keys(c.results)) if (!order.includes(name)) order.push(name);
+  return order;
+}
+
+/** Short digest of a record: 6 hex digits of its CRC-32 (enough to tell records apart at a glance). */
+export function digest(recordHex: string): string {
+  return crc32(Buffer.from(recordHex.toLowerCase(), 'latin1')).toString(16).padStart(8, '0').slice(0, 6);
+}
+
+function pickReference(ok: readonly string[], preference: readonly string[]): string | undefined {
+  for (const p of preference) if (ok.includes(p)) return p;
+  return ok[0];
+}
+
+function safeBytes(record: string | undefined): Uint8Array | undefined {
+  try {
+    return parseHex(record ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compare one case across its OK backends. `layout` may be undefined (template unknown): raw compare. */
+export function compareCase(
+  outcome: CaseOutcome,
+  layout: readonly RecordField[] | undefined,
+  opts: CompareOptions = {},
+): CaseComparison {
+  const columns = [...(opts.backends ?? [])];
+  for (const name of Object.keys(outcome.results)) if (!columns.includes(name)) columns.push(name);
+  const ok = columns.filter((b) => outcome.results[b]?.status === 'OK');
+  const reference = pickReference(ok, [...(opts.preference ?? DEFAULT_PREFERENCE), ...columns]);
+  const base = { id: outcome.id, template: outcome.template, params: outcome.params, reference, ok };
+  const digests: Record<string, string> = {};
+  for (const b of ok) digests[b] = digest(outcome.results[b]?.record ?? '');
+
+  if (ok.length === 0 || reference === undefined) {
+    return { ...base, verdict: 'none', agreeing: [], diverging: [], diffs: [], digests };
+  }
+  if (ok.length === 1) {
+    return { ...base, verdict: 'single', agreeing: [reference], diverging: [], diffs: [], digests };
+  }
+
+  const order = [reference, ...ok.filter((b) => b !== reference)];
+  const hexOf = (b: string): string => (outcome.results[b]?.record ?? '').toLowerCase();
+  const bytes = new Map(order.map((b) => [b, safeBytes(hexOf(b))] as const));
+  const diffs: FieldDiff[] = [];
+  const divergent = new Set<string>();
+
+  // Records that are not hex cannot be decoded: compare them as strings.
+  if ([...bytes.values()].some((v) => v === undefined) || layout === undefined || layout.length === 0) {
+    const differing = order.filter((b) => hexOf(b) !== hexOf(reference));
+    if (differing.length > 0) {
+      differing.forEach((b) => divergent.add(b));
+      diffs.push({
+        field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing,
+        values: order.map((b) => ({ backend: b, value: undefined, text: hexOf(b) || '(empty)' })),
+      });
+    }
+  } else {
+    const lengths = new Map(order.map((b) => [b, bytes.get(b)?.length ?? 0] as const));
+    const refLen = lengths.get(reference) ?? 0;
+    const sizeDiffering = order.filter((b) => lengths.get(b) !== refLen);
+    if (sizeDiffering.length > 0) {
+      sizeDiffering.forEach((b) => divergent.add(b));
+      diffs.push({
+        field: SIZE_FIELD, decode: 'count', mask: -1n, informational: false, differing: sizeDiffering,
+        values: order.map((b) => ({ backend: b, value: BigInt(lengths.get(b) ?? 0), text: `${lengths.get(b)} bytes` })),
+      });
+    }
+    for (const field of layout) {
+      const full = (1n << BigInt(8 * field.size)) - 1n;
+      const mask = (opts.definedMask?.({ outcome, field, reference }) ?? full) & full;
+      const vals = order.map((b) => readLE(bytes.get(b) ?? new Uint8Array(), field.offset, field.size));
+      const refVal = vals[0];
+      const differing: string[] = [];
+      let strict = false;
+      vals.forEach((v, i) => {
+        if (i === 0 || v === refVal) return;
+        const b = order[i] as string;
+        differing.push(b);
+        if (v === undefined || refVal === undefined || ((v ^ refVal) & mask) !== 0n) {
+          strict = true;
+          divergent.add(b);
+        }
+      });
+      if (differing.length === 0) continue;
+      diffs.push({
+        field: field.name, decode: field.decode, mask, informational: !strict, differing,
+        values: order.map((b, i) => {
+          const v = vals[i];
+          return { backend: b, value: v, text: v === undefined ? '(missing)' : formatValue(v, field) };
+        }),
+      });
+    }
+    // Bytes beyond the layout, when every record has the same (unexpected) length.
+    const end = layoutSize(layout);
+    if (sizeDiffering.length === 0 && refLen > end) {
+      const tail = (b: string): string => hexOf(b).slice(2 * end);
+      const differing = order.filter((b) => tail(b) !== tail(reference));
+      if (differing.length > 0) {
+        differing.forEach((b) => divergent.add(b));
+        diffs.push({
+          field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing,
+          values: order.map((b) => ({ backend: b, value: undefined, text: `trailing ${tail(b)}` })),
+        });
+      }
+    }
+  }
+
+  // Values that decode to the same text but differ in raw bits: add the raw hex so the diff is visible.
+  for (const d of diffs) {
+    const seen = new Map<string, bigint | undefined>();
+    let ambiguous = false;
+    for (const v of d.values) {
+      if (seen.has(v.text) && seen.get(v.text) !== v.value) ambiguous = true;
+      seen.set(v.text, v.value);
+    }
+    if (ambiguous) for (const v of d.values) if (v.value !== undefined) v.text = `${v.text} [${hex(v.value)}]`;
+  }
+
+  const diverging = ok.filter((b) => divergent.has(b));
+  const agreeing = ok.filter((b) => !divergent.has(b));
+  return { ...base, verdict: diverging.length > 0 ? 'diverge' : 'agree', agreeing, diverging, diffs, digests };
+}
+
+/** One line per field difference: `exit_int_info: qemu-tcg V=1 …, kvm V=1 …`. */
+export function formatDiff(d: FieldDiff): string {
+  const label = d.informational ? `${d.field} (informational: differs only in undefined bits)` : d.field;
+  return `${label}: ${d.values.map((v) => `${v.backend} ${v.text}`).join(', ')}`;
+}
+
+export type StatusCounts = Record<Status, number> & { missing: number };
+
+export interface Problem {
+  case: string;
+  backend: string;
+  status: Status;
+  reason: string;
+}
+
+export interface Summary {
+  cases: number;
+  /** Per backend (column order): how many cases got each status; `missing` = no result at all. */
+  backends: Record<string, StatusCounts>;
+  verdicts: Record<Verdict, number>;
+  /** Cases that agree but show informational differences (outside the defined bits). */
+  informational: number;
+  /** CRASH / TIMEOUT / ERROR results, with their reasons, in case order. */
+  problems: Problem[];
+  /** SKIP / UNSUPPORTED results: by design, not problems. */
+  notRun: number;
+  /** No divergence and no problem. */
+  clean: boolean;
+}
+
+export function emptyCounts(): StatusCounts {
+  return { OK: 0, SKIP: 0, CRASH: 0, TIMEOUT: 0, ERROR: 0, UNSUPPORTED: 0, missing: 0 };
+}
+
+export function summarize(results: Pick<Results, 'cases' | 'backends'>, comparisons: readonly CaseComparison[], columns?: readonly string[]): Summary {
+  const order = backendOrder(results, columns);
+  const backends: Record<string, StatusCounts> = {};
+  for (const b of order) backends[b] = emptyCounts();
+  const problems: Problem[] = [];
+  let notRun = 0;
+  for (const c of results.cases) {
+    for (const b of order) {
+      const r = c.results[b];
+      const counts = backends[b] ?? emptyCounts();
+      if (!r) {
+        counts.missing++;
+        continue;
+      }
+      counts[r.status]++;
+      if (isProblem(r.status)) problems.push({ case: c.id, backend: b, status: r.status, reason: r.reason ?? '' });
+      else if (r.status !== 'OK') notRun++;
+    }
+  }
+  const verdicts: Record<Verdict, number> = { agree: 0, diverge: 0, single: 0, none: 0 };
+  let informational = 0;
+  for (const cmp of comparisons) {
+    verdicts[cmp.verdict]++;
+    if (cmp.verdict === 'agree' && cmp.diffs.length > 0) informational++;
+  }
+  return {
+    cases: results.cases.length, backends, verdicts, informational, problems, notRun,
+    clean: verdicts.diverge === 0 && problems.length === 0,
+  };
+}
+
+export interface Comparison {
+  /** Backend column order used everywhere in the report. */
+  backends: string[];
+  cases: CaseComparison[];
+  summary: Summary;
+}
+
+/** Compare every case of a run and summarize. */
+export function compareResults(results: Results, opts: CompareOptions = {}): Comparison {
+  const backends = backendOrder(results, opts.backends);
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends }));
+  return { backends, cases, summary: summarize(results, cases, backends) };
+}

@@ -1,0 +1,133 @@
+// out/matrix.md: the conformance matrix as Markdown (title, host, backends, one section per
+// template with a case × backend table, divergences with decoded field diffs, problems, legend).
+
+import type { Results } from '../core/types.ts';
+import { compareResults, formatDiff, STATUSES, VERDICTS } from './compare.ts';
+import type { CompareOptions, Comparison } from './compare.ts';
+import {
+  caseLabel, cellFor, featureState, groupByTemplate, hostLine, resultDetail, STATUS_MEANING, VERDICT_MEANING, verdictText,
+} from './format.ts';
+import { FEATURES } from '../core/types.ts';
+import { writeFileAtomic } from './results.ts';
+
+export interface MarkdownOptions extends CompareOptions {
+  title?: string;
+  comparison?: Comparison;
+  /** Longest reason shown inside a matrix cell (full reasons are listed under Problems). */
+  maxCellReason?: number;
+}
+
+/** Make text safe inside a Markdown table cell. */
+export function mdCell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').replace(/</g, '&lt;');
+}
+
+const code = (s: string): string => (s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``);
+
+export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): string {
+  const cmp = opts.comparison ?? compareResults(results, opts);
+  const { backends, summary } = cmp;
+  const byId = new Map(cmp.cases.map((c) => [c.id, c] as const));
+  const maxReason = opts.maxCellReason ?? 40;
+  const L: string[] = [];
+  const row = (cells: string[]): void => void L.push(`| ${cells.join(' | ')} |`);
+
+  L.push(`# ${opts.title ?? 'svmconf conformance matrix'}`, '');
+  L.push(`- **Host:** ${mdCell(hostLine(results.host))}`);
+  L.push(`- **Date:** ${results.generated}`);
+  L.push(`- **Cases:** ${summary.cases}; verdicts: agree ${summary.verdicts.agree}, diverge ${summary.verdicts.diverge}, ` +
+    `single ${summary.verdicts.single}, none ${summary.verdicts.none}; problems (CRASH/TIMEOUT/ERROR): ${summary.problems.length}`);
+  L.push('');
+
+  // --- backends
+  L.push('## Backends', '');
+  row(['backend', 'available', 'version', 'reason', ...FEATURES]);
+  row(['---', '---', '---', '---', ...FEATURES.map(() => '---')]);
+  for (const b of results.backends) {
+    row([code(b.name), b.available ? 'yes' : 'no', mdCell(b.version ?? ''), mdCell(b.reason),
+      ...FEATURES.map((f) => mdCell(featureState(b, f)))]);
+  }
+  L.push('');
+
+  // --- per template
+  L.push('## Results', '');
+  for (const group of groupByTemplate(results.cases)) {
+    L.push(`### ${code(group.template)}`, '');
+    row(['case', ...backends.map(code), 'verdict']);
+    row(['---', ...backends.map(() => '---'), '---']);
+    for (const c of group.cases) {
+      const comparison = byId.get(c.id);
+      if (!comparison) continue;
+      const cells = backends.map((b) => {
+        const r = c.results[b];
+        const cell = cellFor(comparison, r, b);
+        if (!r) return '—';
+        if (r.status === 'OK') {
+          const suffix = cell.kind === 'reference' ? ' (ref)' : '';
+          return `OK ${cell.text}${suffix}`;
+        }
+        const why = r.reason ? `: ${r.reason.length > maxReason ? `${r.reason.slice(0, maxReason - 1)}…` : r.reason}` : '';
+        return mdCell(`${r.status}${why}`);
+      });
+      const verdict = verdictText(comparison);
+      row([code(caseLabel(c)), ...cells, comparison.verdict === 'diverge' ? `**${verdict}**` : verdict]);
+    }
+    L.push('');
+  }
+
+  // --- divergences
+  const diverging = cmp.cases.filter((c) => c.verdict === 'diverge');
+  const informational = cmp.cases.filter((c) => c.verdict === 'agree' && c.diffs.length > 0);
+  L.push(`## Divergences (${diverging.length})`, '');
+  if (diverging.length === 0) L.push('None.', '');
+  for (const c of [...diverging, ...informational]) {
+    const kind = c.verdict === 'diverge' ? '' : ' (informational only)';
+    L.push(`### ${code(c.id)}${kind}`, '');
+    L.push(`Reference: ${code(c.reference ?? '?')}; differing: ${[...new Set(c.diffs.flatMap((d) => d.differing))].map(code).join(', ')}`, '');
+    for (const d of c.diffs) L.push(`- ${mdCell(formatDiff(d))}`);
+    L.push('');
+  }
+
+  // --- problems
+  L.push(`## Problems (${summary.problems.length})`, '');
+  if (summary.problems.length === 0) L.push('None.', '');
+  else {
+    row(['case', 'backend', 'status', 'detail']);
+    row(['---', '---', '---', '---']);
+    const casesById = new Map(results.cases.map((c) => [c.id, c] as const));
+    for (const p of summary.problems) {
+      const r = casesById.get(p.case)?.results[p.backend];
+      row([code(p.case), code(p.backend), p.status, mdCell(r ? resultDetail(r) : p.reason)]);
+    }
+    L.push('');
+  }
+
+  // --- totals
+  L.push('## Totals', '');
+  row(['backend', ...STATUSES, 'no result']);
+  row(['---', ...STATUSES.map(() => '---:'), '---:']);
+  for (const b of backends) {
+    const n = summary.backends[b];
+    if (n) row([code(b), ...STATUSES.map((s) => String(n[s])), String(n.missing)]);
+  }
+  L.push('');
+
+  // --- legend
+  L.push('## Legend', '');
+  L.push('Statuses (one per case and backend):', '');
+  for (const s of STATUSES) L.push(`- **${s}**: ${STATUS_MEANING[s]}`);
+  L.push('- **—**: the backend has no result for the case');
+  L.push('');
+  L.push('Cells of OK results: `OK <digest> (ref)` is the reference record (first OK backend in the preference order; ' +
+    'the digest is the first 6 hex digits of the record\'s CRC-32), `OK =` identical to the reference, ' +
+    '`OK ≠<digest>` different from it, `OK ≈` different only in bits the architecture leaves undefined.', '');
+  L.push('Verdicts (per case, over the backends whose status is OK):', '');
+  for (const v of VERDICTS) L.push(`- **${v}**: ${VERDICT_MEANING[v]}`);
+  L.push('- **agree\\***: agree, with differences only in undefined bits (listed as informational)');
+  return L.join('\n') + '\n';
+}
+
+/** Render and write matrix.md atomically. */
+export async function writeMarkdown(path: string, results: Results, opts: MarkdownOptions = {}): Promise<void> {
+  await writeFileAtomic(path, renderMarkdown(results, opts));
+}

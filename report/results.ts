@@ -1,0 +1,247 @@
+// out/results.json: building the Results object (core/types.ts, schema "svmconf-results/1"),
+// writing it atomically, reading and validating it. writeFileAtomic is shared by every report writer.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type {
+  BackendInfo, Case, CaseOutcome, CaseResult, FieldDecode, FieldType, HostInfo, RecordField, Results, Status,
+} from '../core/types.ts';
+import { FEATURES } from '../core/types.ts';
+import { FIELD_SIZES } from './decode.ts';
+import { STATUSES } from './compare.ts';
+
+export const RESULTS_SCHEMA = 'svmconf-results/1' as const;
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+export interface CaseRun {
+  case: Case;
+  /** Backend name → result. Every backend of the run should have one (missing shows as "—"). */
+  results: Record<string, CaseResult>;
+}
+
+/** The outcome of one case as results.json stores it. */
+export function caseOutcome(c: Case, results: Record<string, CaseResult>): CaseOutcome {
+  const copy: Record<string, CaseResult> = {};
+  for (const [backend, r] of Object.entries(results)) copy[backend] = { ...r };
+  return { id: c.id, template: c.template.id, params: { ...c.params }, results: copy };
+}
+
+export function buildResults(input: {
+  host: HostInfo;
+  backends: BackendInfo[];
+  runs: readonly CaseRun[];
+  generated?: Date;
+}): Results {
+  const layouts: Record<string, RecordField[]> = {};
+  for (const run of input.runs) {
+    const t = run.case.template;
+    if (!layouts[t.id]) layouts[t.id] = t.record.map((f) => ({ ...f }));
+  }
+  return {
+    schema: RESULTS_SCHEMA,
+    generated: (input.generated ?? new Date()).toISOString(),
+    host: { ...input.host },
+    backends: input.backends.map((b) => ({ ...b })),
+    layouts,
+    cases: input.runs.map((r) => caseOutcome(r.case, r.results)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomic writes
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Write `data` to `path` so that readers see either the old or the new content, never a part:
+ * write a temporary file in the same directory, fsync it, rename it over `path`, fsync the directory.
+ * The temporary file is removed if anything fails.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempPathFor(path);
+  let renamed = false;
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+    await syncDir(dirname(path));
+  } finally {
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** Synchronous twin of writeFileAtomic (for exit handlers). */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
+  const tmp = tempPathFor(path);
+  let renamed = false;
+  try {
+    const fd = openSync(tmp, 'wx', 0o644);
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    renamed = true;
+    try {
+      const dfd = openSync(dirname(path), 'r');
+      try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    } catch { /* directories cannot be fsynced everywhere */ }
+  } finally {
+    if (!renamed) try { unlinkSync(tmp); } catch { /* already gone */ }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try { await fh.sync(); } finally { await fh.close(); }
+  } catch { /* directories cannot be fsynced everywhere (e.g. some network filesystems) */ }
+}
+
+/** results.json text: 2-space indented JSON with a final newline. */
+export function serializeResults(results: Results): string {
+  return JSON.stringify(results, null, 2) + '\n';
+}
+
+export async function writeResults(path: string, results: Results): Promise<void> {
+  validateResults(results, path);
+  await writeFileAtomic(path, serializeResults(results));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and validation
+
+export class ResultsFormatError extends Error {
+  override name = 'ResultsFormatError';
+}
+
+type Json = unknown;
+const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const DECODES: readonly FieldDecode[] = ['hex', 'vector', 'exitcode', 'eventinfo', 'rflags', 'offset', 'selector', 'count', 'bool'];
+
+/**
+ * Check that `v` has the shape of Results (schema svmconf-results/1); throws ResultsFormatError
+ * naming the source and the JSON path of the first problem. Returns `v` typed.
+ */
+export function validateResults(v: Json, source = 'results'): Results {
+  const fail = (where: string, what: string): never => {
+    throw new ResultsFormatError(`${source}: ${where}: ${what}`);
+  };
+  const str = (x: Json, where: string): string => (typeof x === 'string' ? x : fail(where, `expected a string, got ${kind(x)}`));
+  const num = (x: Json, where: string): number => (typeof x === 'number' && Number.isFinite(x) ? x : fail(where, `expected a number, got ${kind(x)}`));
+  const bool = (x: Json, where: string): boolean => (typeof x === 'boolean' ? x : fail(where, `expected true/false, got ${kind(x)}`));
+  const obj = (x: Json, where: string): Record<string, Json> => (isObj(x) ? x : fail(where, `expected an object, got ${kind(x)}`));
+  const arr = (x: Json, where: string): Json[] => (Array.isArray(x) ? x : fail(where, `expected an array, got ${kind(x)}`));
+
+  const root = obj(v, '$');
+  if (root.schema !== RESULTS_SCHEMA) {
+    const got = root.schema;
+    if (typeof got === 'string' && got.startsWith('svmconf-results/')) {
+      fail('$.schema', `"${got}" is a different version of the results format; this svmconf reads "${RESULTS_SCHEMA}"`);
+    }
+    fail('$.schema', `not an svmconf results file (schema ${got === undefined ? 'missing' : JSON.stringify(got)}, expected "${RESULTS_SCHEMA}")`);
+  }
+  const generated = str(root.generated, '$.generated');
+  if (Number.isNaN(Date.parse(generated))) fail('$.generated', `not a date: ${JSON.stringify(generated)}`);
+
+  const host = obj(root.host, '$.host');
+  for (const k of ['vendor', 'modelName', 'kernel']) str(host[k], `$.host.${k}`);
+  for (const k of ['family', 'model', 'stepping']) num(host[k], `$.host.${k}`);
+
+  const names = new Set<string>();
+  arr(root.backends, '$.backends').forEach((b, i) => {
+    const w = `$.backends[${i}]`;
+    const o = obj(b, w);
+    const name = str(o.name, `${w}.name`);
+    if (names.has(name)) fail(`${w}.name`, `backend ${JSON.stringify(name)} listed twice`);
+    names.add(name);
+    bool(o.available, `${w}.available`);
+    str(o.reason, `${w}.reason`);
+    if (o.version !== undefined) str(o.version, `${w}.version`);
+    const feats = obj(o.features, `${w}.features`);
+    for (const f of FEATURES) {
+      const fo = obj(feats[f], `${w}.features.${f}`);
+      bool(fo.present, `${w}.features.${f}.present`);
+      bool(fo.absent, `${w}.features.${f}.absent`);
+      str(fo.reason, `${w}.features.${f}.reason`);
+    }
+  });
+
+  const layouts = obj(root.layouts, '$.layouts');
+  for (const [tid, layout] of Object.entries(layouts)) {
+    arr(layout, `$.layouts.${tid}`).forEach((f, i) => {
+      const w = `$.layouts.${tid}[${i}]`;
+      const o = obj(f, w);
+      str(o.name, `${w}.name`);
+      str(o.doc, `${w}.doc`);
+      const type = str(o.type, `${w}.type`);
+      if (!(type in FIELD_SIZES)) fail(`${w}.type`, `unknown field type ${JSON.stringify(type)}`);
+      num(o.offset, `${w}.offset`);
+      if (num(o.size, `${w}.size`) !== FIELD_SIZES[type as FieldType]) fail(`${w}.size`, `${o.size} does not match type ${type}`);
+      if (!DECODES.includes(str(o.decode, `${w}.decode`) as FieldDecode)) fail(`${w}.decode`, `unknown decode hint ${JSON.stringify(o.decode)}`);
+    });
+  }
+
+  const ids = new Set<string>();
+  arr(root.cases, '$.cases').forEach((c, i) => {
+    const w = `$.cases[${i}]`;
+    const o = obj(c, w);
+    const id = str(o.id, `${w}.id`);
+    if (ids.has(id)) fail(`${w}.id`, `case ${JSON.stringify(id)} listed twice`);
+    ids.add(id);
+    str(o.template, `${w}.template`);
+    for (const [k, pv] of Object.entries(obj(o.params, `${w}.params`))) str(pv, `${w}.params.${k}`);
+    for (const [backend, r] of Object.entries(obj(o.results, `${w}.results`))) {
+      const rw = `${w}.results.${backend}`;
+      const ro = obj(r, rw);
+      const status = str(ro.status, `${rw}.status`);
+      if (!STATUSES.includes(status as Status)) fail(`${rw}.status`, `unknown status ${JSON.stringify(status)}`);
+      if (ro.record !== undefined) {
+        const rec = str(ro.record, `${rw}.record`);
+        if (!/^(?:[0-9a-f]{2})*$/.test(rec)) fail(`${rw}.record`, 'expected lower-case hex, two digits a byte');
+      }
+      if (status === 'OK' && ro.record === undefined) fail(`${rw}.record`, 'an OK result must have a record');
+      if (ro.reason !== undefined) str(ro.reason, `${rw}.reason`);
+      if (ro.seconds !== undefined) num(ro.seconds, `${rw}.seconds`);
+    }
+  });
+  return v as Results;
+}
+
+function kind(x: Json): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  if (x === undefined) return 'nothing';
+  return typeof x === 'object' ? 'an object' : `${typeof x} ${JSON.stringify(x)}`;
+}
+
+/** Parse and validate results.json text. */
+export function parseResults(text: string, source = 'results'): Results {
+  let v: Json;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new ResultsFormatError(`${source}: not JSON (${(e as Error).message})`);
+  }
+  return validateResults(v, source);
+}
+
+export async function readResults(path: string): Promise<Results> {
+  return parseResults(await readFile(path, 'utf8'), path);
+}

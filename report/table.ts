@@ -1,0 +1,137 @@
+// The terminal matrix: one line per case (grouped by template) × one column per backend, then the
+// divergences with their field diffs, the backends with the reasons they are (un)available, and the
+// totals. Colour only on a TTY without NO_COLOR.
+
+import type { Results } from '../core/types.ts';
+import { compareResults, formatDiff, STATUSES } from './compare.ts';
+import type { CompareOptions, Comparison } from './compare.ts';
+import type { CellKind } from './format.ts';
+import { caseLabel, cellFor, featureSummary, groupByTemplate, hostLine, resultDetail, SHORT_STATUS, verdictText } from './format.ts';
+
+export interface TableOptions extends CompareOptions {
+  /** Use ANSI colours (default: false; see useColor). */
+  color?: boolean;
+  /** Terminal width used to cap the case column (default 120). */
+  width?: number;
+  /** Longest list of CRASH/TIMEOUT/ERROR results printed in the totals (default 40). */
+  maxProblems?: number;
+  /** A comparison already computed for these results (else computed here). */
+  comparison?: Comparison;
+}
+
+/** Colour when the stream is a TTY and NO_COLOR is unset or empty (https://no-color.org). */
+export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && !env.NO_COLOR;
+}
+
+const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', magenta: '\x1b[35m', cyan: '\x1b[36m' } as const;
+type Paint = (style: keyof typeof SGR, s: string) => string;
+
+const CELL_STYLE: Record<CellKind, keyof typeof SGR> = {
+  reference: 'green', agree: 'green', informational: 'cyan', diverge: 'red', single: 'reset',
+  notrun: 'dim', problem: 'magenta', missing: 'dim',
+};
+
+const VERDICT_STYLE: Record<string, keyof typeof SGR> = {
+  agree: 'green', 'agree*': 'cyan', diverge: 'red', single: 'reset', none: 'dim',
+};
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, Math.max(1, max - 1))}…`;
+}
+
+function pad(s: string, width: number): string {
+  return s.length >= width ? s : s + ' '.repeat(width - s.length);
+}
+
+export function renderTable(results: Results, opts: TableOptions = {}): string {
+  const paint: Paint = opts.color ? (style, s) => (style === 'reset' ? s : `${SGR[style]}${s}${SGR.reset}`) : (_style, s) => s;
+  const cmp = opts.comparison ?? compareResults(results, opts);
+  const { backends, summary } = cmp;
+  const byId = new Map(cmp.cases.map((c) => [c.id, c] as const));
+  const width = opts.width ?? 120;
+  const out: string[] = [];
+
+  out.push(paint('bold', `svmconf conformance matrix — ${results.cases.length} cases × ${backends.length} backends`));
+  out.push(`host: ${hostLine(results.host)}    generated: ${results.generated}`);
+  out.push('');
+
+  // --- the matrix
+  const cellW = Math.max(7, ...backends.map((b) => b.length));
+  const verdictW = 8;
+  const fixed = backends.length * (cellW + 2) + verdictW;
+  const labels = results.cases.map((c) => `  ${caseLabel(c)}`);
+  const longest = Math.max(4, ...labels.map((l) => l.length), ...results.cases.map((c) => c.template.length));
+  const labelW = Math.max(24, Math.min(longest, width - fixed - 2));
+  out.push(paint('bold', `${pad('case', labelW)}  ${backends.map((b) => pad(b, cellW)).join('  ')}  verdict`));
+  for (const group of groupByTemplate(results.cases)) {
+    out.push(paint('bold', truncate(group.template, labelW + 2 + fixed)));
+    for (const c of group.cases) {
+      const comparison = byId.get(c.id);
+      if (!comparison) continue;
+      const cells = backends.map((b) => {
+        const cell = cellFor(comparison, c.results[b], b);
+        return paint(CELL_STYLE[cell.kind], pad(cell.text, cellW));
+      });
+      const v = verdictText(comparison);
+      out.push(`${pad(truncate(`  ${caseLabel(c)}`, labelW), labelW)}  ${cells.join('  ')}  ${paint(VERDICT_STYLE[v] ?? 'reset', v)}`);
+    }
+  }
+  out.push(paint('dim', 'cells: <digest> reference record · = same as reference · ≠<digest> differs · ≈ differs only in undefined bits · — no result'));
+  out.push('');
+
+  // --- divergences
+  const diverging = cmp.cases.filter((c) => c.verdict === 'diverge');
+  const informational = cmp.cases.filter((c) => c.verdict === 'agree' && c.diffs.length > 0);
+  out.push(paint('bold', `Divergences (${diverging.length})`));
+  if (diverging.length === 0) out.push('  none');
+  for (const c of [...diverging, ...informational]) {
+    const tag = c.verdict === 'diverge' ? paint('red', 'diverge') : paint('cyan', 'informational only');
+    out.push(`  ${c.id}  ${tag}  (reference ${c.reference}; differs: ${[...new Set(c.diffs.flatMap((d) => d.differing))].join(', ')})`);
+    for (const d of c.diffs) out.push(`    ${d.informational ? paint('dim', formatDiff(d)) : formatDiff(d)}`);
+  }
+  out.push('');
+
+  // --- backends
+  out.push(paint('bold', 'Backends'));
+  const nameW = Math.max(8, ...results.backends.map((b) => b.name.length));
+  for (const b of results.backends) {
+    const avail = b.available ? paint('green', pad('available', 11)) : paint('yellow', pad('unavailable', 11));
+    const version = b.version ? ` ${b.version};` : '';
+    const reason = b.reason ? ` ${b.reason};` : '';
+    out.push(`  ${pad(b.name, nameW)}  ${avail}${version}${reason} ${featureSummary(b)}`);
+  }
+  out.push('');
+
+  // --- totals
+  out.push(paint('bold', `Totals (${summary.cases} cases)`));
+  const cols = [...STATUSES, 'missing'] as const;
+  const heads = cols.map((s) => (s === 'missing' ? '—' : SHORT_STATUS[s]));
+  const colW = Math.max(7, ...heads.map((h) => h.length));
+  out.push(`  ${pad('', nameW)}  ${heads.map((h) => pad(h, colW)).join(' ')}`);
+  for (const b of backends) {
+    const counts = summary.backends[b];
+    if (!counts) continue;
+    out.push(`  ${pad(b, nameW)}  ${cols.map((s) => pad(String(counts[s]), colW)).join(' ')}`);
+  }
+  const v = summary.verdicts;
+  out.push(`  verdicts: ${paint('green', `agree ${v.agree}`)}, ${v.diverge > 0 ? paint('red', `diverge ${v.diverge}`) : `diverge ${v.diverge}`}, single ${v.single}, none ${v.none}` +
+    (summary.informational > 0 ? ` (${summary.informational} agree only on defined bits)` : ''));
+  out.push(`  not run by design (SKIP, UNSUPPORTED): ${summary.notRun}`);
+  const problems = summary.problems;
+  out.push(`  problems (CRASH, TIMEOUT, ERROR): ${problems.length > 0 ? paint('magenta', String(problems.length)) : '0'}`);
+  const max = opts.maxProblems ?? 40;
+  const casesById = new Map(results.cases.map((c) => [c.id, c] as const));
+  for (const p of problems.slice(0, max)) {
+    const r = casesById.get(p.case)?.results[p.backend];
+    const detail = r ? resultDetail(r) : p.reason;
+    out.push(`    ${paint('magenta', pad(p.status, 7))} ${pad(p.backend, nameW)} ${p.case}${detail ? `: ${detail}` : ''}`);
+  }
+  if (problems.length > max) out.push(`    … and ${problems.length - max} more (see matrix.md / results.json)`);
+  return out.map((l) => l.trimEnd()).join('\n') + '\n';
+}
+
+/** Render to a stream, with colour when the stream is a TTY and NO_COLOR is not set. */
+export function printTable(results: Results, stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stdout, opts: TableOptions = {}): void {
+  stream.write(renderTable(results, { color: useColor(stream), width: stream.columns, ...opts }));
+}
