@@ -7,6 +7,7 @@
 //   3  usage: unknown command or option, bad argument
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
@@ -112,7 +113,7 @@ async function cmdRun(o: RunOptions): Promise<number> {
   const cases = await selectCases(o);
   const [backends, host] = await Promise.all([probeAll(o.backend), probeHostInfo()]);
   const progress = createProgress(cases.length * backends.length);
-  for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'} — ${info.reason}`);
+  for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
   progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
   const byCase = await runKernels(kernels, backends, {
@@ -130,6 +131,7 @@ async function cmdRun(o: RunOptions): Promise<number> {
     return { case: c, results };
   });
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
+  await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
   await writeMarkdown(join(o.out, 'matrix.md'), results);
   if (o.json) process.stdout.write(serializeResults(results));
@@ -143,6 +145,7 @@ async function cmdRun(o: RunOptions): Promise<number> {
 async function cmdCompare(files: string[], o: { out?: string; json?: boolean }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
   const results = await readResults(files[0]!);
+  if (o.out) await mkdir(o.out, { recursive: true });
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results);
   if (o.json) process.stdout.write(`${JSON.stringify(compareResults(results).summary, null, 2)}\n`);
   else printTable(results, process.stdout);
@@ -154,7 +157,7 @@ async function cmdBackends(o: { json?: boolean }): Promise<number> {
   if (o.json) process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
   else {
     for (const b of infos) {
-      process.stdout.write(`${b.name}: ${b.available ? 'available' : 'unavailable'} — ${b.reason}\n`);
+      process.stdout.write(`${b.name}: ${b.available ? 'available' : 'unavailable'}${b.reason ? ` — ${b.reason}` : ''}\n`);
       for (const [f, s] of Object.entries(b.features)) {
         process.stdout.write(`  ${f}: can show ${s.present ? 'yes' : 'no'}, can hide ${s.absent ? 'yes' : 'no'}${s.reason ? ` — ${s.reason}` : ''}\n`);
       }
