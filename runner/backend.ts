@@ -7,6 +7,11 @@ export interface BootRequest {
   kernel: Kernel;
   /** Index of the first case to run (multiboot command line `start=N`). */
   start: number;
+  /**
+   * Index after the last case to run (command line `end=N`, docs/protocol.md); absent = to the end.
+   * The scheduler sets it so that a case the backend cannot support is never run.
+   */
+  end?: number;
   cpu: CpuConfig;
   /** Kill the boot when no serial output arrived for this long. */
   idleTimeoutMs: number;

@@ -30,7 +30,7 @@ export interface BeginInfo {
 }
 
 export interface BootParse {
-  /** One entry per expected case from `start` on, in table order. */
+  /** One entry per case this boot should run (`start` up to `end`), in table order. */
   cases: Map<string, CaseParse>;
   /** Index (into the kernel's case table) of the first case without a result, or -1. */
   firstUnfinished: number;
@@ -53,6 +53,8 @@ export interface BootParse {
 export interface ParseOptions {
   /** When given, a BEGIN line naming another kernel is an error. */
   kernelId?: string;
+  /** The boot's `end=` (exclusive): cases from here on are not expected in this boot. */
+  end?: number;
 }
 
 const CRC_RE = /^[0-9a-f]{8}$/;
@@ -122,8 +124,9 @@ export function parseBoot(
   start: number,
   opts: ParseOptions = {},
 ): BootParse {
+  const end = Math.min(opts.end ?? caseIds.length, caseIds.length);
   const cases = new Map<string, CaseParse>();
-  for (let i = start; i < caseIds.length; i++) cases.set(caseIds[i]!, NOT_REACHED);
+  for (let i = start; i < end; i++) cases.set(caseIds[i]!, NOT_REACHED);
   const indexOf = new Map<string, number>();
   caseIds.forEach((id, i) => indexOf.set(id, i));
 
@@ -162,7 +165,7 @@ export function parseBoot(
   };
 
   const chargeExpected = (reason: string): void => {
-    if (next < caseIds.length) {
+    if (next < end) {
       setResult(next, { status: 'ERROR', reason });
       next++;
     }
@@ -172,7 +175,7 @@ export function parseBoot(
   const knownAhead = (id: string | undefined): number => {
     if (id === undefined) return -1;
     const idx = indexOf.get(id);
-    return idx !== undefined && idx >= next ? idx : -1;
+    return idx !== undefined && idx >= next && idx < end ? idx : -1;
   };
 
   const handleCase = (line: string, t: string[]): void => {
@@ -187,7 +190,7 @@ export function parseBoot(
     const record = t[t.length - 1]!;
     // A SKIP reason may hold spaces: everything between the id and the record is the status.
     const statusText = t.slice(3, -1).join(' ');
-    const expectedId = caseIds[next];
+    const expectedId = next < end ? caseIds[next] : undefined;
     const idx = knownAhead(id);
     if (idx < 0) {
       const reason = `unexpected case id ${id} (expected ${expectedId ?? 'no more cases'})`;
@@ -326,7 +329,7 @@ export function parseBoot(
     }
   }
 
-  for (let i = start; i < caseIds.length; i++) {
+  for (let i = start; i < end; i++) {
     if (cases.get(caseIds[i]!) === NOT_REACHED) {
       out.firstUnfinished = i;
       break;

@@ -103,6 +103,7 @@ export interface QemuArgsInput {
   cpu: CpuConfig;
   elf: string;
   start: number;
+  end?: number;
   memoryMib: number;
   enforce?: boolean;
 }
@@ -118,7 +119,7 @@ export function qemuArgs(o: QemuArgsInput): string[] {
     '-no-reboot',
     '-device', DEBUG_EXIT,
     '-kernel', o.elf,
-    '-append', `start=${o.start}`,
+    '-append', o.end === undefined ? `start=${o.start}` : `start=${o.start} end=${o.end}`,
   ];
 }
 
@@ -301,7 +302,9 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
 
   async function boot(req: BootRequest): Promise<BootResult> {
     req.signal?.throwIfAborted();
-    const args = qemuArgs({ accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, memoryMib, enforce });
+    const args = qemuArgs({
+      accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, enforce,
+    });
     const t0 = performance.now();
     const lines: string[] = [];
     let partial = '';
