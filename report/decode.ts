@@ -75,7 +75,11 @@ const allOnes = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 export function formatExitCode(value: bigint, size = 8): string {
   if (value === allOnes(size)) return 'VMEXIT_INVALID';
   const name = exitCodeName(value);
-  return name ? `${name} (${hex(value)})` : `${hex(value)} (unknown exit code)`;
+  if (name) return `${name} (${hex(value)})`;
+  // VMEXIT_INVALID is all 64 bits set (SF "Exit codes"); an emulator that keeps exit codes in 32 bits
+  // writes only the low half. Say so instead of a bare "unknown".
+  if (size > 4 && value === 0xffff_ffffn) return '0xffffffff (not VMEXIT_INVALID: only the low 32 bits set)';
+  return `${hex(value)} (unknown exit code)`;
 }
 
 /** `#BP (3)`, `NMI (2)`; vectors without a mnemonic as hex: `0x20`, `0x9`. */

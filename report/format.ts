@@ -72,9 +72,17 @@ export const STATUS_MEANING: Readonly<Record<Status, string>> = {
   UNSUPPORTED: 'the backend cannot provide what the case requires (reason says what)',
 };
 
-/** `svm show+hide, nrips show only (cannot hide: …), npt — (…)`: every feature, comma-separated. */
+/**
+ * `svm show+hide, npt show+hide, nrips show only (…)`: every feature, comma-separated; features in
+ * the same state for the same reason are named together (`svm/npt/nrips hide only (…)`).
+ */
 export function featureSummary(b: BackendInfo): string {
-  return FEATURES.map((f) => `${f} ${featureState(b, f)}`).join(', ');
+  const groups = new Map<string, Feature[]>();
+  for (const f of FEATURES) {
+    const state = featureState(b, f);
+    groups.set(state, [...(groups.get(state) ?? []), f]);
+  }
+  return [...groups].map(([state, fs]) => `${fs.join('/')} ${state}`).join(', ');
 }
 
 /**

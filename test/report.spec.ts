@@ -197,7 +197,7 @@ describe('report: terminal table', () => {
     assert.match(row('crash'), /^ {2}crash\s+[0-9a-f]{6}\s+CRASH\s+single$/);
     assert.ok(lines.includes(`  ${TID}/differ  diverge  (reference qemu-tcg; differs: kvm)`));
     assert.ok(lines.includes('    exit_int_info: qemu-tcg V=1 TYPE=EXCEPTION VEC=#BP(3), kvm V=1 TYPE=SOFT_INT VEC=0x3'));
-    assert.ok(lines.some((l) => /^ {2}kvm\s+available\s+svm show\+hide, npt show\+hide, nrips show only \(the host CPU has NRIPS/.test(l)));
+    assert.ok(lines.some((l) => /^ {2}kvm\s+available\s+svm\/npt show\+hide, nrips show only \(the host CPU has NRIPS/.test(l)));
     assert.ok(lines.some((l) => l.includes('verdicts: agree 1, diverge 1, single 1, none 0')));
     assert.ok(lines.some((l) => l.includes(`CRASH   kvm      ${TID}/crash: catch-all IDT; #GP (13) err=0x10 rip=+0x1c`)));
     assert.ok(text.indexOf('Divergences') < text.indexOf('Backends') && text.indexOf('Backends') < text.indexOf('Totals'));
