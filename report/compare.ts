@@ -95,7 +95,7 @@ export function backendOrder(results: Pick<Results, 'backends' | 'cases'>, given
   return order;
 }
 
-/** Short digest of a record: 6 hex digits of its CRC-32 (enough to tell records apart at a glance). */
+/** Short digest of a record: the first 6 hex digits of the CRC-32 of its (lower-case) hex text, enough to tell records apart at a glance. */
 export function digest(recordHex: string): string {
   return crc32(Buffer.from(recordHex.toLowerCase(), 'latin1')).toString(16).padStart(8, '0').slice(0, 6);
 }

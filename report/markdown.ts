@@ -119,7 +119,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   L.push('- **—**: the backend has no result for the case');
   L.push('');
   L.push('Cells of OK results: `OK <digest> (ref)` is the reference record (first OK backend in the preference order; ' +
-    'the digest is the first 6 hex digits of the record\'s CRC-32), `OK =` identical to the reference, ' +
+    'the digest is the first 6 hex digits of the CRC-32 of the record\'s hex text), `OK =` identical to the reference, ' +
     '`OK ≠<digest>` different from it, `OK ≈` different only in bits the architecture leaves undefined.', '');
   L.push('Verdicts (per case, over the backends whose status is OK):', '');
   for (const v of VERDICTS) L.push(`- **${v}**: ${VERDICT_MEANING[v]}`);
