@@ -166,7 +166,8 @@ async function cmdBackends(o: { json?: boolean }): Promise<number> {
   return EXIT.AGREE;
 }
 
-export function program(): Command {
+/** The command tree; each action stores its exit code through `setCode`. */
+export function program(setCode: (code: number) => void): Command {
   const p = new Command('svmconf')
     .description('Differential conformance suite for x86 event delivery and AMD SVM event injection')
     .exitOverride()
@@ -178,11 +179,11 @@ export function program(): Command {
 
   selection(p.command('list').description('list the cases, with counts per template and parameter value'))
     .option('--json', 'machine-readable output')
-    .action(async (o) => (p.exitCode = await cmdList(o)));
+    .action(async (o) => setCode(await cmdList(o)));
 
   selection(p.command('build').description('render, assemble and link the kernels (cached under build/)'))
     .option('--json', 'machine-readable output')
-    .action(async (o) => (p.exitCode = await cmdBuild(o)));
+    .action(async (o) => setCode(await cmdBuild(o)));
 
   selection(p.command('run').description('run the cases on the backends and report the matrix'))
     .option('--backend <names>', 'backends to use (repeatable, comma-separated; default: all)', collect, [])
@@ -190,27 +191,28 @@ export function program(): Command {
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
     .option('--json', 'print results.json to stdout instead of the table')
-    .action(async (o) => (p.exitCode = await cmdRun({ ...o, out: resolve(o.out) })));
+    .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 
   p.command('compare')
     .description('compare the backends of a results.json again (table, exit code)')
     .argument('<results...>', 'results.json file')
     .option('--out <dir>', 'also write matrix.md there')
     .option('--json', 'print the summary as JSON')
-    .action(async (files: string[], o) => (p.exitCode = await cmdCompare(files, o)));
+    .action(async (files: string[], o) => setCode(await cmdCompare(files, o)));
 
   p.command('backends')
     .description('what each backend can do on this machine, and why not')
     .option('--json', 'machine-readable output')
-    .action(async (o) => (p.exitCode = await cmdBackends(o)));
+    .action(async (o) => setCode(await cmdBackends(o)));
   return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const p = program();
+  let code: number = EXIT.AGREE;
+  const p = program((c) => (code = c));
   try {
     await p.parseAsync(argv);
-    return (p as unknown as { exitCode?: number }).exitCode ?? EXIT.AGREE;
+    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.AGREE : EXIT.USAGE;

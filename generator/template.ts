@@ -144,7 +144,7 @@ export function parseTemplate(file: string, displayPath: string, text: string): 
     const name = fm.string(['feature_params', i], v) as Feature;
     if (!FEATURES.includes(name)) fm.fail(['feature_params', i], `\`${name}\` is not a feature (${FEATURES.join(', ')})`);
     const p = matrix.find((m) => m.name === name);
-    if (!p) fm.fail(['feature_params', i], `feature parameter \`${name}\` must also be a matrix parameter`);
+    if (!p) return fm.fail(['feature_params', i], `feature parameter \`${name}\` must also be a matrix parameter`);
     const bad = p.values.find((x) => x !== 'on' && x !== 'off');
     if (bad !== undefined) fm.fail(['matrix', name], `feature parameter values are \`on\` and \`off\`, not \`${bad}\``);
     return name;
