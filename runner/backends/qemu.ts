@@ -137,8 +137,9 @@ export function vmmErrorDetail(stderr: string): string {
     const meaning = lines.find((l) => /^[a-z][a-z ]+$/.test(l));
     if (meaning) parts.push(`(${meaning})`);
   }
-  const rip = /\bRIP=([0-9a-f]+)/i.exec(stderr);
-  if (rip) parts.push(`at RIP=${rip[1]}`);
+  // A 64-bit code segment dumps RIP=, legacy and compatibility mode EIP=.
+  const rip = /\b([RE]IP)=([0-9a-f]+)/i.exec(stderr);
+  if (rip) parts.push(`at ${rip[1]}=${rip[2]}`);
   return parts.join(' ');
 }
 
