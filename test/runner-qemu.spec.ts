@@ -46,6 +46,9 @@ describe('runner/backends/qemu: arguments', () => {
     const b = qemuArgs({ accel: 'kvm', cpuModel: 'host', cpu: {}, elf: '/k.elf', start: 0, end: 2, memoryMib: 64 });
     assert.equal(b[b.indexOf('-append') + 1], 'start=0 end=2');
     assert.equal(b[b.indexOf('-accel') + 1], 'kvm');
+    assert.ok(!b.includes('-bios'), 'no -bios unless asked: QEMU default firmware');
+    const c = qemuArgs({ accel: 'kvm', cpuModel: 'host', cpu: {}, elf: '/k.elf', start: 0, memoryMib: 64, bios: 'qboot.rom' });
+    assert.equal(c[c.indexOf('-bios') + 1], 'qboot.rom');
   });
 });
 

@@ -31,6 +31,9 @@ export const QEMU_FEATURE_NAME: Record<Feature, string> = {
   nrips: 'nrip-save',
 };
 
+/** Default firmware, see QemuBackendOptions.bios. */
+export const DEFAULT_BIOS = 'qboot.rom';
+
 /** Port and width of isa-debug-exit; the kernel runtime writes its exit value there. */
 const DEBUG_EXIT = 'isa-debug-exit,iobase=0xf4,iosize=4';
 
@@ -66,6 +69,14 @@ export interface QemuBackendOptions {
    */
   enforce?: boolean;
   memoryMib?: number;
+  /**
+   * Firmware (`-bios`; a bare name is looked up in QEMU's data directory). Default `qboot.rom`,
+   * the minimal firmware shipped beside SeaBIOS in qemu-system-data: the machine stays `pc` and
+   * QEMU's own multiboot option ROM still loads the kernel, but the boot skips SeaBIOS's POST.
+   * Measured here: KVM 3.0 s → 0.12 s per boot (each VM exit is costly on this paravirtual KVM
+   * and SeaBIOS makes ~2000 of them), TCG 0.078 s → 0.052 s. Empty string: QEMU's default.
+   */
+  bios?: string;
   /** After SIGTERM, wait this long before SIGKILL. */
   killGraceMs?: number;
   fs?: HostFs;
@@ -106,6 +117,8 @@ export interface QemuArgsInput {
   end?: number;
   memoryMib: number;
   enforce?: boolean;
+  /** `-bios` file; absent or empty: QEMU's default firmware. */
+  bios?: string;
 }
 
 export function qemuArgs(o: QemuArgsInput): string[] {
@@ -113,6 +126,7 @@ export function qemuArgs(o: QemuArgsInput): string[] {
     '-accel', o.accel,
     '-cpu', cpuArg(o.accel, o.cpuModel, o.cpu, o.enforce ?? true),
     '-m', String(o.memoryMib),
+    ...(o.bios ? ['-bios', o.bios] : []),
     // No default devices, no display: COM1 is the only output and goes to stdout.
     '-nodefaults', '-display', 'none', '-serial', 'stdio',
     // A triple fault ends QEMU (status 0) instead of booting the kernel again.
@@ -247,6 +261,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
   const cpuModel = opts.cpuModel ?? defaultCpuModel(accel);
   const enforce = opts.enforce ?? true;
   const memoryMib = opts.memoryMib ?? 128;
+  const bios = opts.bios ?? DEFAULT_BIOS;
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
   const exec = opts.exec ?? realExec;
@@ -304,7 +319,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
   async function boot(req: BootRequest): Promise<BootResult> {
     req.signal?.throwIfAborted();
     const args = qemuArgs({
-      accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, enforce,
+      accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, enforce, bios,
     });
     const t0 = performance.now();
     const lines: string[] = [];
