@@ -285,6 +285,27 @@ describe('runner/schedule', () => {
     assert.match(st(res, k, 2, 'crashy').reason!, /gave up after 2 boots/);
   });
 
+  it('stops when aborted: no new boots, and the run rejects', async () => {
+    const ac = new AbortController();
+    let boots = 0;
+    const aborting: Backend = {
+      name: 'ab',
+      probe: async () => info('ab'),
+      boot: async (r) => {
+        boots++;
+        ac.abort(); // the user pressed ^C during the first boot
+        r.signal?.throwIfAborted();
+        throw new Error('unreachable');
+      },
+    };
+    const kernels = [1, 2, 3].map((n) => mkKernel(`t.ab${n}`, ['ok']));
+    await assert.rejects(
+      runKernels(kernels, [{ backend: aborting, info: info('ab') }], { jobs: 1, idleTimeoutMs: 1000, signal: ac.signal }),
+      { name: 'AbortError' },
+    );
+    assert.equal(boots, 1);
+  });
+
   it('runs kernel × backend pairs in parallel up to jobs, never more', async () => {
     const load = { now: 0, max: 0 };
     const a = new FakeBackend('a', true, load);
