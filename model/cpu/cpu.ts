@@ -1,0 +1,266 @@
+// The processor: architectural state plus what every instruction needs to touch it — operands,
+// segmentation and paging on each memory access, the stack, and the fetch/decode cache.
+//
+// Areas of the manual live in their own modules and are reached through small hooks, so the
+// arrows point one way (DESIGN.md "Model shape"): paging (ch. 5) translates, segmentation (ch. 4)
+// loads selectors, events (ch. 8) delivers, and a guest-mode layer (SVM, ch. 15) can wrap them.
+
+import { CpuState, GPR, SEG, ATTR, M64 } from './state.ts';
+import { Fault, ModelStop } from './fault.ts';
+import { decodeOne, NeedMoreBytes, type Insn, type Operand, type RegRef, NO_REG } from '../decode.ts';
+import { PAGE_SHIFT, type PhysicalMemory } from '../memory.ts';
+import { VEC } from '../../arch/x86.ts';
+import { DEFAULT_PROFILE, type Profile } from '../profile.ts';
+
+/** Kinds of memory access, as bits: the paging checks (APM vol. 2 5.6) depend on them. */
+export const ACC = {
+  READ: 0,
+  WRITE: 1,
+  /** The access is made at CPL 3 (user); system-table accesses are supervisor whatever the CPL. */
+  USER: 2,
+  FETCH: 4,
+} as const;
+
+export const EFER_LME = 1n << 8n;
+export const EFER_LMA = 1n << 10n;
+export const EFER_NXE = 1n << 11n;
+export const EFER_SVME = 1n << 12n;
+export const CR0_PE = 1n;
+export const CR0_PG = 1n << 31n;
+
+export type Handler = (cpu: Cpu, insn: Insn) => void;
+export interface DecodedInsn extends Insn {
+  exec: Handler;
+}
+
+/** Hooks the areas install (paging.ts, events/delivery.ts, devices); defaults for a bare CPU. */
+export interface CpuHooks {
+  /** Linear → physical, or throw a #PF Fault. */
+  translate(cpu: Cpu, linear: bigint, access: number): number;
+  /** Resolve the handler of a decoded instruction (isa/registry.ts). */
+  handlerFor(insn: Insn): Handler;
+  portIn(port: number, size: number): number;
+  portOut(port: number, size: number, value: number): void;
+}
+
+const MASK: Record<number, bigint> = { 1: 0xffn, 2: 0xffffn, 4: 0xffff_ffffn, 8: M64 };
+export const maskOf = (size: number): bigint => MASK[size]!;
+
+export class Cpu extends CpuState {
+  /** RIP of the instruction after the one executing (handlers of branches overwrite `rip`). */
+  nextRip = 0n;
+  /** The instruction executing, for faults and traps that need its address or length. */
+  current: DecodedInsn | undefined;
+  instructions = 0;
+  profile: Profile = DEFAULT_PROFILE;
+  private readonly decodeCache = new Map<number, DecodedInsn>();
+
+  constructor(readonly mem: PhysicalMemory, readonly hooks: CpuHooks) {
+    super();
+  }
+
+  // ---- modes (APM vol. 2 1.2, 14.6) -------------------------------------------------------
+
+  get longMode(): boolean {
+    return (this.efer & EFER_LMA) !== 0n;
+  }
+  /** 64-bit mode: long mode with CS.L = 1. */
+  get mode64(): boolean {
+    return this.longMode && (this.seg[SEG.CS]!.attrib & ATTR.L) !== 0;
+  }
+  get protectedMode(): boolean {
+    return (this.cr0 & CR0_PE) !== 0n;
+  }
+  /** Default operand/address size of code: 16, 32 or 64. */
+  get bitness(): 16 | 32 | 64 {
+    if (this.mode64) return 64;
+    if (!this.protectedMode) return 16;
+    return this.seg[SEG.CS]!.attrib & ATTR.DB ? 32 : 16;
+  }
+  /** Stack address size: 8 in 64-bit mode, else SS.B. */
+  get stackSize(): number {
+    if (this.mode64) return 8;
+    return this.seg[SEG.SS]!.attrib & ATTR.DB ? 4 : 2;
+  }
+
+  // ---- registers ------------------------------------------------------------------------------
+
+  getGpr(index: number, size: number, high8 = false): bigint {
+    const v = this.gpr[index]!;
+    if (high8) return (v >> 8n) & 0xffn;
+    return size === 8 ? v : v & MASK[size]!;
+  }
+
+  /** Writes follow the manual: 32-bit results zero-extend to 64 bits, 8/16-bit ones merge (APM vol. 1 3.1.2.3). */
+  setGpr(index: number, size: number, value: bigint, high8 = false): void {
+    if (high8) {
+      this.gpr[index] = (this.gpr[index]! & ~0xff00n) | ((value & 0xffn) << 8n);
+    } else if (size === 8) {
+      this.gpr[index] = value;
+    } else if (size === 4) {
+      this.gpr[index] = value & 0xffff_ffffn;
+    } else {
+      const m = MASK[size]!;
+      this.gpr[index] = (this.gpr[index]! & ~m) | (value & m);
+    }
+  }
+
+  getReg(r: RegRef): bigint {
+    switch (r.kind) {
+      case 'gpr': return this.getGpr(r.index, r.size, r.high8);
+      case 'seg': return BigInt(this.seg[r.index]!.selector);
+      default: throw new ModelStop(`read of ${r.kind}${r.index} as an operand: use its instruction's handler`);
+    }
+  }
+
+  setReg(r: RegRef, v: bigint): void {
+    if (r.kind !== 'gpr') throw new ModelStop(`write of ${r.kind}${r.index} as an operand: use its instruction's handler`);
+    this.setGpr(r.index, r.size, v, r.high8);
+  }
+
+  // ---- memory (segmentation ch. 4, paging ch. 5) ------------------------------------------------
+
+  /** Effective address of a memory operand (before segmentation), wrapped to the address size. */
+  effectiveAddress(op: Extract<Operand, { kind: 'mem' }>): bigint {
+    let ea = op.disp;
+    if (op.base !== NO_REG) ea += this.gpr[op.base]!;
+    if (op.index !== NO_REG) ea += this.gpr[op.index]! * BigInt(op.scale);
+    return ea & MASK[op.addrSize]!;
+  }
+
+  /**
+   * Segment offset → linear address with the checks of the mode: in 64-bit mode only FS/GS add a
+   * base and the address must be canonical (#GP(0), #SS(0) for the stack: APM vol. 2 4.12.1);
+   * elsewhere the limit applies (expand-down segments are not used by svmconf's kernels).
+   */
+  linear(segIndex: number, offset: bigint, size: number): bigint {
+    const s = this.seg[segIndex]!;
+    if (this.mode64) {
+      const lin = segIndex >= SEG.FS ? BigInt.asUintN(64, s.base + offset) : offset;
+      if (!isCanonical(lin) || !isCanonical(BigInt.asUintN(64, lin + BigInt(size - 1)))) {
+        throw new Fault(segIndex === SEG.SS ? VEC.SS : VEC.GP, 0);
+      }
+      return lin;
+    }
+    if (offset + BigInt(size - 1) > BigInt(s.limit)) throw new Fault(segIndex === SEG.SS ? VEC.SS : VEC.GP, 0);
+    return (s.base + offset) & 0xffff_ffffn;
+  }
+
+  private userAccess(): number {
+    return this.cpl === 3 ? ACC.USER : 0;
+  }
+
+  /** Read `size` bytes at a linear address; accesses that cross a page are split. */
+  readLinear(lin: bigint, size: number, access = this.userAccess()): bigint {
+    const pageOff = Number(lin & 0xfffn);
+    if (pageOff + size <= 4096) return this.mem.read(this.hooks.translate(this, lin, access), size);
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) {
+      v = (v << 8n) | BigInt(this.mem.read8(this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), access)));
+    }
+    return v;
+  }
+
+  writeLinear(lin: bigint, size: number, value: bigint, access = this.userAccess()): void {
+    const pageOff = Number(lin & 0xfffn);
+    if (pageOff + size <= 4096) {
+      this.mem.write(this.hooks.translate(this, lin, access | ACC.WRITE), size, value);
+      return;
+    }
+    // translate every page first: a fault on the second page must leave the first untouched
+    const phys: number[] = [];
+    for (let i = 0; i < size; i++) phys.push(this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), access | ACC.WRITE));
+    for (let i = 0; i < size; i++) this.mem.write8(phys[i]!, Number((value >> BigInt(8 * i)) & 0xffn));
+  }
+
+  read(segIndex: number, offset: bigint, size: number): bigint {
+    return this.readLinear(this.linear(segIndex, offset, size), size);
+  }
+
+  write(segIndex: number, offset: bigint, size: number, value: bigint): void {
+    this.writeLinear(this.linear(segIndex, offset, size), size, value);
+  }
+
+  // ---- operands -------------------------------------------------------------------------------
+
+  readOp(op: Operand): bigint {
+    switch (op.kind) {
+      case 'reg': return this.getReg(op.reg);
+      case 'imm': return op.value;
+      case 'mem': return this.read(op.seg, this.effectiveAddress(op), op.size);
+      case 'rel': return op.target;
+      default: throw new ModelStop(`operand ${op.kind} read directly`);
+    }
+  }
+
+  writeOp(op: Operand, value: bigint): void {
+    if (op.kind === 'reg') this.setReg(op.reg, value);
+    else if (op.kind === 'mem') this.write(op.seg, this.effectiveAddress(op), op.size, value & MASK[op.size]!);
+    else throw new ModelStop(`operand ${op.kind} written`);
+  }
+
+  // ---- stack (APM vol. 1 3.7.4) -----------------------------------------------------------------
+
+  push(value: bigint, size: number): void {
+    const ss = this.stackSize;
+    const rsp = (this.gpr[GPR.RSP]! - BigInt(size)) & MASK[ss]!;
+    this.write(SEG.SS, rsp, size, value & MASK[size]!);
+    this.setGpr(GPR.RSP, ss, rsp);
+  }
+
+  pop(size: number): bigint {
+    const ss = this.stackSize;
+    const rsp = this.gpr[GPR.RSP]! & MASK[ss]!;
+    const v = this.read(SEG.SS, rsp, size);
+    this.setGpr(GPR.RSP, ss, (rsp + BigInt(size)) & MASK[ss]!);
+    return v;
+  }
+
+  // ---- fetch and decode -------------------------------------------------------------------------
+
+  /** The instruction at RIP, decoded once per linear address and code size. */
+  fetch(): DecodedInsn {
+    const bitness = this.bitness;
+    const lin = this.mode64 ? this.rip : (this.seg[SEG.CS]!.base + this.rip) & 0xffff_ffffn;
+    const key = Number(lin) * 4 + (bitness >> 5);
+    const hit = this.decodeCache.get(key);
+    if (hit !== undefined && hit.ip === this.rip) return hit;
+    const bytes: number[] = [];
+    let fetchFault: Fault | undefined;
+    for (let i = 0; i < 15; i++) {
+      try {
+        const phys = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), ACC.FETCH | this.userAccess());
+        bytes.push(this.mem.read8(phys));
+        if (i === 0 || ((Number(lin) + i) & 0xfff) === 0) this.watchCodePage(phys >>> PAGE_SHIFT);
+      } catch (e) {
+        if (!(e instanceof Fault) || i === 0) throw e;
+        fetchFault = e;
+        break;
+      }
+    }
+    let insn: Insn;
+    try {
+      insn = decodeOne(Uint8Array.from(bytes), this.rip, bitness);
+    } catch (e) {
+      if (e instanceof NeedMoreBytes && fetchFault) throw fetchFault;
+      throw e;
+    }
+    const decoded: DecodedInsn = { ...insn, exec: this.hooks.handlerFor(insn) };
+    this.decodeCache.set(key, decoded);
+    return decoded;
+  }
+
+  private watchCodePage(page: number): void {
+    this.mem.watchCode(page, () => this.decodeCache.clear());
+  }
+
+  /** Drop every decoded instruction (paging or mode changes make linear keys stale). */
+  flushDecodeCache(): void {
+    this.decodeCache.clear();
+  }
+}
+
+export function isCanonical(v: bigint): boolean {
+  const top = v >> 47n;
+  return top === 0n || top === 0x1ffffn;
+}

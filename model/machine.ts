@@ -1,0 +1,133 @@
+// The machine: RAM, COM1, the exit ports, one CPU, and the run loop that executes a multiboot
+// kernel until it leaves, shuts down (triple fault) or runs out of its instruction budget.
+
+import { ATTR, GPR, SEG } from './cpu/state.ts';
+import { Cpu, type CpuHooks } from './cpu/cpu.ts';
+import { Fault, ModelStop, Shutdown } from './cpu/fault.ts';
+import { PhysicalMemory } from './memory.ts';
+import { Serial } from './devices/serial.ts';
+import { ExitDevices } from './devices/exit.ts';
+import { handlerFor } from './isa/index.ts';
+import { translate } from './paging.ts';
+import { deliverFault } from './events/delivery.ts';
+import { type Profile, DEFAULT_PROFILE } from './profile.ts';
+
+export interface MachineOptions {
+  ramBytes: number;
+  profile?: Profile;
+  onLine?: (line: string) => void;
+}
+
+export type RunEnd =
+  | { end: 'exited'; status: number }
+  | { end: 'shutdown'; why: string }
+  | { end: 'budget' }
+  | { end: 'stopped'; why: string };
+
+/** Where the loader puts the multiboot information structure and the command line. */
+const MB_INFO_ADDR = 0x9000;
+const MB_CMDLINE_ADDR = 0x9100;
+const MB_BOOT_MAGIC = 0x2badb002n;
+const MB_INFO_MEMORY = 1 << 0;
+const MB_INFO_CMDLINE = 1 << 2;
+
+export class Machine {
+  readonly mem: PhysicalMemory;
+  readonly cpu: Cpu;
+  readonly serial: Serial;
+  readonly exits = new ExitDevices();
+  readonly profile: Profile;
+
+  constructor(opts: MachineOptions) {
+    this.mem = new PhysicalMemory(opts.ramBytes);
+    this.serial = new Serial(opts.onLine);
+    this.profile = opts.profile ?? DEFAULT_PROFILE;
+    const hooks: CpuHooks = {
+      translate,
+      handlerFor,
+      portIn: (port) => (this.serial.owns(port) ? this.serial.in(port) : 0xffffffff),
+      portOut: (port, _size, value) => {
+        if (this.serial.owns(port)) this.serial.out(port, value);
+        else if (this.exits.owns(port)) this.exits.out(port, value);
+      },
+    };
+    this.cpu = new Cpu(this.mem, hooks);
+    this.cpu.profile = this.profile;
+  }
+
+  /**
+   * Load a multiboot ELF32 kernel and put the CPU in the state the Multiboot Specification
+   * (0.6.96, 3.2 "Machine state") defines: 32-bit protected mode, flat 4 GiB segments, paging
+   * off, interrupts off, EAX = 0x2BADB002, EBX = the information structure.
+   */
+  loadMultiboot(elf: Uint8Array, cmdline: string): void {
+    const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+    if (view.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 1) throw new Error('kernel is not an ELF32 image');
+    const entry = view.getUint32(24, true);
+    const phoff = view.getUint32(28, true);
+    const phentsize = view.getUint16(42, true);
+    const phnum = view.getUint16(44, true);
+    for (let i = 0; i < phnum; i++) {
+      const ph = phoff + i * phentsize;
+      if (view.getUint32(ph, true) !== 1) continue; // PT_LOAD
+      const offset = view.getUint32(ph + 4, true);
+      const paddr = view.getUint32(ph + 12, true);
+      const filesz = view.getUint32(ph + 16, true);
+      const memsz = view.getUint32(ph + 20, true);
+      this.mem.load(paddr, elf.subarray(offset, offset + filesz));
+      if (memsz > filesz) this.mem.fill(paddr + filesz, memsz - filesz, 0);
+    }
+    const cmd = Buffer.from(`${cmdline}\0`, 'latin1');
+    this.mem.load(MB_CMDLINE_ADDR, cmd);
+    this.mem.write32(MB_INFO_ADDR, MB_INFO_MEMORY | MB_INFO_CMDLINE);
+    this.mem.write32(MB_INFO_ADDR + 4, 640);
+    this.mem.write32(MB_INFO_ADDR + 8, Math.floor(this.mem.size / 1024) - 1024);
+    this.mem.write32(MB_INFO_ADDR + 16, MB_CMDLINE_ADDR);
+
+    const cpu = this.cpu;
+    const code32 = ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED | ATTR.DB | ATTR.G;
+    const data32 = ATTR.P | ATTR.S | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED | ATTR.DB | ATTR.G;
+    cpu.seg.forEach((s, i) => {
+      s.selector = i === SEG.CS ? 0x08 : 0x10;
+      s.base = 0n;
+      s.limit = 0xffff_ffff;
+      s.attrib = i === SEG.CS ? code32 : data32;
+    });
+    cpu.cr0 = 0x11n; // PE, ET
+    cpu.rflags = 0x2;
+    cpu.gpr[GPR.RAX] = MB_BOOT_MAGIC;
+    cpu.gpr[GPR.RBX] = BigInt(MB_INFO_ADDR);
+    cpu.rip = BigInt(entry);
+  }
+
+  /** One instruction, or the delivery of the exception it raised. */
+  step(): void {
+    const cpu = this.cpu;
+    try {
+      const insn = cpu.fetch();
+      cpu.current = insn;
+      cpu.nextRip = insn.next;
+      insn.exec(cpu, insn);
+      cpu.rip = cpu.nextRip;
+      cpu.instructions++;
+    } catch (e) {
+      if (!(e instanceof Fault)) throw e;
+      deliverFault(cpu, e);
+    }
+  }
+
+  run(budget: number): RunEnd {
+    try {
+      for (let n = 0; n < budget; n++) {
+        this.step();
+        if (this.exits.exited) return { end: 'exited', status: this.exits.exitStatus! };
+        if (this.cpu.halted) return { end: 'stopped', why: `HLT with interrupts ${this.cpu.rflags & 0x200 ? 'enabled' : 'disabled'} at ${this.cpu.rip.toString(16)}` };
+      }
+      return { end: 'budget' };
+    } catch (e) {
+      if (e instanceof Shutdown) return { end: 'shutdown', why: e.why };
+      if (e instanceof ModelStop) return { end: 'stopped', why: e.message };
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Guest-physical memory: RAM from 0, little-endian, reads beyond RAM return all ones and writes
+// there are dropped (an unclaimed bus, as on a PC). Pages holding decoded instructions are
+// tracked so a write to them drops the decode cache of that page (self-modifying code, and data
+// that shares a page with code).
+
+export const PAGE_SHIFT = 12;
+
+export class PhysicalMemory {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  /** Physical page number → callback that drops the decoded instructions of that page. */
+  private readonly codePages = new Map<number, () => void>();
+
+  constructor(readonly size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  private inRange(addr: number, len: number): boolean {
+    return addr >= 0 && addr + len <= this.size;
+  }
+
+  watchCode(page: number, onWrite: () => void): void {
+    this.codePages.set(page, onWrite);
+  }
+
+  private written(addr: number, len: number): void {
+    if (this.codePages.size === 0) return;
+    const first = addr >>> PAGE_SHIFT;
+    const last = (addr + len - 1) >>> PAGE_SHIFT;
+    for (let p = first; p <= last; p++) {
+      const drop = this.codePages.get(p);
+      if (drop) {
+        this.codePages.delete(p);
+        drop();
+      }
+    }
+  }
+
+  read8(addr: number): number {
+    return this.inRange(addr, 1) ? this.bytes[addr]! : 0xff;
+  }
+  read16(addr: number): number {
+    return this.inRange(addr, 2) ? this.view.getUint16(addr, true) : 0xffff;
+  }
+  read32(addr: number): number {
+    return this.inRange(addr, 4) ? this.view.getUint32(addr, true) : 0xffff_ffff;
+  }
+  read64(addr: number): bigint {
+    return this.inRange(addr, 8) ? this.view.getBigUint64(addr, true) : 0xffff_ffff_ffff_ffffn;
+  }
+  /** Little-endian read of 1, 2, 4 or 8 bytes as a bigint. */
+  read(addr: number, size: number): bigint {
+    switch (size) {
+      case 1: return BigInt(this.read8(addr));
+      case 2: return BigInt(this.read16(addr));
+      case 4: return BigInt(this.read32(addr));
+      default: return this.read64(addr);
+    }
+  }
+
+  write8(addr: number, v: number): void {
+    if (!this.inRange(addr, 1)) return;
+    this.bytes[addr] = v;
+    this.written(addr, 1);
+  }
+  write16(addr: number, v: number): void {
+    if (!this.inRange(addr, 2)) return;
+    this.view.setUint16(addr, v, true);
+    this.written(addr, 2);
+  }
+  write32(addr: number, v: number): void {
+    if (!this.inRange(addr, 4)) return;
+    this.view.setUint32(addr, v >>> 0, true);
+    this.written(addr, 4);
+  }
+  write64(addr: number, v: bigint): void {
+    if (!this.inRange(addr, 8)) return;
+    this.view.setBigUint64(addr, BigInt.asUintN(64, v), true);
+    this.written(addr, 8);
+  }
+  write(addr: number, size: number, v: bigint): void {
+    switch (size) {
+      case 1: this.write8(addr, Number(v & 0xffn)); break;
+      case 2: this.write16(addr, Number(v & 0xffffn)); break;
+      case 4: this.write32(addr, Number(v & 0xffff_ffffn)); break;
+      default: this.write64(addr, v);
+    }
+  }
+
+  load(addr: number, data: Uint8Array): void {
+    if (!this.inRange(addr, data.length)) throw new Error(`image of ${data.length} bytes at 0x${addr.toString(16)} does not fit in ${this.size} bytes of RAM`);
+    this.bytes.set(data, addr);
+    this.written(addr, data.length);
+  }
+
+  fill(addr: number, len: number, value: number): void {
+    if (!this.inRange(addr, len)) throw new Error(`fill beyond RAM at 0x${addr.toString(16)}`);
+    this.bytes.fill(value, addr, addr + len);
+    this.written(addr, len);
+  }
+}
