@@ -15,7 +15,7 @@ export const ARENA_BASE = 0x800000;
 export const ARENA_SIZE = 0x800000;
 
 /** Guest RAM the runners give a kernel (MiB); the arena must fit below it. */
-export const GUEST_RAM_MIB = 64;
+export const GUEST_RAM_MIB = 128;
 
 /** Largest record a template may declare (bytes); the runtime's record buffer has this size. */
 export const RECORD_MAX = 256;

@@ -8,6 +8,7 @@
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import type { BackendInfo, CpuConfig, Feature } from '../../core/types.ts';
+import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import {
   kvmDeviceProblem,
   kvmFeatures,
@@ -260,7 +261,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
   const binary = opts.binary ?? QEMU_BINARY;
   const cpuModel = opts.cpuModel ?? defaultCpuModel(accel);
   const enforce = opts.enforce ?? true;
-  const memoryMib = opts.memoryMib ?? 128;
+  const memoryMib = opts.memoryMib ?? GUEST_RAM_MIB;
   const bios = opts.bios ?? DEFAULT_BIOS;
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
