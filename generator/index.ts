@@ -61,11 +61,17 @@ export interface BuildOptions {
   extraDirs?: string[];
   cacheDir?: string;
   onKernel?: (k: Kernel) => void;
+  /** Refuse cases that use an instruction the reference model does not execute (default on). */
+  checkModel?: boolean;
 }
 
 /** Build the kernels for `cases`; every kernel builds or the first error is thrown. */
 export async function buildKernels(cases: Case[], opts: BuildOptions = {}): Promise<Kernel[]> {
-  const ctx: BuildContext = { renderer: await makeRenderer(opts.extraDirs), cacheDir: opts.cacheDir ?? defaultCacheDir(ROOT) };
+  const ctx: BuildContext = {
+    renderer: await makeRenderer(opts.extraDirs),
+    cacheDir: opts.cacheDir ?? defaultCacheDir(ROOT),
+    checkModel: opts.checkModel ?? false,
+  };
   const plans: KernelPlan[] = planKernels(cases);
   const kernels: Kernel[] = [];
   for (const plan of plans) {

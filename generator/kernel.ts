@@ -12,6 +12,7 @@ import { asmPaging } from '../arch/paging.ts';
 import { asmLayout, KERNEL_LOAD_ADDR } from './layout.ts';
 import { assemble, link } from './toolchain.ts';
 import type { Renderer } from './render.ts';
+import { checkModelInstructions } from './isacheck.ts';
 
 export const MAX_CASES_PER_KERNEL = 16;
 
@@ -143,15 +144,23 @@ export interface BuildContext {
   cacheDir: string;
   /** Runtime object, assembled once per build. */
   runtimeObject?: Promise<string>;
+  /** Refuse cases with instructions the reference model does not execute (generator/isacheck.ts). */
+  checkModel?: boolean;
 }
 
 export async function buildKernel(ctx: BuildContext, plan: KernelPlan): Promise<Kernel> {
-  ctx.runtimeObject ??= assemble(ctx.cacheDir, { source: runtimeSource(ctx.renderer), what: 'the runtime (templates/partials)', renderer: ctx.renderer });
+  ctx.runtimeObject ??= assemble(ctx.cacheDir, { source: runtimeSource(ctx.renderer), what: 'the runtime (templates/partials)', renderer: ctx.renderer }).then((a) => a.object);
   const runtime = await ctx.runtimeObject;
   const caseObjects = await Promise.all(
-    plan.cases.map((c, i) => assemble(ctx.cacheDir, { source: caseSource(ctx.renderer, c, i), what: `case ${c.id}`, renderer: ctx.renderer })),
+    plan.cases.map(async (c, i) => {
+      const what = `case ${c.id}`;
+      const source = caseSource(ctx.renderer, c, i);
+      const a = await assemble(ctx.cacheDir, { source, what, renderer: ctx.renderer });
+      if (ctx.checkModel) checkModelInstructions(what, source, a.listing, ctx.renderer);
+      return a.object;
+    }),
   );
-  const table = await assemble(ctx.cacheDir, { source: caseTableSource(plan), what: `case table of ${plan.id}`, renderer: ctx.renderer });
+  const table = (await assemble(ctx.cacheDir, { source: caseTableSource(plan), what: `case table of ${plan.id}`, renderer: ctx.renderer })).object;
   const out = await link(ctx.cacheDir, [runtime, table, ...caseObjects], linkerScript(), `kernel ${plan.id}`);
   return { id: plan.id, cases: plan.cases, cpu: plan.cpu, ...out };
 }

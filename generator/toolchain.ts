@@ -4,7 +4,7 @@
 // changed template, partial, constant or binutils rebuilds exactly what it affects.
 
 import { createHash } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { TemplateError, ToolMissingError } from './errors.ts';
@@ -60,19 +60,28 @@ export interface AssembleInput {
   renderer: Renderer;
 }
 
-/** Assemble to an object in the cache; returns its path. Errors point at template file and line. */
-export async function assemble(cacheDir: string, input: AssembleInput): Promise<string> {
+export interface Assembled {
+  object: string;
+  /** GNU as listing (`-al`): source line, offset and bytes of everything emitted. */
+  listing: string;
+}
+
+/** Assemble to an object in the cache. Errors point at template file and line. */
+export async function assemble(cacheDir: string, input: AssembleInput): Promise<Assembled> {
   const key = sha256('as', await toolVersion(), input.source);
   const obj = join(cacheDir, 'obj', `${key}.o`);
-  if (await exists(obj)) return obj;
+  const lst = join(cacheDir, 'obj', `${key}.lst`);
+  if ((await exists(obj)) && (await exists(lst))) return { object: obj, listing: await readFile(lst, 'utf8') };
   const src = join(cacheDir, 'src', `${key}.s`);
   await writeAtomic(src, input.source);
   const tmpObj = `${obj}.${process.pid}.tmp`;
+  const tmpLst = `${lst}.${process.pid}.tmp`;
   await mkdir(dirname(obj), { recursive: true });
-  const r = await execa('as', ['--64', '--fatal-warnings', '-o', tmpObj, src], { reject: false });
+  const r = await execa('as', ['--64', '--fatal-warnings', `-aln=${tmpLst}`, '-o', tmpObj, src], { reject: false });
   if (r.exitCode !== 0) throw assemblerError(input, src, r.stderr);
-  await rename(tmpObj, obj);
-  return obj;
+  await rename(tmpLst, lst);
+  await rename(tmpObj, obj); // last: its presence marks a complete entry
+  return { object: obj, listing: await readFile(lst, 'utf8') };
 }
 
 /** Turn `file.s:LINE: Error: …` into an error naming the template line and showing the rendered line. */
