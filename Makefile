@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean
+.PHONY: all setup conformance test typecheck unit list build clean bench
 
 all: conformance
 
@@ -26,3 +26,7 @@ build: setup
 
 clean:
 	rm -rf build out
+
+## bench: the model's MIPS and the L1 suite's wall time under the model and qemu-tcg (one run)
+bench: setup
+	node --import tsx bench/bench.ts

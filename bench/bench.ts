@@ -1,0 +1,55 @@
+// make bench: speed measured, never asserted. Each figure comes from this one run, and every
+// ratio is between backends measured here and now (README "Performance").
+//   1. the model's MIPS on a straight-line loop kernel (bench/templates/loop.S.hbs)
+//   2. the model's MIPS over the L1 suite (instructions counted by the model)
+//   3. wall time of the L1 suite under the model and under qemu-tcg, and their ratio
+
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
+import { Machine } from '../model/machine.ts';
+import { GUEST_RAM_MIB } from '../generator/layout.ts';
+import { qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { modelBackend } from '../runner/backends/model.ts';
+import { runKernels } from '../runner/schedule.ts';
+import type { Kernel } from '../core/types.ts';
+
+const BENCH_TEMPLATES = join(ROOT, 'bench', 'templates');
+
+async function modelMips(kernels: Kernel[]): Promise<{ instructions: number; seconds: number }> {
+  let instructions = 0;
+  let seconds = 0;
+  for (const k of kernels) {
+    const m = new Machine({ ramBytes: GUEST_RAM_MIB << 20 });
+    m.loadMultiboot(new Uint8Array(await readFile(k.elf)), 'start=0');
+    const t = performance.now();
+    const r = m.run(5_000_000_000);
+    seconds += (performance.now() - t) / 1000;
+    instructions += m.cpu.instructions;
+    if (r.end !== 'exited') throw new Error(`model did not finish ${k.id}: ${JSON.stringify(r)}`);
+  }
+  return { instructions, seconds };
+}
+
+async function wall(kernels: Kernel[], backend: ReturnType<typeof qemuTcgBackend>): Promise<number> {
+  const info = await backend.probe();
+  if (!info.available) throw new Error(`${backend.name} unavailable: ${info.reason}`);
+  const t = performance.now();
+  await runKernels(kernels, [{ backend, info }], { jobs: 1, idleTimeoutMs: 60_000 });
+  return (performance.now() - t) / 1000;
+}
+
+const loopKernels = await buildKernels(expandAll(await loadTemplates([BENCH_TEMPLATES])).filter((c) => c.template.id === 'bench.loop'), { extraDirs: [BENCH_TEMPLATES] });
+const l1 = await buildKernels(filterCases(expandAll(await loadTemplates()), ['l1.*']));
+
+const loop = await modelMips(loopKernels);
+const suite = await modelMips(l1);
+const modelWall = await wall(l1, modelBackend());
+const tcgWall = await wall(l1, qemuTcgBackend());
+const loopTcg = await wall(loopKernels, qemuTcgBackend());
+
+const mips = (x: { instructions: number; seconds: number }) => (x.instructions / x.seconds / 1e6).toFixed(1);
+console.log(`model, loop kernel:  ${mips(loop)} MIPS (${loop.instructions} instructions in ${loop.seconds.toFixed(2)} s)`);
+console.log(`model, L1 suite:     ${mips(suite)} MIPS (${suite.instructions} instructions in ${suite.seconds.toFixed(2)} s, ${l1.length} kernels)`);
+console.log(`L1 suite wall time, one job: model ${modelWall.toFixed(2)} s, qemu-tcg ${tcgWall.toFixed(2)} s, ratio model/qemu-tcg ${(modelWall / tcgWall).toFixed(2)}`);
+console.log(`loop kernel wall time: model ${loop.seconds.toFixed(2)} s (run only), qemu-tcg ${loopTcg.toFixed(2)} s (boot included), ratio ${(loop.seconds / loopTcg).toFixed(2)}`);
