@@ -5,6 +5,13 @@
 //   - shifts and rotates by more than one: OF as for a shift by one of the last step (see isa/logic.ts)
 //   - MUL/IMUL: SF, ZF, AF, PF from the low half of the result
 //   - DIV/IDIV: all six status flags unchanged
+//   - MUL/IMUL: AF = 0
+//   - shifts (SHL/SAL, SHR, SAR) by a count that is not 0: AF = 0; a count beyond the operand
+//     width (8/16-bit operands allow counts up to 31) shifts one bit at a time all the same, so CF
+//     is the bit last shifted out (0 once the operand's own bits are gone; the sign for SAR)
+//   - rotates: OF for any count other than 1 by the 1-bit formula applied to the result
+//     (ROL, RCL: MSB xor CF; ROR, RCR: MSB xor the bit below it)
+//   - BT, BTS, BTR, BTC: OF, SF, AF, PF unchanged
 // A backend that differs only there differs in undefined bits: the report masks them.
 
 export const F = {

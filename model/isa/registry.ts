@@ -7,6 +7,8 @@ import type { Cpu, Handler } from '../cpu/cpu.ts';
 import { ModelStop } from '../cpu/fault.ts';
 
 const handlers = new Map<string, Handler>();
+/** Forms (iced Code names) whose semantics live in another group than their mnemonic's. */
+const forms = new Map<string, Handler>();
 
 /** Register the semantics of one mnemonic (iced's name, e.g. "Mov", "Int3", "Iret"). */
 export function define(mnemonic: string, handler: Handler): void {
@@ -14,9 +16,20 @@ export function define(mnemonic: string, handler: Handler): void {
   handlers.set(mnemonic, handler);
 }
 
+/**
+ * Register the semantics of one form (iced Code name, e.g. "Mov_cr_r64", "Jmp_m1664") of a
+ * mnemonic another group defines: iced names MOV CRn, MOV Sreg and far JMP/CALL "Mov"/"Jmp"/
+ * "Call" like their general-purpose forms, but they are system instructions (system.ts).
+ * A form wins over its mnemonic; the choice is made once, at decode.
+ */
+export function defineForm(code: string, handler: Handler): void {
+  if (forms.has(code)) throw new Error(`model: form ${code} defined twice`);
+  forms.set(code, handler);
+}
+
 /** The handler for a decoded instruction, or one that stops the run naming it. */
 export function handlerFor(insn: Insn): Handler {
-  return handlers.get(insn.mnemonic) ?? unsupported;
+  return forms.get(insn.code) ?? handlers.get(insn.mnemonic) ?? unsupported;
 }
 
 function unsupported(cpu: Cpu, insn: Insn): void {
