@@ -48,9 +48,13 @@ export const DEFAULT_PROFILE: Profile = {
     // EDX: FPU, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, CLFSH, FXSR, SSE, SSE2
     '0x1': { eax: signature(0x19, 0x11, 1), ebx: 0, ecx: 0, edx: 0x178bfbff },
     '0x80000000': { eax: 0x80000021, ...vendorRegs('AuthenticAMD') },
-    // EDX: NX (20), LM (29), SYSCALL (11); ECX: LAHF (0) — SVM (bit 2) comes with the SVM issue
-    '0x80000001': { eax: signature(0x19, 0x11, 1), ebx: 0, ecx: 0x1, edx: (1 << 29) | (1 << 20) | (1 << 11) | 0x0183f3ff },
+    // EDX: NX (20), Page1GB (26: 1 GiB pages, paging.ts), LM (29), SYSCALL (11); ECX: LAHF (0) —
+    // SVM (bit 2) comes with the SVM issue
+    '0x80000001': { eax: signature(0x19, 0x11, 1), ebx: 0, ecx: 0x1, edx: (1 << 29) | (1 << 26) | (1 << 20) | (1 << 11) | 0x0183f3ff },
+    // EAX[7:0]: 48 physical address bits (reserved-bit checks in paging.ts, MOV CR3)
     '0x80000008': { eax: 0x3030, ebx: 0, ecx: 0, edx: 0 },
+    // EAX: NullSelectClearsBase (6): a null selector load clears the segment base (segmentation.ts)
+    '0x80000021': { eax: 1 << 6, ebx: 0, ecx: 0, edx: 0 },
   },
   sources: ['APM vol. 3 appendix E (CPUID)', 'AMD family 19h PPR: CPUID Fn0000_0001, Fn8000_0001'],
 };
