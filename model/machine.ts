@@ -3,13 +3,13 @@
 
 import { ATTR, GPR, SEG } from './cpu/state.ts';
 import { Cpu, type CpuHooks } from './cpu/cpu.ts';
-import { Fault, ModelStop, Shutdown } from './cpu/fault.ts';
+import { ModelStop, Shutdown } from './cpu/fault.ts';
 import { PhysicalMemory } from './memory.ts';
 import { Serial } from './devices/serial.ts';
 import { ExitDevices } from './devices/exit.ts';
 import { handlerFor } from './isa/index.ts';
 import { translate } from './paging.ts';
-import { deliverFault } from './events/delivery.ts';
+import { step } from './events/boundary.ts';
 import { type Profile, DEFAULT_PROFILE } from './profile.ts';
 
 export interface MachineOptions {
@@ -100,20 +100,9 @@ export class Machine {
     cpu.rip = BigInt(entry);
   }
 
-  /** One instruction, or the delivery of the exception it raised. */
+  /** One instruction, or the delivery of the event it raised (events/boundary.ts). */
   step(): void {
-    const cpu = this.cpu;
-    try {
-      const insn = cpu.fetch();
-      cpu.current = insn;
-      cpu.nextRip = insn.next;
-      insn.exec(cpu, insn);
-      cpu.rip = cpu.nextRip;
-      cpu.instructions++;
-    } catch (e) {
-      if (!(e instanceof Fault)) throw e;
-      deliverFault(cpu, e);
-    }
+    step(this.cpu);
   }
 
   run(budget: number): RunEnd {

@@ -11,6 +11,7 @@ import { decodeOne, NeedMoreBytes, type Insn, type Operand, type RegRef, NO_REG 
 import { PAGE_SHIFT, type PhysicalMemory } from '../memory.ts';
 import { VEC } from '../../arch/x86.ts';
 import { DEFAULT_PROFILE, type Profile } from '../profile.ts';
+import type { Event, EventHooks } from '../events/classes.ts';
 
 /** Kinds of memory access, as bits: the paging checks (APM vol. 2 5.6) depend on them. */
 export const ACC = {
@@ -53,6 +54,10 @@ export class Cpu extends CpuState {
   current: DecodedInsn | undefined;
   instructions = 0;
   profile: Profile = DEFAULT_PROFILE;
+  /** Hooks a guest-mode layer installs to watch event delivery (events/classes.ts); none on a bare CPU. */
+  eventHooks: EventHooks | undefined;
+  /** The event whose delivery is under way (APM vol. 2 8.2.9; SVM's EXITINTINFO), else undefined. */
+  delivering: Event | undefined;
   private readonly decodeCache = new Map<number, DecodedInsn>();
 
   constructor(readonly mem: PhysicalMemory, readonly hooks: CpuHooks) {
