@@ -60,6 +60,8 @@ export class CpuState {
   cr3 = 0n;
   cr4 = 0n;
   efer = 0n;
+  /** CR8, the task-priority register (APM vol. 2 3.1.5): bits 3:0. */
+  cr8 = 0n;
   readonly dr = new BigUint64Array(8);
   /** Current privilege level (CS.DPL once loaded; kept apart as the manual keeps it apart). */
   cpl = 0;
