@@ -185,7 +185,7 @@ describe('model events: long-mode delivery (APM vol. 2 8.9)', () => {
     assert.equal(err, 0x10n, 'I/D set, not present, supervisor read (the harness translate)');
     assert.equal(rip, BigInt(UNMAPPED + 0x10));
     assert.equal(cs, BigInt(SEL.CODE64));
-    assert.equal(rflags & RF, RF, 'a fault sets RF in the pushed image (3.1.6)');
+    assert.equal(rflags! & RF, RF, 'a fault sets RF in the pushed image (3.1.6)');
     assert.equal(h.cpu.cr2, BigInt(UNMAPPED + 0x10));
   });
 
@@ -197,7 +197,7 @@ describe('model events: long-mode delivery (APM vol. 2 8.9)', () => {
       assert.equal(h.vector(), VEC.UD, `${bytes}`);
       const [rip, , rflags] = h.frame(3);
       assert.equal(rip, BigInt(CODE));
-      assert.equal(rflags & RF, RF);
+      assert.equal(rflags! & RF, RF);
     }
   });
 
@@ -257,7 +257,7 @@ describe('model events: long-mode delivery (APM vol. 2 8.9)', () => {
       step(h.cpu);
       assert.equal(h.cpu.rflags & F.IF, ifAfter);
       assert.equal(h.cpu.rflags & (F.TF | F.NT | F.RF), 0);
-      assert.equal(h.frame(3)[2] & BigInt(F.NT), BigInt(F.NT), 'pushed image keeps NT');
+      assert.equal(h.frame(3)[2]! & BigInt(F.NT), BigInt(F.NT), 'pushed image keeps NT');
     }
   });
 
@@ -382,7 +382,7 @@ describe('model events: compatibility mode INTO and BOUND (vol. 3 INTO, BOUND)',
       const [rip, cs, rflags] = h.frame(3);
       assert.equal(rip, BigInt(CODE + bytes.length));
       assert.equal(cs, BigInt(SEL.CODE32));
-      assert.equal(rflags & RF, 0n, 'a trap: RF not set');
+      assert.equal(rflags! & RF, 0n, 'a trap: RF not set');
       const q = run(bytes, () => {});
       assert.equal(q.cpu.rip, BigInt(CODE + bytes.length));
       assert.equal(q.cpu.gpr[GPR.RSP], BigInt(STACK0));
@@ -405,7 +405,7 @@ describe('model events: compatibility mode INTO and BOUND (vol. 3 INTO, BOUND)',
           const [rip, cs, rflags] = h.frame(3);
           assert.equal(rip, BigInt(CODE));
           assert.equal(cs, BigInt(SEL.CODE32));
-          assert.equal(rflags & RF, RF);
+          assert.equal(rflags! & RF, RF);
         } else {
           assert.equal(h.cpu.rip, BigInt(CODE + bytes.length), `index ${index}`);
         }
@@ -539,7 +539,7 @@ describe('model events: debug traps and faults (APM vol. 2 13.1, 3.1.6)', () => 
     assert.equal(h.vector(), VEC.DB);
     const [rip, , rflags] = h.frame(3);
     assert.equal(rip, BigInt(CODE + 1));
-    assert.equal(rflags & BigInt(F.TF), BigInt(F.TF));
+    assert.equal(rflags! & BigInt(F.TF), BigInt(F.TF));
     assert.equal(h.cpu.dr[6]! & (1n << 14n), 1n << 14n);
     assert.equal(h.cpu.rflags & F.TF, 0);
   });
@@ -561,7 +561,7 @@ describe('model events: debug traps and faults (APM vol. 2 13.1, 3.1.6)', () => 
     assert.equal(h.vector(), VEC.DB);
     const [rip, , rflags] = h.frame(3);
     assert.equal(rip, BigInt(CODE));
-    assert.equal(rflags & RF, 0n);
+    assert.equal(rflags! & RF, 0n);
     assert.equal(h.cpu.dr[6]! & 0xfn, 1n);
     step(h.cpu); // OR
     step(h.cpu); // IRETQ with RF=1
