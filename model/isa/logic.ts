@@ -71,7 +71,7 @@ function defineShift(mnemonic: string, kind: ShiftKind): void {
     let of: number;
     if (kind === 'shl') {
       r = (v << nb) & maskOf(size);
-      cf = Number(((v << (nb - 1n)) >> bits) & 1n);
+      cf = Number(((v << nb) >> bits) & 1n); // bit w − n of the operand, 0 once n > w
       of = msb(r, size) ^ cf; // 1-bit SHL: OF = MSB(result) xor CF
     } else if (kind === 'shr') {
       r = v >> nb;
