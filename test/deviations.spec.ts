@@ -1,0 +1,215 @@
+// The deviation registry: validation errors name file and line; an entry covers a divergence only
+// for its backend, version, case globs, fields and observed values; anything else still diverges.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CaseOutcome, FieldDecode, FieldType, RecordField, Results } from '../core/types.ts';
+import { compareCase, compareResults, deviationsByCase } from '../report/compare.ts';
+import { DeviationError, findCovering, observedMatches, parseDeviations, parseObserved, type Deviation } from '../report/deviations.ts';
+import { renderMarkdown } from '../report/markdown.ts';
+import { validateResults } from '../report/results.ts';
+import { renderTable } from '../report/table.ts';
+
+const SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+function layout(spec: Array<[string, FieldType, FieldDecode]>): RecordField[] {
+  let offset = 0;
+  return spec.map(([name, type, decode]) => {
+    const f: RecordField = { name, type, offset, size: SIZES[type], decode, doc: name };
+    offset += f.size;
+    return f;
+  });
+}
+function record(l: readonly RecordField[], values: Record<string, bigint>): string {
+  return l.map((f) => {
+    let v = BigInt.asUintN(8 * f.size, values[f.name] ?? 0n);
+    let s = '';
+    for (let i = 0; i < f.size; i++) {
+      s += (v & 0xffn).toString(16).padStart(2, '0');
+      v >>= 8n;
+    }
+    return s;
+  }).join('');
+}
+
+const L = layout([
+  ['exit_code', 'u64', 'exitcode'],
+  ['exit_int_info', 'u64', 'eventinfo'],
+  ['frame_rip', 'u64', 'offset'],
+  ['hits', 'u64', 'count'],
+]);
+const CASE = 'svm.bp_intercept/insn=cc,nrips=off';
+
+const ENTRY = `
+- id: qemu-int3-soft
+  backend: qemu-tcg
+  versions: { range: "QEMU 7.2", match: "^QEMU 7\\\\.2\\\\." }
+  cases: ["svm.bp_intercept/insn=cc,*"]
+  fields: [exit_code, exit_int_info]
+  observed: { exit_code: "0x4d", exit_int_info: "V=1 TYPE=SOFT_INT VEC=3" }
+  expected: "VMEXIT_EXCP_BP, EXITINTINFO V=0"
+  summary: "INT3 misses the #BP intercept"
+  evidence:
+    manual: "APM vol. 2 §15.12"
+    peer: [{ repo: qemu/qemu, path: target/i386/tcg/excp_helper.c, line: 98, note: "is_int path" }]
+`;
+
+const registry = (): Deviation[] => parseDeviations(ENTRY, 'dev.yaml');
+const outcome = (id: string, model: Record<string, bigint>, qemu: Record<string, bigint>): CaseOutcome => ({
+  id, template: id.split('/')[0]!, params: {},
+  results: { model: { status: 'OK', record: record(L, model) }, 'qemu-tcg': { status: 'OK', record: record(L, qemu) } },
+});
+const MODEL = { exit_code: 0x43n, exit_int_info: 0n };
+const QEMU = { exit_code: 0x4dn, exit_int_info: 0x8000_0403n };
+const versions = { 'qemu-tcg': 'QEMU 7.2.22', model: '0.1.0' };
+
+function errorOf(text: string): DeviationError {
+  try {
+    parseDeviations(text, 'expected/deviations.yaml');
+  } catch (e) {
+    assert.ok(e instanceof DeviationError, String(e));
+    return e;
+  }
+  assert.fail('no error');
+}
+
+describe('deviations: validation', () => {
+  it('loads the shipped registry', () => {
+    const file = join(import.meta.dirname, '..', 'expected', 'deviations.yaml');
+    const d = parseDeviations(readFileSync(file, 'utf8'), file);
+    assert.ok(d.length >= 5);
+    for (const e of d) assert.ok(e.evidence.manual && (e.evidence.peer.length + e.evidence.threads.length) > 0, e.id);
+  });
+
+  it('an empty file is an empty registry', () => {
+    assert.deepEqual(parseDeviations('# nothing yet\n'), []);
+  });
+
+  it('requires manual evidence, naming the line of the evidence', () => {
+    const e = errorOf(ENTRY.replace('    manual: "APM vol. 2 §15.12"\n', ''));
+    assert.equal(e.file, 'expected/deviations.yaml');
+    assert.equal(e.line, 11);
+    assert.match(e.message, /evidence.*manual/);
+  });
+
+  it('requires a peer source or a thread besides the manual', () => {
+    const e = errorOf(ENTRY.replace(/    peer: .*\n/, ''));
+    assert.match(e.message, /^expected\/deviations\.yaml:11: .*peer source reference/);
+  });
+
+  it('rejects a bad id, an unknown key, an observed field not in fields, a bad observed value, a bad regex', () => {
+    assert.match(errorOf(ENTRY.replace('id: qemu-int3-soft', 'id: Qemu_INT3')).message, /:2: `\[0\]\.id`: .*kebab-case/);
+    assert.match(errorOf(ENTRY.replace('  summary:', '  sumary: x\n  summary:')).message, /:9: .*unknown key `sumary`/);
+    assert.match(errorOf(ENTRY.replace('exit_code: "0x4d"', 'rip: "0x4d"')).message, /:7: .*unknown key `rip`/);
+    assert.match(errorOf(ENTRY.replace('VEC=3"', 'VEC=3 RF=1"')).message, /:7: .*not a mix/);
+    assert.match(errorOf(ENTRY.replace('match: "^QEMU', 'match: "(QEMU')).message, /:4: .*not a regular expression/);
+    assert.match(errorOf(ENTRY.replace('line: 98', 'line: 0')).message, /:12: .*line number/);
+  });
+
+  it('rejects duplicate ids, with the line of the first', () => {
+    const e = errorOf(ENTRY + ENTRY);
+    assert.match(e.message, /already used by the entry at line 2/);
+  });
+
+  it('rejects a map at the top and invalid YAML', () => {
+    assert.match(errorOf('id: x\n').message, /a list of entries/);
+    assert.match(errorOf('- id: [\n').message, /not valid YAML/);
+  });
+});
+
+describe('deviations: observed values', () => {
+  const obs = (s: unknown) => {
+    const o = parseObserved(s);
+    assert.ok(typeof o !== 'string', String(o));
+    return o;
+  };
+  it('plain numbers compare the whole field', () => {
+    assert.ok(observedMatches(obs('0xffffffff'), 0xffff_ffffn, 8));
+    assert.ok(!observedMatches(obs('0xffffffff'), 0xffff_ffff_ffff_ffffn, 8));
+    assert.ok(!observedMatches(obs('0x1ff'), 0xffn, 1), 'a value wider than the field never matches');
+  });
+  it('signed offsets, mnemonics, event parts, RFLAGS flags, masks', () => {
+    assert.ok(observedMatches(obs('-0x2'), 0xffff_ffff_ffff_fffen, 8));
+    assert.ok(observedMatches(obs('#UD'), 6n, 8));
+    const ev = obs('V=1 TYPE=SOFT_INT VEC=3');
+    assert.ok(observedMatches(ev, 0x8000_0403n, 8));
+    assert.ok(observedMatches(ev, 0x1234_0000_8000_0403n, 8), 'ERR not named: not compared');
+    assert.ok(!observedMatches(ev, 0x8000_0303n, 8), 'TYPE 3 is not TYPE 4');
+    assert.ok(observedMatches(obs('RF=0'), 0x896n, 8));
+    assert.ok(!observedMatches(obs('RF=0'), 0x10896n, 8));
+    assert.ok(observedMatches(obs({ value: '0x400', mask: '0x700' }), 0x8000_0403n, 8));
+  });
+});
+
+describe('deviations: comparison', () => {
+  it('a case whose every differing field is covered is `known`, not a divergence', () => {
+    const c = compareCase(outcome(CASE, MODEL, QEMU), L, { deviations: registry(), versions });
+    assert.equal(c.verdict, 'known');
+    assert.deepEqual(c.known, ['qemu-tcg']);
+    assert.deepEqual(c.diverging, []);
+    assert.deepEqual(c.deviations, [{ id: 'qemu-int3-soft', backend: 'qemu-tcg', against: 'model', fields: ['exit_code', 'exit_int_info'] }]);
+  });
+
+  it('a field the entry does not list still diverges', () => {
+    const c = compareCase(outcome(CASE, MODEL, { ...QEMU, hits: 1n }), L, { deviations: registry(), versions });
+    assert.equal(c.verdict, 'diverge');
+    assert.deepEqual(c.diverging, ['qemu-tcg']);
+    assert.equal(c.diffs.find((d) => d.field === 'hits')?.known.length, 0);
+  });
+
+  it('a new value on a covered field is still a divergence', () => {
+    const c = compareCase(outcome(CASE, MODEL, { ...QEMU, exit_code: 0x4bn }), L, { deviations: registry(), versions });
+    assert.equal(c.verdict, 'diverge');
+    const other = compareCase(outcome(CASE, MODEL, { ...QEMU, exit_int_info: 0x8000_0303n }), L, { deviations: registry(), versions });
+    assert.equal(other.verdict, 'diverge');
+  });
+
+  it('the glob, the backend and the version must match', () => {
+    const other = compareCase(outcome('svm.bp_intercept/insn=cd03,nrips=off', MODEL, QEMU), L, { deviations: registry(), versions });
+    assert.equal(other.verdict, 'diverge');
+    const v8 = compareCase(outcome(CASE, MODEL, QEMU), L, { deviations: registry(), versions: { ...versions, 'qemu-tcg': 'QEMU 8.2.0' } });
+    assert.equal(v8.verdict, 'diverge');
+    const noVersion = compareCase(outcome(CASE, MODEL, QEMU), L, { deviations: registry(), versions: {} });
+    assert.equal(noVersion.verdict, 'diverge', 'a version pattern needs a version to match');
+    assert.equal(findCovering(registry(), { backend: 'kvm', version: 'QEMU 7.2.22', caseId: CASE, field: 'exit_code', value: 0x4dn, size: 8 }), undefined);
+  });
+
+  it('an entry for the reference backend explains the other backend differing from it', () => {
+    const o: CaseOutcome = {
+      id: CASE, template: 'svm.bp_intercept', params: {},
+      results: { 'qemu-tcg': { status: 'OK', record: record(L, QEMU) }, kvm: { status: 'OK', record: record(L, MODEL) } },
+    };
+    const c = compareCase(o, L, { deviations: registry(), versions, preference: ['qemu-tcg'] });
+    assert.equal(c.reference, 'qemu-tcg');
+    assert.equal(c.verdict, 'known');
+    assert.deepEqual(c.deviations, [{ id: 'qemu-int3-soft', backend: 'qemu-tcg', against: 'kvm', fields: ['exit_code', 'exit_int_info'] }]);
+  });
+
+  it('reports: matrix section with evidence, terminal table, results.json `deviations`, exit-code summary', () => {
+    const results: Results = {
+      schema: 'svmconf-results/1', generated: '2026-01-01T00:00:00.000Z',
+      host: { vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1, modelName: 'AMD EPYC', kernel: '6.1' },
+      backends: ['model', 'qemu-tcg'].map((name) => ({
+        name, available: true, reason: '', version: versions[name as keyof typeof versions],
+        features: { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } },
+      })),
+      layouts: { 'svm.bp_intercept': L },
+      cases: [outcome(CASE, MODEL, QEMU), outcome('svm.bp_intercept/insn=cd03,nrips=off', MODEL, QEMU)],
+    };
+    const deviations = registry();
+    const cmp = compareResults(results, { deviations });
+    assert.equal(cmp.summary.verdicts.known, 1);
+    assert.equal(cmp.summary.verdicts.diverge, 1);
+    results.deviations = deviationsByCase(cmp);
+    assert.deepEqual(Object.keys(results.deviations), [CASE]);
+    validateResults(JSON.parse(JSON.stringify(results)));
+    const md = renderMarkdown(results, { deviations, comparison: cmp });
+    assert.match(md, /## Known deviations \(1\)/);
+    assert.match(md, /### Entry `qemu-int3-soft`/);
+    assert.match(md, /\*\*Source:\*\* `qemu\/qemu target\/i386\/tcg\/excp_helper\.c:98`/);
+    assert.match(md, /## Divergences \(1\)/);
+    const table = renderTable(results, { deviations, comparison: cmp });
+    assert.match(table, /known deviation \(qemu-int3-soft\)/);
+    assert.match(table, /Divergences \(1\)/);
+  });
+});
