@@ -1,7 +1,8 @@
 // The svmconf command: list, build, run, compare, backends.
 //
 // Exit codes (README "Exit codes"):
-//   0  every case that ran on two or more backends agrees, and nothing crashed
+//   0  every case that ran on two or more backends agrees (or differs only by known deviations,
+//      expected/deviations.yaml), and nothing crashed
 //   1  divergences between backends
 //   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing
 //   3  usage: unknown command or option, bad argument
@@ -9,14 +10,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
 import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { runKernels } from '../runner/schedule.ts';
-import { compareResults } from '../report/compare.ts';
+import { compareResults, deviationsByCase } from '../report/compare.ts';
+import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
 import { writeMarkdown } from '../report/markdown.ts';
 import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
 import { printTable } from '../report/table.ts';
@@ -52,8 +54,16 @@ async function selectCases(o: CaseSelection): Promise<Case[]> {
   return cases;
 }
 
-function exitCodeFor(results: Results): number {
-  const { summary } = compareResults(results);
+/** expected/deviations.yaml, or the file given with --deviations (which must then exist). */
+async function registry(file: string | undefined): Promise<Deviation[]> {
+  const path = resolve(file ?? join(ROOT, 'expected', 'deviations.yaml'));
+  const shown = relative(process.cwd(), path) || path;
+  return loadDeviations(path, { optional: file === undefined, displayPath: shown.startsWith('..') ? path : shown });
+}
+
+/** Known deviations are not divergences: only `diverge` verdicts give exit code 1. */
+function exitCodeFor(results: Results, deviations: readonly Deviation[]): number {
+  const { summary } = compareResults(results, { deviations });
   if (summary.problems.length > 0) return EXIT.ERROR;
   if (summary.verdicts.diverge > 0) return EXIT.DIVERGE;
   return EXIT.AGREE;
@@ -94,6 +104,7 @@ async function cmdBuild(o: CaseSelection & { json?: boolean }): Promise<number> 
 }
 
 interface RunOptions extends CaseSelection {
+  deviations?: string;
   backend: string[];
   jobs: number;
   timeout: number;
@@ -111,6 +122,7 @@ async function probeAll(names: string[]): Promise<Array<{ backend: Backend; info
 
 async function cmdRun(o: RunOptions): Promise<number> {
   const cases = await selectCases(o);
+  const deviations = await registry(o.deviations);
   const [backends, host] = await Promise.all([probeAll(o.backend), probeHostInfo()]);
   const progress = createProgress(cases.length * backends.length);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
@@ -131,25 +143,30 @@ async function cmdRun(o: RunOptions): Promise<number> {
     return { case: c, results };
   });
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
+  const comparison = compareResults(results, { deviations });
+  results.deviations = deviationsByCase(comparison);
   await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
-  await writeMarkdown(join(o.out, 'matrix.md'), results);
+  await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
   if (o.json) process.stdout.write(serializeResults(results));
   else {
-    printTable(results, process.stdout);
+    printTable(results, process.stdout, { deviations, comparison });
     process.stdout.write(`\nwrote ${join(o.out, 'results.json')} and ${join(o.out, 'matrix.md')}\n`);
   }
-  return exitCodeFor(results);
+  return exitCodeFor(results, deviations);
 }
 
-async function cmdCompare(files: string[], o: { out?: string; json?: boolean }): Promise<number> {
+async function cmdCompare(files: string[], o: { out?: string; json?: boolean; deviations?: string }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
   const results = await readResults(files[0]!);
+  // the registry as it is now (not as it was when the results were written)
+  const deviations = await registry(o.deviations);
+  const comparison = compareResults(results, { deviations });
   if (o.out) await mkdir(o.out, { recursive: true });
-  if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results);
-  if (o.json) process.stdout.write(`${JSON.stringify(compareResults(results).summary, null, 2)}\n`);
-  else printTable(results, process.stdout);
-  return exitCodeFor(results);
+  if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison) }, null, 2)}\n`);
+  else printTable(results, process.stdout, { deviations, comparison });
+  return exitCodeFor(results, deviations);
 }
 
 async function cmdBackends(o: { json?: boolean }): Promise<number> {
@@ -190,6 +207,7 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--json', 'print results.json to stdout instead of the table')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 
@@ -197,6 +215,7 @@ export function program(setCode: (code: number) => void): Command {
     .description('compare the backends of a results.json again (table, exit code)')
     .argument('<results...>', 'results.json file')
     .option('--out <dir>', 'also write matrix.md there')
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => setCode(await cmdCompare(files, o)));
 
@@ -221,7 +240,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof TemplateError || e instanceof ToolMissingError) {
+    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

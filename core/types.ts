@@ -133,6 +133,18 @@ export interface CaseOutcome {
   results: Record<string, CaseResult>;
 }
 
+/**
+ * A deviation-registry entry (expected/deviations.yaml) that explained differences of one case:
+ * `backend` is the backend the entry is about (the one off the manual), `against` the backend it
+ * was compared with, `fields` the record fields explained.
+ */
+export interface DeviationMatch {
+  id: string;
+  backend: string;
+  against: string;
+  fields: string[];
+}
+
 /** The contract of out/results.json (see README: "results.json"). */
 export interface Results {
   schema: 'svmconf-results/1';
@@ -142,4 +154,6 @@ export interface Results {
   /** Record layouts per template, so tools can decode records without the templates. */
   layouts: Record<string, RecordField[]>;
   cases: CaseOutcome[];
+  /** Case id → the registry entries that explained its differences (only cases with any). */
+  deviations?: Record<string, DeviationMatch[]>;
 }

@@ -2,7 +2,10 @@
 //
 // Per case, over the backends whose status is OK:
 //   agree    ≥2 OK and every record equals the reference's on all defined bits
-//   diverge  ≥2 OK and some record differs from the reference's in a defined bit
+//   known    ≥2 OK and every difference in a defined bit is a known deviation: for each differing
+//            field an entry of the deviation registry (report/deviations.ts) for that backend, or for
+//            the reference backend, covers the case, the field and the value the backend gives
+//   diverge  ≥2 OK and some record differs from the reference's in a defined bit no entry covers
 //   single   exactly one OK: nothing to compare with
 //   none     no OK result
 // The reference is the first OK backend in a preference order (`model` first once it exists, then
@@ -12,11 +15,14 @@
 // (the model will provide them); the default mask is every bit of the field.
 
 import { crc32 } from 'node:zlib';
-import type { CaseOutcome, FieldDecode, RecordField, Results, Status } from '../core/types.ts';
-import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
+import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, Status } from '../core/types.ts';
 
-export type Verdict = 'agree' | 'diverge' | 'single' | 'none';
-export const VERDICTS: readonly Verdict[] = ['agree', 'diverge', 'single', 'none'];
+export type { DeviationMatch } from '../core/types.ts';
+import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
+import { findCovering, type Deviation } from './deviations.ts';
+
+export type Verdict = 'agree' | 'known' | 'diverge' | 'single' | 'none';
+export const VERDICTS: readonly Verdict[] = ['agree', 'known', 'diverge', 'single', 'none'];
 export const STATUSES: readonly Status[] = ['OK', 'SKIP', 'CRASH', 'TIMEOUT', 'ERROR', 'UNSUPPORTED'];
 /** Non-OK statuses that mean something went wrong (as opposed to SKIP / UNSUPPORTED, which are by design). */
 export const PROBLEM_STATUSES: readonly Status[] = ['CRASH', 'TIMEOUT', 'ERROR'];
@@ -45,7 +51,12 @@ export interface CompareOptions {
   /** Column order of the backends (default: the order of Results.backends, then any others seen). */
   backends?: readonly string[];
   definedMask?: DefinedMask;
+  /** The deviation registry (expected/deviations.yaml); empty: every divergence is a divergence. */
+  deviations?: readonly Deviation[];
+  /** Backend name → BackendInfo.version, for the entries' version patterns (compareResults fills it). */
+  versions?: Readonly<Record<string, string | undefined>>;
 }
+
 
 export interface FieldValue {
   backend: string;
@@ -66,6 +77,10 @@ export interface FieldDiff {
   values: FieldValue[];
   /** OK backends whose value differs from the reference's (in any bit). */
   differing: string[];
+  /** OK backends whose value differs from the reference's in a defined bit (covered or not). */
+  strict: string[];
+  /** Backends (of `strict`) whose difference a registry entry explains, with the entry's id. */
+  known: Array<{ backend: string; id: string }>;
 }
 
 export interface CaseComparison {
@@ -79,8 +94,12 @@ export interface CaseComparison {
   ok: string[];
   /** OK backends equal to the reference on all defined bits (the reference included). */
   agreeing: string[];
-  /** OK backends that differ from the reference in a defined bit. */
+  /** OK backends that differ from the reference in a defined bit that no registry entry explains. */
   diverging: string[];
+  /** OK backends that differ from the reference in defined bits, every one explained by an entry. */
+  known: string[];
+  /** The registry entries that explained differences in this case. */
+  deviations: DeviationMatch[];
   /** Field differences, in layout order; informational ones included and flagged. */
   diffs: FieldDiff[];
   /** Short digest (6 hex digits of the CRC-32) of each OK backend's record. */
@@ -128,10 +147,10 @@ export function compareCase(
   for (const b of ok) digests[b] = digest(outcome.results[b]?.record ?? '');
 
   if (ok.length === 0 || reference === undefined) {
-    return { ...base, verdict: 'none', agreeing: [], diverging: [], diffs: [], digests };
+    return { ...base, verdict: 'none', agreeing: [], diverging: [], known: [], deviations: [], diffs: [], digests };
   }
   if (ok.length === 1) {
-    return { ...base, verdict: 'single', agreeing: [reference], diverging: [], diffs: [], digests };
+    return { ...base, verdict: 'single', agreeing: [reference], diverging: [], known: [], deviations: [], diffs: [], digests };
   }
 
   const order = [reference, ...ok.filter((b) => b !== reference)];
@@ -139,6 +158,8 @@ export function compareCase(
   const bytes = new Map(order.map((b) => [b, safeBytes(hexOf(b))] as const));
   const diffs: FieldDiff[] = [];
   const divergent = new Set<string>();
+  const registry = opts.deviations ?? [];
+  const versions = opts.versions ?? {};
 
   // Records that are not hex cannot be decoded: compare them as strings.
   if ([...bytes.values()].some((v) => v === undefined) || layout === undefined || layout.length === 0) {
@@ -146,7 +167,7 @@ export function compareCase(
     if (differing.length > 0) {
       differing.forEach((b) => divergent.add(b));
       diffs.push({
-        field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing,
+        field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing, strict: differing, known: [],
         values: order.map((b) => ({ backend: b, value: undefined, text: hexOf(b) || '(empty)' })),
       });
     }
@@ -157,7 +178,7 @@ export function compareCase(
     if (sizeDiffering.length > 0) {
       sizeDiffering.forEach((b) => divergent.add(b));
       diffs.push({
-        field: SIZE_FIELD, decode: 'count', mask: -1n, informational: false, differing: sizeDiffering,
+        field: SIZE_FIELD, decode: 'count', mask: -1n, informational: false, differing: sizeDiffering, strict: sizeDiffering, known: [],
         values: order.map((b) => ({ backend: b, value: BigInt(lengths.get(b) ?? 0), text: `${lengths.get(b)} bytes` })),
       });
     }
@@ -167,19 +188,32 @@ export function compareCase(
       const vals = order.map((b) => readLE(bytes.get(b) ?? new Uint8Array(), field.offset, field.size));
       const refVal = vals[0];
       const differing: string[] = [];
-      let strict = false;
+      const strict: string[] = [];
       vals.forEach((v, i) => {
         if (i === 0 || v === refVal) return;
         const b = order[i] as string;
         differing.push(b);
         if (v === undefined || refVal === undefined || ((v ^ refVal) & mask) !== 0n) {
-          strict = true;
+          strict.push(b);
           divergent.add(b);
         }
       });
       if (differing.length === 0) continue;
+      // A registry entry may explain the difference: one about this backend giving its value, or one
+      // about the reference giving the reference's value (the reference is then the one off the manual).
+      const known: FieldDiff['known'] = [];
+      if (registry.length > 0) {
+        for (const b of strict) {
+          const i = order.indexOf(b);
+          const q = { caseId: outcome.id, field: field.name, size: field.size };
+          const own = findCovering(registry, { ...q, backend: b, version: versions[b], value: vals[i] });
+          const ref = own ?? findCovering(registry, { ...q, backend: reference, version: versions[reference], value: refVal });
+          const entry = own ?? ref;
+          if (entry) known.push({ backend: b, id: entry.id });
+        }
+      }
       diffs.push({
-        field: field.name, decode: field.decode, mask, informational: !strict, differing,
+        field: field.name, decode: field.decode, mask, informational: strict.length === 0, differing, strict, known,
         values: order.map((b, i) => {
           const v = vals[i];
           return { backend: b, value: v, text: v === undefined ? '(missing)' : formatValue(v, field) };
@@ -194,7 +228,7 @@ export function compareCase(
       if (differing.length > 0) {
         differing.forEach((b) => divergent.add(b));
         diffs.push({
-          field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing,
+          field: RECORD_FIELD, decode: 'hex', mask: -1n, informational: false, differing, strict: differing, known: [],
           values: order.map((b) => ({ backend: b, value: undefined, text: `trailing ${tail(b)}` })),
         });
       }
@@ -212,14 +246,36 @@ export function compareCase(
     if (ambiguous) for (const v of d.values) if (v.value !== undefined) v.text = `${v.text} [${hex(v.value)}]`;
   }
 
-  const diverging = ok.filter((b) => divergent.has(b));
+  // A backend is a known deviation when every field it differs in (defined bits) is explained.
+  const explained = (b: string): boolean =>
+    diffs.every((d) => !d.strict.includes(b) || d.known.some((k) => k.backend === b));
+  const diverging = ok.filter((b) => divergent.has(b) && !explained(b));
+  const known = ok.filter((b) => divergent.has(b) && explained(b));
   const agreeing = ok.filter((b) => !divergent.has(b));
-  return { ...base, verdict: diverging.length > 0 ? 'diverge' : 'agree', agreeing, diverging, diffs, digests };
+  const deviations: DeviationMatch[] = [];
+  for (const d of diffs) {
+    for (const k of d.known) {
+      if (!known.includes(k.backend)) continue;
+      // the entry is about the backend itself or about the reference
+      const about = registry.find((e) => e.id === k.id)?.backend === k.backend ? k.backend : reference;
+      const against = about === k.backend ? reference : k.backend;
+      const m = deviations.find((x) => x.id === k.id && x.backend === about && x.against === against);
+      if (m) {
+        if (!m.fields.includes(d.field)) m.fields.push(d.field);
+      } else deviations.push({ id: k.id, backend: about, against, fields: [d.field] });
+    }
+  }
+  const verdict: Verdict = diverging.length > 0 ? 'diverge' : known.length > 0 ? 'known' : 'agree';
+  return { ...base, verdict, agreeing, diverging, known, deviations, diffs, digests };
 }
 
 /** One line per field difference: `exit_int_info: qemu-tcg V=1 …, kvm V=1 …`. */
 export function formatDiff(d: FieldDiff): string {
-  const label = d.informational ? `${d.field} (informational: differs only in undefined bits)` : d.field;
+  const ids = [...new Set(d.known.map((k) => k.id))];
+  const label = d.informational ? `${d.field} (informational: differs only in undefined bits)`
+    : ids.length > 0 && d.known.length === d.strict.length ? `${d.field} (known deviation ${ids.join(', ')})`
+      : ids.length > 0 ? `${d.field} (known deviation ${ids.join(', ')} for ${d.known.map((k) => k.backend).join(', ')} only)`
+        : d.field;
   return `${label}: ${d.values.map((v) => `${v.backend} ${v.text}`).join(', ')}`;
 }
 
@@ -243,7 +299,7 @@ export interface Summary {
   problems: Problem[];
   /** SKIP / UNSUPPORTED results: by design, not problems. */
   notRun: number;
-  /** No divergence and no problem. */
+  /** No divergence and no problem (known deviations are not divergences). */
   clean: boolean;
 }
 
@@ -270,7 +326,7 @@ export function summarize(results: Pick<Results, 'cases' | 'backends'>, comparis
       else if (r.status !== 'OK') notRun++;
     }
   }
-  const verdicts: Record<Verdict, number> = { agree: 0, diverge: 0, single: 0, none: 0 };
+  const verdicts: Record<Verdict, number> = { agree: 0, known: 0, diverge: 0, single: 0, none: 0 };
   let informational = 0;
   for (const cmp of comparisons) {
     verdicts[cmp.verdict]++;
@@ -292,6 +348,21 @@ export interface Comparison {
 /** Compare every case of a run and summarize. */
 export function compareResults(results: Results, opts: CompareOptions = {}): Comparison {
   const backends = backendOrder(results, opts.backends);
-  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends }));
+  const versions = { ...Object.fromEntries(results.backends.map((b) => [b.name, b.version] as const)), ...opts.versions };
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions }));
   return { backends, cases, summary: summarize(results, cases, backends) };
+}
+
+/** The registry entries used, in registry order, with the cases each explained. */
+export function usedDeviations(cmp: Pick<Comparison, 'cases'>, registry: readonly Deviation[]): Array<{ entry: Deviation; cases: CaseComparison[] }> {
+  return registry
+    .map((entry) => ({ entry, cases: cmp.cases.filter((c) => c.deviations.some((m) => m.id === entry.id)) }))
+    .filter((u) => u.cases.length > 0);
+}
+
+/** results.json's `deviations`: case id → the entries that explained its differences. */
+export function deviationsByCase(cmp: Pick<Comparison, 'cases'>): Record<string, DeviationMatch[]> {
+  const out: Record<string, DeviationMatch[]> = {};
+  for (const c of cmp.cases) if (c.deviations.length > 0) out[c.id] = c.deviations.map((m) => ({ ...m, fields: [...m.fields] }));
+  return out;
 }

@@ -28,11 +28,11 @@ export const SHORT_STATUS: Readonly<Record<Status, string>> = {
   OK: 'OK', SKIP: 'SKIP', CRASH: 'CRASH', TIMEOUT: 'TIMEOUT', ERROR: 'ERROR', UNSUPPORTED: 'UNSUP',
 };
 
-export type CellKind = 'reference' | 'agree' | 'informational' | 'diverge' | 'single' | 'notrun' | 'problem' | 'missing';
+export type CellKind = 'reference' | 'agree' | 'informational' | 'known' | 'diverge' | 'single' | 'notrun' | 'problem' | 'missing';
 
 export interface Cell {
   kind: CellKind;
-  /** Compact text: a digest for the reference, `=`, `≈`, `≠<digest>`, a status, `—`. */
+  /** Compact text: a digest for the reference, `=`, `≈`, `~<digest>` (known deviation), `≠<digest>`, a status, `—`. */
   text: string;
 }
 
@@ -47,18 +47,24 @@ export function cellFor(cmp: CaseComparison, result: CaseResult | undefined, bac
   if (cmp.verdict === 'single') return { kind: 'single', text: d };
   if (backend === cmp.reference) return { kind: 'reference', text: d };
   if (cmp.diverging.includes(backend)) return { kind: 'diverge', text: `≠${d}` };
+  if (cmp.known.includes(backend)) return { kind: 'known', text: `~${d}` };
   const informational = cmp.diffs.some((x) => x.differing.includes(backend));
   return informational ? { kind: 'informational', text: '≈' } : { kind: 'agree', text: '=' };
 }
 
-/** Verdict text; `agree*` when only informational (undefined-bit) differences exist. */
+/**
+ * Verdict text; `agree*` when only informational (undefined-bit) differences exist;
+ * `known deviation (<ids>)` when every difference is explained by the registry.
+ */
 export function verdictText(cmp: CaseComparison): string {
+  if (cmp.verdict === 'known') return `known deviation (${[...new Set(cmp.deviations.map((m) => m.id))].join(', ')})`;
   return cmp.verdict === 'agree' && cmp.diffs.length > 0 ? 'agree*' : cmp.verdict;
 }
 
 export const VERDICT_MEANING: Readonly<Record<Verdict, string>> = {
   agree: 'two or more backends returned OK and their records are identical on every defined bit',
-  diverge: 'two or more backends returned OK and a record differs from the reference in a defined bit',
+  known: 'two or more backends returned OK and every difference in a defined bit is a known deviation: an entry of the deviation registry covers the backend, its version, the case, the field and the value',
+  diverge: 'two or more backends returned OK and a record differs from the reference in a defined bit that no registry entry explains',
   single: 'exactly one backend returned OK: nothing to compare with',
   none: 'no backend returned OK',
 };

@@ -2,7 +2,8 @@
 // template with a case × backend table, divergences with decoded field diffs, problems, legend).
 
 import type { Results } from '../core/types.ts';
-import { compareResults, formatDiff, STATUSES, VERDICTS } from './compare.ts';
+import { compareResults, formatDiff, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
+import type { Deviation } from './deviations.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
 import {
   caseLabel, cellFor, featureState, groupByTemplate, hostLine, resultDetail, STATUS_MEANING, VERDICT_MEANING, verdictText,
@@ -35,8 +36,9 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   L.push(`# ${opts.title ?? 'svmconf conformance matrix'}`, '');
   L.push(`- **Host:** ${mdCell(hostLine(results.host))}`);
   L.push(`- **Date:** ${results.generated}`);
-  L.push(`- **Cases:** ${summary.cases}; verdicts: agree ${summary.verdicts.agree}, diverge ${summary.verdicts.diverge}, ` +
-    `single ${summary.verdicts.single}, none ${summary.verdicts.none}; problems (CRASH/TIMEOUT/ERROR): ${summary.problems.length}`);
+  L.push(`- **Cases:** ${summary.cases}; verdicts: agree ${summary.verdicts.agree}, known deviation ${summary.verdicts.known}, ` +
+    `diverge ${summary.verdicts.diverge}, single ${summary.verdicts.single}, none ${summary.verdicts.none}; ` +
+    `problems (CRASH/TIMEOUT/ERROR): ${summary.problems.length}`);
   L.push('');
 
   // --- backends
@@ -70,7 +72,9 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
         return mdCell(`${r.status}${why}`);
       });
       const verdict = verdictText(comparison);
-      row([code(caseLabel(c)), ...cells, comparison.verdict === 'diverge' ? `**${verdict}**` : verdict]);
+      const shown = comparison.verdict === 'diverge' ? `**${verdict}**`
+        : comparison.verdict === 'known' ? `*${mdCell(verdict)}*` : verdict;
+      row([code(caseLabel(c)), ...cells, shown]);
     }
     L.push('');
   }
@@ -84,6 +88,23 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
     const kind = c.verdict === 'diverge' ? '' : ' (informational only)';
     L.push(`### ${code(c.id)}${kind}`, '');
     L.push(`Reference: ${code(c.reference ?? '?')}; differing: ${[...new Set(c.diffs.flatMap((d) => d.differing))].map(code).join(', ')}`, '');
+    for (const d of c.diffs) L.push(`- ${mdCell(formatDiff(d))}`);
+    L.push('');
+  }
+
+  // --- known deviations, apart from the divergences: each entry used with its evidence, then the cases
+  const known = cmp.cases.filter((c) => c.verdict === 'known');
+  const used = usedDeviations(cmp, opts.deviations ?? []);
+  L.push(`## Known deviations (${known.length})`, '');
+  if (known.length === 0 && used.length === 0) L.push('None.', '');
+  if (used.length > 0) {
+    L.push('Divergences the deviation registry explains (backend, version, case, field and value all match an entry). ' +
+      'They do not count as divergences; anything an entry does not describe still does.', '');
+  }
+  for (const { entry, cases } of used) L.push(...deviationSection(entry, cases.map((c) => c.id)));
+  for (const c of known) {
+    L.push(`### ${code(c.id)} (${mdCell(verdictText(c))})`, '');
+    L.push(`Reference: ${code(c.reference ?? '?')}; differing: ${c.known.map(code).join(', ')}`, '');
     for (const d of c.diffs) L.push(`- ${mdCell(formatDiff(d))}`);
     L.push('');
   }
@@ -120,7 +141,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   L.push('');
   L.push('Cells of OK results: `OK <digest> (ref)` is the reference record (first OK backend in the preference order; ' +
     'the digest is the first 6 hex digits of the CRC-32 of the record\'s hex text), `OK =` identical to the reference, ' +
-    '`OK ≠<digest>` different from it, `OK ≈` different only in bits the architecture leaves undefined.', '');
+    '`OK ≠<digest>` different from it, `OK ~<digest>` different only where a registry entry explains it (known deviation), ' +
+    '`OK ≈` different only in bits the architecture leaves undefined.', '');
   L.push('Verdicts (per case, over the backends whose status is OK):', '');
   for (const v of VERDICTS) L.push(`- **${v}**: ${VERDICT_MEANING[v]}`);
   L.push('- **agree\\***: agree, with differences only in undefined bits (listed as informational)');
@@ -130,4 +152,21 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
 /** Render and write matrix.md atomically. */
 export async function writeMarkdown(path: string, results: Results, opts: MarkdownOptions = {}): Promise<void> {
   await writeFileAtomic(path, renderMarkdown(results, opts));
+}
+
+/** One registry entry as Markdown: what, where, the manual, the peer sources, the threads, the cases. */
+function deviationSection(d: Deviation, cases: string[]): string[] {
+  const L: string[] = [`### Entry ${code(d.id)}: ${mdCell(d.backend)} ${mdCell(d.versions.range)}`, ''];
+  L.push(mdCell(d.summary), '');
+  L.push(`- **Manual:** ${mdCell(d.expected)} (${mdCell(d.evidence.manual)})`);
+  const observed = Object.entries(d.observed).map(([f, o]) => `${code(f)} = ${code(o.text)}`);
+  L.push(`- **Fields:** ${d.fields.map(code).join(', ')}${observed.length ? `; observed ${observed.join(', ')}` : ''}`);
+  for (const p of d.evidence.peer) {
+    L.push(`- **Source:** ${code(`${p.repo} ${p.path}:${p.line}`)}${p.commit ? ` at ${code(p.commit)}` : ''}` +
+      `${p.function ? ` in ${code(p.function)}` : ''}: ${mdCell(p.note)}`);
+  }
+  for (const t of d.evidence.threads) L.push(`- **Thread:** <${t}>`);
+  L.push(`- **Cases:** ${cases.map(code).join(', ')}`);
+  L.push(`- **Registry:** ${code(`${d.file}:${d.line}`)}`, '');
+  return L;
 }

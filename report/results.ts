@@ -221,6 +221,19 @@ export function validateResults(v: Json, source = 'results'): Results {
       if (ro.seconds !== undefined) num(ro.seconds, `${rw}.seconds`);
     }
   });
+
+  // optional: case id → registry entries that explained its differences (report/deviations.ts)
+  if (root.deviations !== undefined) {
+    for (const [cid, list] of Object.entries(obj(root.deviations, '$.deviations'))) {
+      const w = `$.deviations[${JSON.stringify(cid)}]`;
+      if (!ids.has(cid)) fail(w, `case ${JSON.stringify(cid)} is not in $.cases`);
+      arr(list, w).forEach((m, i) => {
+        const mo = obj(m, `${w}[${i}]`);
+        for (const k of ['id', 'backend', 'against']) str(mo[k], `${w}[${i}].${k}`);
+        arr(mo.fields, `${w}[${i}].fields`).forEach((f, j) => str(f, `${w}[${i}].fields[${j}]`));
+      });
+    }
+  }
   return v as Results;
 }
 

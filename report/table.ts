@@ -3,7 +3,8 @@
 // totals. Colour only on a TTY without NO_COLOR.
 
 import type { Results } from '../core/types.ts';
-import { compareResults, formatDiff, STATUSES } from './compare.ts';
+import { compareResults, formatDiff, STATUSES, usedDeviations } from './compare.ts';
+import { evidenceLines } from './deviations.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
 import type { CellKind } from './format.ts';
 import { caseLabel, cellFor, featureSummary, groupByTemplate, hostLine, resultDetail, SHORT_STATUS, verdictText } from './format.ts';
@@ -28,12 +29,12 @@ const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m'
 type Paint = (style: keyof typeof SGR, s: string) => string;
 
 const CELL_STYLE: Record<CellKind, keyof typeof SGR> = {
-  reference: 'green', agree: 'green', informational: 'cyan', diverge: 'red', single: 'reset',
+  reference: 'green', agree: 'green', informational: 'cyan', known: 'yellow', diverge: 'red', single: 'reset',
   notrun: 'dim', problem: 'magenta', missing: 'dim',
 };
 
 const VERDICT_STYLE: Record<string, keyof typeof SGR> = {
-  agree: 'green', 'agree*': 'cyan', diverge: 'red', single: 'reset', none: 'dim',
+  agree: 'green', 'agree*': 'cyan', known: 'yellow', diverge: 'red', single: 'reset', none: 'dim',
 };
 
 function truncate(s: string, max: number): string {
@@ -74,10 +75,11 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
         return paint(CELL_STYLE[cell.kind], pad(cell.text, cellW));
       });
       const v = verdictText(comparison);
-      out.push(`${pad(truncate(`  ${caseLabel(c)}`, labelW), labelW)}  ${cells.join('  ')}  ${paint(VERDICT_STYLE[v] ?? 'reset', v)}`);
+      const style = VERDICT_STYLE[comparison.verdict === 'known' ? 'known' : v] ?? 'reset';
+      out.push(`${pad(truncate(`  ${caseLabel(c)}`, labelW), labelW)}  ${cells.join('  ')}  ${paint(style, v)}`);
     }
   }
-  out.push(paint('dim', 'cells: <digest> reference record · = same as reference · ≠<digest> differs · ≈ differs only in undefined bits · — no result'));
+  out.push(paint('dim', 'cells: <digest> reference record · = same as reference · ≠<digest> differs · ~<digest> differs only in known deviations · ≈ differs only in undefined bits · — no result'));
   out.push('');
 
   // --- divergences
@@ -91,6 +93,23 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
     for (const d of c.diffs) out.push(`    ${d.informational ? paint('dim', formatDiff(d)) : formatDiff(d)}`);
   }
   out.push('');
+
+  // --- known deviations: apart from the divergences, each with its evidence
+  const known = cmp.cases.filter((c) => c.verdict === 'known');
+  const used = usedDeviations(cmp, opts.deviations ?? []);
+  if (known.length > 0 || used.length > 0) {
+    out.push(paint('bold', `Known deviations (${known.length} case${known.length === 1 ? '' : 's'}, ${used.length} registry entr${used.length === 1 ? 'y' : 'ies'})`));
+    for (const { entry, cases } of used) {
+      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}`);
+      for (const line of evidenceLines(entry)) out.push(paint('dim', `    ${line}`));
+      out.push(`    cases: ${cases.map((c) => c.id).join(', ')}`);
+    }
+    for (const c of known) {
+      out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${c.reference}; differs: ${c.known.join(', ')})`);
+      for (const d of c.diffs) out.push(`    ${paint('dim', formatDiff(d))}`);
+    }
+    out.push('');
+  }
 
   // --- backends
   out.push(paint('bold', 'Backends'));
@@ -116,6 +135,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   }
   const v = summary.verdicts;
   out.push(`  verdicts: ${paint('green', `agree ${v.agree}`)}, ${v.diverge > 0 ? paint('red', `diverge ${v.diverge}`) : `diverge ${v.diverge}`}, single ${v.single}, none ${v.none}` +
+    `, ${v.known > 0 ? paint('yellow', `known deviation ${v.known}`) : 'known deviation 0'}` +
     (summary.informational > 0 ? ` (${summary.informational} agree only on defined bits)` : ''));
   out.push(`  not run by design (SKIP, UNSUPPORTED): ${summary.notRun}`);
   const problems = summary.problems;
