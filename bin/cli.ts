@@ -15,6 +15,7 @@ import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
 import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { modelBackend } from '../runner/backends/model.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
@@ -28,7 +29,7 @@ export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
 
 /** Every backend svmconf knows, in matrix column order. */
 export function allBackends(): Backend[] {
-  return [qemuTcgBackend(), kvmBackend()];
+  return [modelBackend(), qemuTcgBackend(), kvmBackend()];
 }
 
 class UsageError extends Error {}
