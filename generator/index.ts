@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Case, Kernel, Template } from '../core/types.ts';
 import { loadTemplate } from './template.ts';
+import { DEFAULT_PROFILE, profileFeatures } from '../model/profile.ts';
 import { Renderer } from './render.ts';
 import { buildKernel, defaultCacheDir, planKernels, type BuildContext, type KernelPlan } from './kernel.ts';
 
@@ -57,11 +58,20 @@ export async function makeRenderer(extraDirs: string[] = []): Promise<Renderer> 
   return r;
 }
 
+/** The model runs a case when its default profile's CPUID meets every requirement of the case. */
+export function modelCanRun(c: Case): boolean {
+  const offered = profileFeatures(DEFAULT_PROFILE);
+  return c.requires.every((r) => offered[r.feature] === r.present);
+}
+
 export interface BuildOptions {
   extraDirs?: string[];
   cacheDir?: string;
   onKernel?: (k: Kernel) => void;
-  /** Refuse cases that use an instruction the reference model does not execute (default on). */
+  /**
+   * Refuse cases that use an instruction the reference model does not execute (default on).
+   * Only cases the model can run are held to it: those whose requirements its profile meets.
+   */
   checkModel?: boolean;
 }
 
@@ -70,7 +80,7 @@ export async function buildKernels(cases: Case[], opts: BuildOptions = {}): Prom
   const ctx: BuildContext = {
     renderer: await makeRenderer(opts.extraDirs),
     cacheDir: opts.cacheDir ?? defaultCacheDir(ROOT),
-    checkModel: opts.checkModel ?? false,
+    checkModel: opts.checkModel === false ? undefined : modelCanRun,
   };
   const plans: KernelPlan[] = planKernels(cases);
   const kernels: Kernel[] = [];

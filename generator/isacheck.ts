@@ -17,7 +17,8 @@ interface CodeByte {
   line: number;
 }
 
-const LISTING_LINE = /^\s*(\d+)\s+([0-9a-f]{4,})?\s?([0-9A-F]*)\s*\t?(.*)$/;
+/** GNU as listing columns: line number, a 4-digit offset (blank on continuations), up to 8 hex digits of bytes. */
+const LISTING_LINE = /^ *(\d+) ([0-9a-f]{4}| {4}) ([0-9A-F]*)/;
 
 /** The .text bytes of a listing, each with its code size and source line. */
 export function textBytes(listing: string, sourceLines: readonly string[]): CodeByte[] {

@@ -77,7 +77,7 @@ export async function assemble(cacheDir: string, input: AssembleInput): Promise<
   const tmpObj = `${obj}.${process.pid}.tmp`;
   const tmpLst = `${lst}.${process.pid}.tmp`;
   await mkdir(dirname(obj), { recursive: true });
-  const r = await execa('as', ['--64', '--fatal-warnings', `-aln=${tmpLst}`, '-o', tmpObj, src], { reject: false });
+  const r = await execa('as', ['--64', '--fatal-warnings', `-aln=${tmpLst}`, '--listing-cont-lines=10000', '-o', tmpObj, src], { reject: false });
   if (r.exitCode !== 0) throw assemblerError(input, src, r.stderr);
   await rename(tmpLst, lst);
   await rename(tmpObj, obj); // last: its presence marks a complete entry

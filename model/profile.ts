@@ -1,6 +1,8 @@
 // CPU profiles: what CPUID reports and which behaviour switches the model follows.
 // The default is an AMD family 19h (Zen 3/4) part. The SVM issue adds the other families.
 
+import { CPUID_EXT_ECX, CPUID_SVM_EDX } from '../arch/svm.ts';
+
 export interface CpuidLeaf {
   eax: number;
   ebx: number;
@@ -62,4 +64,15 @@ export const DEFAULT_PROFILE: Profile = {
 export function cpuidOf(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
   const key = `0x${leaf.toString(16)}`;
   return p.cpuid[`${key}.${subleaf}`] ?? p.cpuid[key] ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+}
+
+/**
+ * The SVM features a profile's CPUID reports (APM vol. 2 15.4; svm-facts.md "MSRs and CPUID"):
+ * what the model backend can offer to cases, and which cases the generator holds to the model's
+ * instruction list.
+ */
+export function profileFeatures(p: Profile): Record<'svm' | 'npt' | 'nrips', boolean> {
+  const svm = (cpuidOf(p, 0x8000_0001, 0).ecx & (1 << CPUID_EXT_ECX.SVM)) !== 0;
+  const edx = svm ? cpuidOf(p, 0x8000_000a, 0).edx : 0;
+  return { svm, npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
 }

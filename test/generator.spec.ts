@@ -169,4 +169,17 @@ describe('generator: rendering and assembly errors', () => {
     assert.match(err.message, /no such instruction: `intt \$3'/);
     assert.match(err.message, /rendered for case t\.typo\/vec=0x20,nrips=on, line \d+ of .*\n\s+intt \$3/);
   });
+
+  it('refuses an instruction the reference model does not execute, naming the template line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svmconf-isa-'));
+    const front = FRONT.replace('id: t.sample', 'id: t.isa').replace('requires: [svm]\nfeature_params: [nrips]\n', '').replace('  nrips: [on, off]\n', '').replace('  - { vec: 0x80, nrips: off }\n', '').replace('exclude:\n', '');
+    await writeFile(join(dir, 'isa.S.hbs'), `${front}\tnop\n\txadd %eax, %ebx\n\tCASE_OK\n`);
+    const cases = expandAllIndex((await loadTemplates([dir])).filter((t) => t.id === 't.isa')).slice(0, 1);
+    const err = await buildKernels(cases, { extraDirs: [dir], cacheDir: join(dir, 'cache') }).then(() => undefined, (x) => x);
+    assert.ok(err instanceof TemplateError, String(err));
+    assert.equal(err.line, front.split('\n').length + 1);
+    assert.match(err.message, /model: unsupported instruction xadd/);
+    // the same case builds when the check is off (a backend-only build)
+    await buildKernels(cases, { extraDirs: [dir], cacheDir: join(dir, 'cache'), checkModel: false });
+  });
 });

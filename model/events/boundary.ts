@@ -38,7 +38,11 @@ export function step(cpu: Cpu): void {
     cpu.current = insn;
     cpu.nextRip = insn.next;
     const singleStep = (cpu.rflags & F.TF) !== 0;
+    // the shadow of STI / MOV SS / POP SS covers exactly the next instruction (APM vol. 3, STI
+    // and MOV Sreg): it ends when that instruction completes
+    const shadowed = cpu.interruptShadow;
     insn.exec(cpu, insn);
+    if (shadowed) cpu.interruptShadow = false;
     cpu.rip = cpu.nextRip;
     cpu.instructions++;
     if (!KEEPS_RF.has(insn.mnemonic)) cpu.rflags &= ~F.RF;

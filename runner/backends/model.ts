@@ -7,6 +7,7 @@ import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
+import { DEFAULT_PROFILE, profileFeatures } from '../../model/profile.ts';
 
 /** Instructions between two looks at the clock and the event loop. */
 const SLICE = 500_000;
@@ -23,8 +24,12 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   return {
     name: 'model',
     async probe(): Promise<BackendInfo> {
+      // what the profile's CPUID reports is what the model can show; hiding needs a profile switch
+      const offered = profileFeatures(DEFAULT_PROFILE);
       const features = {} as BackendInfo['features'];
-      for (const f of ['svm', 'npt', 'nrips'] as Feature[]) features[f] = { present: false, absent: true, reason: NO_SVM };
+      for (const f of ['svm', 'npt', 'nrips'] as Feature[]) {
+        features[f] = offered[f] ? { present: true, absent: false, reason: `profile ${DEFAULT_PROFILE.name} has ${f}` } : { present: false, absent: true, reason: NO_SVM };
+      }
       return { name: 'model', available: true, reason: '', features, version: 'svmconf model (profile amd-19h)' };
     },
     async boot(req: BootRequest): Promise<BootResult> {
