@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Case, Kernel, Template } from '../core/types.ts';
 import { loadTemplate } from './template.ts';
-import { DEFAULT_PROFILE, profileFeatures } from '../model/profile.ts';
+import { DEFAULT_PROFILE, profileFeatures, type Profile } from '../model/profile.ts';
 import { Renderer } from './render.ts';
 import { buildKernel, defaultCacheDir, planKernels, type BuildContext, type KernelPlan } from './kernel.ts';
 
@@ -58,9 +58,12 @@ export async function makeRenderer(extraDirs: string[] = []): Promise<Renderer> 
   return r;
 }
 
-/** The model runs a case when its default profile's CPUID meets every requirement of the case. */
-export function modelCanRun(c: Case): boolean {
-  const offered = profileFeatures(DEFAULT_PROFILE);
+/**
+ * The model runs a case when what the profile's CPUID presents meets every requirement of the case
+ * (profileFeatures: SVM stays absent while the model does not implement it, MODEL_IMPLEMENTS_SVM).
+ */
+export function modelCanRun(c: Case, profile: Profile = DEFAULT_PROFILE): boolean {
+  const offered = profileFeatures(profile);
   return c.requires.every((r) => offered[r.feature] === r.present);
 }
 

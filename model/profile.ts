@@ -1,78 +1,144 @@
 // CPU profiles: what CPUID reports and which behaviour switches the model follows.
-// The default is an AMD family 19h (Zen 3/4) part. The SVM issue adds the other families.
+//
+// A profile (model/profiles/amd-*.ts) is what a real part of an AMD family reports. What the model
+// *presents* to software is that minus what the model does not implement: until the model
+// implements SVM (issue 4), CPUID 8000_0001 ECX.SVM reads 0 and leaf 8000_000A reads zeros on
+// every profile, so EFER.SVME cannot be set, the backend reports SVM absent and the generator
+// does not hold SVM cases to the model's instruction list. One constant says so.
 
 import { CPUID_EXT_ECX, CPUID_SVM_EDX } from '../arch/svm.ts';
+import type { CpuidLeaf, Profile } from './profiles/cpuid.ts';
+import { SVM_EDX_BITS, svmEdxNames } from './profiles/cpuid.ts';
+import { AMD_19H, findProfile, PROFILES, profileNames } from './profiles/index.ts';
 
-export interface CpuidLeaf {
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
-
-export interface Profile {
-  name: string;
-  vendor: string;
-  family: number;
-  model: number;
-  stepping: number;
-  /** CPUID leaves by `leaf` or `leaf.subleaf` (hex strings, e.g. "0x80000001"). Absent leaves read 0. */
-  cpuid: Record<string, CpuidLeaf>;
-  /** Where the numbers come from. */
-  sources: string[];
-}
-
-/** Vendor string as CPUID leaf 0 returns it in EBX, EDX, ECX. */
-function vendorRegs(vendor: string): Pick<CpuidLeaf, 'ebx' | 'edx' | 'ecx'> {
-  const b = Buffer.from(vendor.padEnd(12, ' '), 'latin1');
-  return { ebx: b.readUInt32LE(0), edx: b.readUInt32LE(4), ecx: b.readUInt32LE(8) };
-}
-
-/** Family/model/stepping in CPUID 1 / 8000_0001 EAX form (APM vol. 3 appendix E.3.2). */
-export function signature(family: number, model: number, stepping: number): number {
-  const baseFamily = Math.min(family, 0xf);
-  const extFamily = family > 0xf ? family - 0xf : 0;
-  return (extFamily << 20) | ((model >> 4) << 16) | (baseFamily << 8) | ((model & 0xf) << 4) | stepping;
-}
+export type { CpuidLeaf, Profile, ProfileBasis } from './profiles/cpuid.ts';
+export { signature, svmEdxNames } from './profiles/cpuid.ts';
+export { PROFILES, findProfile, profileNames };
 
 /**
- * AMD family 19h model 11h (Zen 4 EPYC) as the model presents it: long mode, NX, and the base
- * features the kernels touch. SVM is not offered until the model implements it (SVM issue).
+ * Whether the model implements SVM (VMRUN, #VMEXIT, EVENTINJ…). While false, no profile's SVM is
+ * shown to software. The SVM work flips it; nothing else needs to change for SVM to appear.
  */
-export const DEFAULT_PROFILE: Profile = {
-  name: 'amd-19h',
-  vendor: 'AuthenticAMD',
-  family: 0x19,
-  model: 0x11,
-  stepping: 1,
-  cpuid: {
-    '0x0': { eax: 0x10, ...vendorRegs('AuthenticAMD') },
-    // EDX: FPU, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, CLFSH, FXSR, SSE, SSE2
-    '0x1': { eax: signature(0x19, 0x11, 1), ebx: 0, ecx: 0, edx: 0x178bfbff },
-    '0x80000000': { eax: 0x80000021, ...vendorRegs('AuthenticAMD') },
-    // EDX: NX (20), Page1GB (26: 1 GiB pages, paging.ts), LM (29), SYSCALL (11); ECX: LAHF (0) —
-    // SVM (bit 2) comes with the SVM issue
-    '0x80000001': { eax: signature(0x19, 0x11, 1), ebx: 0, ecx: 0x1, edx: (1 << 29) | (1 << 26) | (1 << 20) | (1 << 11) | 0x0183f3ff },
-    // EAX[7:0]: 48 physical address bits (reserved-bit checks in paging.ts, MOV CR3)
-    '0x80000008': { eax: 0x3030, ebx: 0, ecx: 0, edx: 0 },
-    // EAX: NullSelectClearsBase (6): a null selector load clears the segment base (segmentation.ts)
-    '0x80000021': { eax: 1 << 6, ebx: 0, ecx: 0, edx: 0 },
-  },
-  sources: ['APM vol. 3 appendix E (CPUID)', 'AMD family 19h PPR: CPUID Fn0000_0001, Fn8000_0001'],
-};
+export const MODEL_IMPLEMENTS_SVM: boolean = false;
 
-export function cpuidOf(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
+/** Why the model cannot offer SVM (the reason of an UNSUPPORTED result), while it cannot. */
+export const MODEL_SVM_REASON = 'the reference model does not implement SVM yet (issue: model SVM)';
+
+/** The default profile: AMD family 19h (Zen 3/4). */
+export const DEFAULT_PROFILE: Profile = AMD_19H;
+
+const ZERO: CpuidLeaf = Object.freeze({ eax: 0, ebx: 0, ecx: 0, edx: 0 });
+const SVM_BIT = 1 << CPUID_EXT_ECX.SVM;
+
+/** What the real part reports for a leaf (the profile's table; absent leaves read 0). */
+export function hardwareCpuid(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
   const key = `0x${leaf.toString(16)}`;
-  return p.cpuid[`${key}.${subleaf}`] ?? p.cpuid[key] ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  return p.cpuid[`${key}.${subleaf}`] ?? p.cpuid[key] ?? ZERO;
+}
+
+/** What the model's CPUID instruction returns: the part's leaf minus what the model does not implement. */
+export function cpuidOf(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
+  const r = hardwareCpuid(p, leaf, subleaf);
+  if (MODEL_IMPLEMENTS_SVM) return r;
+  if (leaf === 0x8000_0001 && (r.ecx & SVM_BIT) !== 0) return { ...r, ecx: (r.ecx & ~SVM_BIT) >>> 0 };
+  if (leaf === 0x8000_000a) return ZERO;
+  return r;
+}
+
+type Read = (leaf: number) => CpuidLeaf;
+
+function featuresFrom(read: Read): Record<'svm' | 'npt' | 'nrips', boolean> {
+  const svm = (read(0x8000_0001).ecx & SVM_BIT) !== 0;
+  const edx = svm ? read(0x8000_000a).edx : 0;
+  return { svm, npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
 }
 
 /**
- * The SVM features a profile's CPUID reports (APM vol. 2 15.4; svm-facts.md "MSRs and CPUID"):
- * what the model backend can offer to cases, and which cases the generator holds to the model's
- * instruction list.
+ * The SVM features the model offers under a profile (from what its CPUID presents; APM vol. 2
+ * 15.4; svm-facts.md "MSRs and CPUID"): what the model backend can offer to cases, and which cases
+ * the generator holds to the model's instruction list.
  */
 export function profileFeatures(p: Profile): Record<'svm' | 'npt' | 'nrips', boolean> {
-  const svm = (cpuidOf(p, 0x8000_0001, 0).ecx & (1 << CPUID_EXT_ECX.SVM)) !== 0;
-  const edx = svm ? cpuidOf(p, 0x8000_000a, 0).edx : 0;
-  return { svm, npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
+  return featuresFrom((leaf) => cpuidOf(p, leaf, 0));
+}
+
+/** The SVM features the real part has (the profile's own CPUID, whatever the model implements). */
+export function hardwareFeatures(p: Profile): Record<'svm' | 'npt' | 'nrips', boolean> {
+  return featuresFrom((leaf) => hardwareCpuid(p, leaf, 0));
+}
+
+/**
+ * Behaviour switches of the SVM model, all derived from CPUID 8000_0001 / 8000_000A (never stated
+ * twice). `svm` false means every other switch is false too.
+ */
+export interface SvmSwitches {
+  svm: boolean;
+  /** 8000_000A EAX[7:0]. */
+  revision: number;
+  /** 8000_000A EBX: number of ASIDs (ASID 0 is the host's). */
+  asids: number;
+  nestedPaging: boolean;
+  lbrVirt: boolean;
+  svmLock: boolean;
+  /** next_rip is written on #VMEXIT (svm-facts.md "next_rip"); without it the field is unspecified. */
+  nrips: boolean;
+  tscRate: boolean;
+  vmcbClean: boolean;
+  flushByAsid: boolean;
+  /** EXITINFO1 of INTn / MOV CRx / … and the instruction bytes of #NPF / #PF exits. */
+  decodeAssists: boolean;
+  pauseFilter: boolean;
+  pauseFilterThreshold: boolean;
+  avic: boolean;
+  vmsaveVirt: boolean;
+  vgif: boolean;
+  vnmi: boolean;
+}
+
+function switchesFrom(read: Read): SvmSwitches {
+  const svm = (read(0x8000_0001).ecx & SVM_BIT) !== 0;
+  const a = svm ? read(0x8000_000a) : ZERO;
+  const has = (bit: number) => ((a.edx >>> bit) & 1) === 1;
+  const b = SVM_EDX_BITS;
+  return {
+    svm,
+    revision: a.eax & 0xff,
+    asids: a.ebx >>> 0,
+    nestedPaging: has(b.NP),
+    lbrVirt: has(b.LBRV),
+    svmLock: has(b.SVML),
+    nrips: has(b.NRIPS),
+    tscRate: has(b.TSC_RATE),
+    vmcbClean: has(b.VMCB_CLEAN),
+    flushByAsid: has(b.FLUSH_BY_ASID),
+    decodeAssists: has(b.DECODE_ASSISTS),
+    pauseFilter: has(b.PAUSE_FILTER),
+    pauseFilterThreshold: has(b.PAUSE_FILTER_THRESHOLD),
+    avic: has(b.AVIC),
+    vmsaveVirt: has(b.VMSAVE_VIRT),
+    vgif: has(b.VGIF),
+    vnmi: has(b.VNMI),
+  };
+}
+
+/** The switches the model follows under a profile (from what it presents: all off while SVM is not implemented). */
+export function svmSwitches(p: Profile): SvmSwitches {
+  return switchesFrom((leaf) => cpuidOf(p, leaf, 0));
+}
+
+/** The switches of the real part (for listings, and for comparing a hardware run with its family). */
+export function hardwareSvmSwitches(p: Profile): SvmSwitches {
+  return switchesFrom((leaf) => hardwareCpuid(p, leaf, 0));
+}
+
+/** The profile named `name`; throws with the list of names when there is none. */
+export function profileByName(name: string): Profile {
+  const p = findProfile(name);
+  if (!p) throw new Error(`unknown profile ${name} (known: ${profileNames().join(', ')})`);
+  return p;
+}
+
+/** The names of the SVM features a profile's part reports (8000_000A EDX), for listings. */
+export function svmFeatureNames(p: Profile): string[] {
+  return hardwareFeatures(p).svm ? svmEdxNames(hardwareCpuid(p, 0x8000_000a, 0).edx) : [];
 }

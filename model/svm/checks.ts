@@ -29,10 +29,10 @@
 
 import { CR0, CR4, VEC } from '../../arch/x86.ts';
 import {
-  EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
+  CPUID_EXT_ECX, CPUID_SVM_EDX, EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
 } from '../../arch/svm.ts';
 import { ATTR } from '../cpu/state.ts';
-import { cpuidOf, profileFeatures, type Profile } from '../profile.ts';
+import type { CpuidLeaf, Profile } from '../profile.ts';
 import type { Vmcb } from './vmcb.ts';
 
 /** The host's paging registers at VMRUN (for the nested-paging checks, 15.25.3–15.25.4). */
@@ -44,29 +44,52 @@ export interface HostPaging {
 
 // ---- profile facts ---------------------------------------------------------------------------------------
 
+/**
+ * A leaf of the part's CPUID table (`profile.cpuid`, absent leaves 0). Read directly rather than
+ * through profile.ts's cpuidOf because these blocks only run in guest mode, which exists only when
+ * the model presents SVM — and then what it presents equals the table; reading the table keeps the
+ * blocks (and their tests) independent of whether the model presents SVM yet.
+ */
+export function partCpuid(p: Profile, leaf: number): CpuidLeaf {
+  const key = `0x${leaf.toString(16)}`;
+  return p.cpuid[`${key}.0`] ?? p.cpuid[key] ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+}
+
 /** CPUID Fn8000_0001 EDX bits (APM vol. 3 appendix E.4.2). */
-const EXT_EDX = { SYSCALL: 11, NX: 20, LM: 29 } as const;
+const EXT_EDX = { SYSCALL: 11, NX: 20, PAGE1GB: 26, LM: 29 } as const;
 
 /** Physical-address width (CPUID Fn8000_0008 EAX[7:0]), 36 when the leaf is absent (as paging.ts). */
 export function physAddrWidth(p: Profile): number {
-  return cpuidOf(p, 0x8000_0008, 0).eax & 0xff || 36;
+  return partCpuid(p, 0x8000_0008).eax & 0xff || 36;
 }
 
 function hasLongMode(p: Profile): boolean {
-  return (cpuidOf(p, 0x8000_0001, 0).edx & (1 << EXT_EDX.LM)) !== 0;
+  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.LM)) !== 0;
+}
+
+/** 1 GiB pages (CPUID Fn8000_0001 EDX[26] Page1GB). */
+export function has1GPages(p: Profile): boolean {
+  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.PAGE1GB)) !== 0;
+}
+
+/** The part's SVM features (CPUID Fn8000_000A EDX; APM vol. 2 15.4): nested paging, NRIPS. */
+export function svmFeatures(p: Profile): { npt: boolean; nrips: boolean } {
+  const svm = (partCpuid(p, 0x8000_0001).ecx & (1 << CPUID_EXT_ECX.SVM)) !== 0;
+  const edx = svm ? partCpuid(p, 0x8000_000a).edx : 0;
+  return { npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
 }
 
 /**
  * EFER bits that exist on the profile (APM vol. 2 3.1.7): SCE with SYSCALL, LME and LMA with long
- * mode, NXE with NX, SVME with SVM. Every other bit is MBZ for VMRUN (15.5.1 "Any MBZ bit of EFER").
+ * mode, NXE with NX, and SVME (VMRUN runs only on a part with SVM). Every other bit is MBZ for VMRUN
+ * (15.5.1 "Any MBZ bit of EFER").
  */
 export function eferDefined(p: Profile): bigint {
-  const edx = cpuidOf(p, 0x8000_0001, 0).edx;
-  let m = 0n;
+  const edx = partCpuid(p, 0x8000_0001).edx;
+  let m = EFER.SVME;
   if (edx & (1 << EXT_EDX.SYSCALL)) m |= EFER.SCE;
   if (edx & (1 << EXT_EDX.LM)) m |= EFER.LME | EFER.LMA;
   if (edx & (1 << EXT_EDX.NX)) m |= EFER.NXE;
-  if (profileFeatures(p).svm) m |= EFER.SVME;
   return m;
 }
 
@@ -121,7 +144,7 @@ export function vmrunCheck(vmcb: Vmcb, profile: Profile, host?: HostPaging): str
   const cr0 = vmcb.u64(VMCB_SAVE.CR0);
   const cr3 = vmcb.u64(VMCB_SAVE.CR3);
   const cr4 = vmcb.u64(VMCB_SAVE.CR4);
-  const features = profileFeatures(profile);
+  const features = svmFeatures(profile);
   const width = BigInt(physAddrWidth(profile));
 
   // 15.5.1 "Canonicalization and Consistency Checks", in the manual's order
@@ -225,10 +248,10 @@ export function unspecifiedVmrun(vmcb: Vmcb): string | undefined {
 
 /** Whether nested paging is on for this VMRUN: NP_ENABLE with NP in the profile (15.25.3). */
 export function nestedPagingEnabled(vmcb: Vmcb, profile: Profile): boolean {
-  return profileFeatures(profile).npt && vmcb.npEnabled;
+  return svmFeatures(profile).npt && vmcb.npEnabled;
 }
 
 /** NRIPS in the profile (CPUID Fn8000_000A EDX[NRIPS], 15.7.1). */
 export function hasNrips(profile: Profile): boolean {
-  return profileFeatures(profile).nrips;
+  return svmFeatures(profile).nrips;
 }

@@ -7,30 +7,34 @@ import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
-import { DEFAULT_PROFILE, profileFeatures } from '../../model/profile.ts';
+import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, type Profile } from '../../model/profile.ts';
 
 /** Instructions between two looks at the clock and the event loop. */
 const SLICE = 500_000;
 
-const NO_SVM = 'the reference model does not implement SVM yet (issue: model SVM)';
-
 export interface ModelBackendOptions {
   /** Hard cap on instructions per boot, whatever the clock says. */
   maxInstructions?: number;
+  /** The CPU profile (model/profiles/); default DEFAULT_PROFILE (amd-19h). */
+  profile?: Profile;
 }
 
 export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
+  const profile = opts.profile ?? DEFAULT_PROFILE;
   return {
     name: 'model',
     async probe(): Promise<BackendInfo> {
-      // what the profile's CPUID reports is what the model can show; hiding needs a profile switch
-      const offered = profileFeatures(DEFAULT_PROFILE);
+      // what the profile's CPUID presents is what the model can show (model/profile.ts: the part's
+      // CPUID minus what the model does not implement); hiding a feature needs another profile
+      const offered = profileFeatures(profile);
       const features = {} as BackendInfo['features'];
       for (const f of ['svm', 'npt', 'nrips'] as Feature[]) {
-        features[f] = offered[f] ? { present: true, absent: false, reason: `profile ${DEFAULT_PROFILE.name} has ${f}` } : { present: false, absent: true, reason: NO_SVM };
+        features[f] = offered[f]
+          ? { present: true, absent: false, reason: `profile ${profile.name} has ${f}` }
+          : { present: false, absent: true, reason: MODEL_IMPLEMENTS_SVM ? `profile ${profile.name} has no ${f}` : MODEL_SVM_REASON };
       }
-      return { name: 'model', available: true, reason: '', features, version: 'svmconf model (profile amd-19h)' };
+      return { name: 'model', available: true, reason: '', features, version: `svmconf model (profile ${profile.name})` };
     },
     async boot(req: BootRequest): Promise<BootResult> {
       const started = performance.now();
@@ -39,6 +43,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
       const lines: string[] = [];
       const m = new Machine({
         ramBytes: GUEST_RAM_MIB * 1024 * 1024,
+        profile,
         onLine: (line) => {
           lines.push(line);
           lastLine = performance.now();
