@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench
+.PHONY: all setup conformance test typecheck unit list build clean bench expected
 
 all: conformance
 
@@ -17,6 +17,10 @@ conformance: setup
 test: setup
 	npx tsc --noEmit -p .
 	npx mocha
+
+## expected: the model's records for every case under every CPU profile -> expected/<profile>/ (review with git diff)
+expected: setup
+	$(SVMCONF) expected $(ARGS)
 
 list: setup
 	$(SVMCONF) list $(ARGS)

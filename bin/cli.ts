@@ -23,13 +23,17 @@ import { DeviationError, loadDeviations, type Deviation } from '../report/deviat
 import { writeMarkdown } from '../report/markdown.ts';
 import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
 import { printTable } from '../report/table.ts';
+import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
+import {
+  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, MODEL_IMPLEMENTS_SVM, PROFILES, profileNames, svmFeatureNames, type Profile,
+} from '../model/profile.ts';
 import { createProgress } from './progress.ts';
 
 export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
 
 /** Every backend svmconf knows, in matrix column order. */
-export function allBackends(): Backend[] {
-  return [modelBackend(), qemuTcgBackend(), kvmBackend()];
+export function allBackends(profile: Profile = DEFAULT_PROFILE): Backend[] {
+  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend()];
 }
 
 class UsageError extends Error {}
@@ -106,6 +110,7 @@ async function cmdBuild(o: CaseSelection & { json?: boolean }): Promise<number> 
 
 interface RunOptions extends CaseSelection {
   deviations?: string;
+  profile: string;
   backend: string[];
   jobs: number;
   timeout: number;
@@ -113,8 +118,14 @@ interface RunOptions extends CaseSelection {
   json?: boolean;
 }
 
-async function probeAll(names: string[]): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = allBackends();
+function profileOption(name: string): Profile {
+  const p = findProfile(name);
+  if (!p) throw new UsageError(`unknown profile ${name} (known: ${profileNames().join(', ')})`);
+  return p;
+}
+
+async function probeAll(names: string[], profile: Profile = DEFAULT_PROFILE): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
+  const known = allBackends(profile);
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known;
@@ -122,9 +133,10 @@ async function probeAll(names: string[]): Promise<Array<{ backend: Backend; info
 }
 
 async function cmdRun(o: RunOptions): Promise<number> {
+  const profile = profileOption(o.profile);
   const cases = await selectCases(o);
   const deviations = await registry(o.deviations);
-  const [backends, host] = await Promise.all([probeAll(o.backend), probeHostInfo()]);
+  const [backends, host] = await Promise.all([probeAll(o.backend, profile), probeHostInfo()]);
   const progress = createProgress(cases.length * backends.length);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
@@ -184,6 +196,62 @@ async function cmdBackends(o: { json?: boolean }): Promise<number> {
   return EXIT.AGREE;
 }
 
+const hex32 = (v: number) => `0x${(v >>> 0).toString(16)}`;
+
+async function cmdProfiles(o: { json?: boolean }): Promise<number> {
+  const rows = PROFILES.map((p) => {
+    const svm = hardwareCpuid(p, 0x8000_000a, 0);
+    return {
+      name: p.name, default: p === DEFAULT_PROFILE, title: p.title ?? '', vendor: p.vendor,
+      family: hex32(p.family), model: hex32(p.model), stepping: p.stepping, basis: p.basis ?? 'assembled',
+      svm: { revision: svm.eax & 0xff, asids: svm.ebx, edx: hex32(svm.edx), features: svmFeatureNames(p) },
+      switches: hardwareSvmSwitches(p), modelImplementsSvm: MODEL_IMPLEMENTS_SVM,
+      sources: p.sources, notes: p.notes ?? [],
+    };
+  });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return EXIT.AGREE;
+  }
+  for (const r of rows) {
+    process.stdout.write(`${r.name}${r.default ? ' (default)' : ''}  family ${r.family} model ${r.model} stepping ${r.stepping}  [${r.basis}]\n  ${r.title}\n`);
+    process.stdout.write(`  SVM rev ${r.svm.revision}, ${r.svm.asids} ASIDs, 8000_000A EDX ${r.svm.edx}: ${r.svm.features.join(' ')}\n`);
+    for (const s of r.sources) process.stdout.write(`  source: ${s}\n`);
+    for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
+  }
+  if (!MODEL_IMPLEMENTS_SVM) process.stdout.write('the model does not implement SVM yet: under every profile it presents CPUID without SVM (model/profile.ts MODEL_IMPLEMENTS_SVM)\n');
+  return EXIT.AGREE;
+}
+
+async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<number> {
+  const profiles = o.profile.length ? o.profile.map(profileOption) : [...PROFILES];
+  // every built-in case, whatever the profile: a case a profile cannot run is recorded UNSUPPORTED
+  const cases = expandAll(await loadTemplates());
+  const kernels = await buildKernels(cases);
+  const layouts = new Map(cases.map((c) => [c.template.id, c.template.record] as const));
+  let drifted = 0;
+  for (const profile of profiles) {
+    const files = await runGolden(kernels, profile);
+    const dir = join(EXPECTED_DIR, profile.name);
+    if (o.check) {
+      const shown = relative(process.cwd(), dir) || dir;
+      const drift = [...diffGolden(profile.name, await readGoldenDir(dir), files, layouts, shown), ...checkProvenance(profile, await readProvenance(dir), shown)];
+      drifted += drift.length;
+      if (drift.length) process.stdout.write(`${formatDrift(drift)}\n`);
+      else process.stdout.write(`${profile.name}: the model's records equal ${shown}\n`);
+      continue;
+    }
+    const w = await writeGolden(profile, files, { command: `svmconf expected${o.profile.length ? ` --profile ${o.profile.join(',')}` : ''}` });
+    const counts = new Map<string, number>();
+    for (const f of files.values()) for (const e of f.cases) counts.set(e.status, (counts.get(e.status) ?? 0) + 1);
+    const summary = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+    process.stdout.write(`${profile.name}: ${summary}; ${w.changed.length ? `${w.changed.length} file(s) changed` : 'no record changed'}${w.provenanceWritten ? ', PROVENANCE.json written' : ''}\n`);
+  }
+  if (o.check && drifted > 0) return EXIT.DIVERGE;
+  if (!o.check) process.stdout.write('review the change with `git diff expected/` before committing it\n');
+  return EXIT.AGREE;
+}
+
 /** The command tree; each action stores its exit code through `setCode`. */
 export function program(setCode: (code: number) => void): Command {
   const p = new Command('svmconf')
@@ -209,6 +277,7 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--profile <name>', 'CPU profile of the model backend (see `svmconf profiles`)', DEFAULT_PROFILE.name)
     .option('--json', 'print results.json to stdout instead of the table')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 
@@ -219,6 +288,17 @@ export function program(setCode: (code: number) => void): Command {
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => setCode(await cmdCompare(files, o)));
+
+  p.command('profiles')
+    .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => setCode(await cmdProfiles(o)));
+
+  p.command('expected')
+    .description('run every case on the model under every profile and write expected/<profile>/ (the golden records)')
+    .option('--profile <names>', 'only these profiles (repeatable, comma-separated)', collect, [])
+    .option('--check', 'write nothing: compare with expected/ and print the drift field by field (exit 1 on drift)')
+    .action(async (o) => setCode(await cmdExpected(o)));
 
   p.command('backends')
     .description('what each backend can do on this machine, and why not')
