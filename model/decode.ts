@@ -109,10 +109,30 @@ for (const [k, v] of Object.entries(Mnemonic)) if (typeof v === 'number') MNEMON
 export class NeedMoreBytes extends Error {}
 
 /**
+ * Decoded instructions by (code size, address, the bytes given), shared by every CPU of the
+ * process: a decode is a pure function of those three, and the wasm decoder costs tens of
+ * microseconds while the same kernels boot again and again (each case, each run). Insns are
+ * never changed once made, so sharing them is safe; the size is bounded by dropping everything.
+ */
+const decoded = new Map<string, Insn>();
+const DECODED_MAX = 1 << 16;
+
+/**
  * Decode one instruction at `ip` from `bytes` (up to 15, fewer when the next page could not be
  * fetched). Throws NeedMoreBytes when the instruction runs past the bytes given.
  */
 export function decodeOne(bytes: Uint8Array, ip: bigint, bitness: 16 | 32 | 64): Insn {
+  const key = `${bitness}:${ip}:${String.fromCharCode(...bytes)}`;
+  let insn = decoded.get(key);
+  if (insn === undefined) {
+    insn = decodeUncached(bytes, ip, bitness);
+    if (decoded.size >= DECODED_MAX) decoded.clear();
+    decoded.set(key, insn);
+  }
+  return insn;
+}
+
+function decodeUncached(bytes: Uint8Array, ip: bigint, bitness: 16 | 32 | 64): Insn {
   const decoder = new Decoder(bitness, bytes, DecoderOptions.AMD);
   decoder.ip = ip;
   const i = decoder.decode();

@@ -44,6 +44,21 @@ export interface CpuHooks {
   portOut(port: number, size: number, value: number): void;
 }
 
+const LOW_EFER_LMA = 1 << 10;
+const LOW_CR0_PE = 1;
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+
+/**
+ * Bits 31:0 of a 64-bit value as a number. Through a BigUint64Array this costs about a
+ * nanosecond; `Number(v & 0xffff_ffffn)` allocates and costs ten or more, and the mode getters
+ * that use it run before every instruction.
+ */
+export function low32(v: bigint): number {
+  scratch64[0] = v;
+  return scratch32[0]!;
+}
+
 const MASK: Record<number, bigint> = { 1: 0xffn, 2: 0xffffn, 4: 0xffff_ffffn, 8: M64 };
 export const maskOf = (size: number): bigint => MASK[size]!;
 
@@ -58,7 +73,11 @@ export class Cpu extends CpuState {
   eventHooks: EventHooks | undefined;
   /** The event whose delivery is under way (APM vol. 2 8.2.9; SVM's EXITINTINFO), else undefined. */
   delivering: Event | undefined;
-  private readonly decodeCache = new Map<number, DecodedInsn>();
+  /** Decoded instructions by the low half of RIP (see fetch). */
+  private readonly decodeCache = new Map<number, { insn: DecodedInsn; ripHi: number; bitness: number; csLo: number; csHi: number }>();
+  /** RIP and the CS base, and the same as 32-bit halves: fetch's cache key. */
+  private readonly fetchKey = new BigUint64Array(2);
+  private readonly fetchKey32 = new Uint32Array(this.fetchKey.buffer);
 
   constructor(readonly mem: PhysicalMemory, readonly hooks: CpuHooks) {
     super();
@@ -67,14 +86,14 @@ export class Cpu extends CpuState {
   // ---- modes (APM vol. 2 1.2, 14.6) -------------------------------------------------------
 
   get longMode(): boolean {
-    return (this.efer & EFER_LMA) !== 0n;
+    return (low32(this.efer) & LOW_EFER_LMA) !== 0;
   }
   /** 64-bit mode: long mode with CS.L = 1. */
   get mode64(): boolean {
     return this.longMode && (this.seg[SEG.CS]!.attrib & ATTR.L) !== 0;
   }
   get protectedMode(): boolean {
-    return (this.cr0 & CR0_PE) !== 0n;
+    return (low32(this.cr0) & LOW_CR0_PE) !== 0;
   }
   /** Default operand/address size of code: 16, 32 or 64. */
   get bitness(): 16 | 32 | 64 {
@@ -223,13 +242,23 @@ export class Cpu extends CpuState {
 
   // ---- fetch and decode -------------------------------------------------------------------------
 
-  /** The instruction at RIP, decoded once per linear address and code size. */
+  /**
+   * The instruction at RIP, decoded once per linear address and code size. Each cache entry keeps
+   * RIP, the code size and the CS base it was fetched under, which give its linear address. They
+   * are compared as 32-bit halves: storing a bigint into a BigUint64Array and reading the halves
+   * back costs about a nanosecond, where Number(bigint) or bigint === bigint cost ten or more, and
+   * this runs before every instruction.
+   */
   fetch(): DecodedInsn {
     const bitness = this.bitness;
-    const lin = this.mode64 ? this.rip : (this.seg[SEG.CS]!.base + this.rip) & 0xffff_ffffn;
-    const key = Number(lin) * 4 + (bitness >> 5);
-    const hit = this.decodeCache.get(key);
-    if (hit !== undefined && hit.ip === this.rip) return hit;
+    const rip = this.rip;
+    const key = this.fetchKey;
+    const k32 = this.fetchKey32;
+    key[0] = rip;
+    key[1] = this.seg[SEG.CS]!.base;
+    const hit = this.decodeCache.get(k32[0]!);
+    if (hit !== undefined && hit.ripHi === k32[1] && hit.bitness === bitness && (bitness === 64 || (hit.csLo === k32[2] && hit.csHi === k32[3]))) return hit.insn;
+    const lin = bitness === 64 ? rip : (this.seg[SEG.CS]!.base + rip) & 0xffff_ffffn;
     const bytes: number[] = [];
     let fetchFault: Fault | undefined;
     for (let i = 0; i < 15; i++) {
@@ -245,13 +274,15 @@ export class Cpu extends CpuState {
     }
     let insn: Insn;
     try {
-      insn = decodeOne(Uint8Array.from(bytes), this.rip, bitness);
+      insn = decodeOne(Uint8Array.from(bytes), rip, bitness);
     } catch (e) {
       if (e instanceof NeedMoreBytes && fetchFault) throw fetchFault;
       throw e;
     }
     const decoded: DecodedInsn = { ...insn, exec: this.hooks.handlerFor(insn) };
-    this.decodeCache.set(key, decoded);
+    key[0] = rip;
+    key[1] = this.seg[SEG.CS]!.base;
+    this.decodeCache.set(k32[0]!, { insn: decoded, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]! });
     return decoded;
   }
 

@@ -47,6 +47,8 @@ export function flatSegment(selector: number, attrib: number): Segment {
 
 export class CpuState {
   readonly gpr = new BigUint64Array(16);
+  /** The same registers as 32-bit halves, low half first (little-endian host): the fast forms' view (isa/fast.ts). */
+  readonly gpr32 = new Uint32Array(this.gpr.buffer);
   rip = 0n;
   /** RFLAGS as a number (bits 63:22 are reserved zero). Bit 1 always reads 1. */
   rflags = 0x2;

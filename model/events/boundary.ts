@@ -7,7 +7,7 @@
 // interrupts and NMI at the boundary (svmconf's L1 kernels have no interrupt source), and the
 // MOV SS / POP SS shadow over a single-step trap.
 
-import type { Cpu } from '../cpu/cpu.ts';
+import { low32, type Cpu } from '../cpu/cpu.ts';
 import { Fault } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { SEG } from '../cpu/state.ts';
@@ -33,7 +33,8 @@ const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
  */
 export function step(cpu: Cpu): void {
   try {
-    if (!(cpu.rflags & F.RF)) instructionBreakpoint(cpu);
+    // the common case (DR7 enables nothing) is one test: this runs before every instruction
+    if (!(cpu.rflags & F.RF) && (low32(cpu.dr[7]!) & 0xff) !== 0) instructionBreakpoint(cpu);
     const insn = cpu.fetch();
     cpu.current = insn;
     cpu.nextRip = insn.next;
@@ -45,7 +46,7 @@ export function step(cpu: Cpu): void {
     if (shadowed) cpu.interruptShadow = false;
     cpu.rip = cpu.nextRip;
     cpu.instructions++;
-    if (!KEEPS_RF.has(insn.mnemonic)) cpu.rflags &= ~F.RF;
+    if (cpu.rflags & F.RF && !KEEPS_RF.has(insn.mnemonic)) cpu.rflags &= ~F.RF;
     if (singleStep) {
       // DR6.BS is set; B0–B3 are left as they are (13.1.1.3: the processor updates them on
       // breakpoint conditions, and single step is not one of those)

@@ -5,6 +5,7 @@
 import type { Insn } from '../decode.ts';
 import type { Cpu, Handler } from '../cpu/cpu.ts';
 import { ModelStop } from '../cpu/fault.ts';
+import { fastForm } from './fast.ts';
 
 const handlers = new Map<string, Handler>();
 /** Forms (iced Code names) whose semantics live in another group than their mnemonic's. */
@@ -27,8 +28,25 @@ export function defineForm(code: string, handler: Handler): void {
   forms.set(code, handler);
 }
 
-/** The handler for a decoded instruction, or one that stops the run naming it. */
+/** Handlers chosen per decoded instruction (decode.ts shares one Insn per distinct instruction). */
+const chosen = new WeakMap<Insn, Handler>();
+
+/**
+ * The handler for a decoded instruction, or one that stops the run naming it. A register or
+ * immediate form the fast path knows (fast.ts) gets its fast form, with the same semantics.
+ */
 export function handlerFor(insn: Insn): Handler {
+  let h = chosen.get(insn);
+  if (h === undefined) {
+    const general = generalHandlerFor(insn);
+    h = (forms.has(insn.code) ? undefined : fastForm(insn, general)) ?? general;
+    chosen.set(insn, h);
+  }
+  return h;
+}
+
+/** The handler of the instruction's group, never a fast form (the reference the fast forms are tested against). */
+export function generalHandlerFor(insn: Insn): Handler {
   return forms.get(insn.code) ?? handlers.get(insn.mnemonic) ?? unsupported;
 }
 

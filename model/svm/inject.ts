@@ -103,4 +103,3 @@ export function exitIntInfoOf(event: Pick<Event, 'vector' | 'kind' | 'errorCode'
   if (errorCode !== undefined) e.errorCode = errorCode;
   return makeEventInj(e);
 }
-
