@@ -10,9 +10,9 @@ import { PhysicalMemory } from '../model/memory.ts';
 import { setPhysAccess, translate } from '../model/paging.ts';
 import { handlerFor } from '../model/isa/index.ts';
 import { deliverEvent } from '../model/events/delivery.ts';
-import { DEFAULT_PROFILE, type Profile } from '../model/profile.ts';
+import { DEFAULT_PROFILE, PROFILES, type Profile } from '../model/profile.ts';
 import { Vmcb, canonicalize, loadGuestState, loadHostState, saveGuestState, saveHostState } from '../model/svm/vmcb.ts';
-import { INJECTABLE_EXCEPTIONS, eventInjectionCheck, unspecifiedVmrun, vmrunCheck, type HostPaging } from '../model/svm/checks.ts';
+import { INJECTABLE_EXCEPTIONS, eventInjectionCheck, svmFeatures, unspecifiedVmrun, vmrunCheck, type HostPaging } from '../model/svm/checks.ts';
 import { NestedPageFault, NestedPaging, nestedContext } from '../model/svm/npt.ts';
 import { ReservedEventType, exitIntInfoOf, injectedEvent } from '../model/svm/inject.ts';
 import { CR0, CR4, RFLAGS, VEC } from '../arch/x86.ts';
@@ -206,6 +206,16 @@ describe('model/svm/vmcb: VMCB fields and the state VMRUN/#VMEXIT move (APM vol.
 describe('model/svm/checks: VMRUN consistency checks → VMEXIT_INVALID (APM vol. 2 15.5.1, 15.20, 15.25.4)', () => {
   it('the baseline VMCB is legal', () => {
     assert.equal(vmrunCheck(legalVmcb(), PROFILE, HOST), undefined);
+  });
+
+  it('every family profile accepts the baseline, with nested paging too; only 10h lacks NRIPS (15.25.12, 15.7.1)', () => {
+    const v = legalVmcb();
+    v.set64(VMCB.NESTED_CTL, 1n << BigInt(NESTED_CTL.NP_ENABLE_BIT));
+    v.set64(VMCB.NCR3, 0x40_0000n);
+    for (const p of PROFILES) {
+      assert.equal(vmrunCheck(v, p, HOST), undefined, p.name);
+      assert.equal(svmFeatures(p).nrips, p.name !== 'amd-10h', p.name);
+    }
   });
 
   const S = VMCB_SAVE;

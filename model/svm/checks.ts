@@ -29,10 +29,10 @@
 
 import { CR0, CR4, VEC } from '../../arch/x86.ts';
 import {
-  CPUID_EXT_ECX, CPUID_SVM_EDX, EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
+  EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
 } from '../../arch/svm.ts';
 import { ATTR } from '../cpu/state.ts';
-import type { CpuidLeaf, Profile } from '../profile.ts';
+import { hardwareCpuid, hardwareFeatures, type CpuidLeaf, type Profile } from '../profile.ts';
 import type { Vmcb } from './vmcb.ts';
 
 /** The host's paging registers at VMRUN (for the nested-paging checks, 15.25.3–15.25.4). */
@@ -45,15 +45,12 @@ export interface HostPaging {
 // ---- profile facts ---------------------------------------------------------------------------------------
 
 /**
- * A leaf of the part's CPUID table (`profile.cpuid`, absent leaves 0). Read directly rather than
- * through profile.ts's cpuidOf because these blocks only run in guest mode, which exists only when
- * the model presents SVM — and then what it presents equals the table; reading the table keeps the
- * blocks (and their tests) independent of whether the model presents SVM yet.
+ * These blocks read the part's own CPUID (profile.ts hardwareCpuid / hardwareFeatures), not what
+ * the model presents (cpuidOf): they only run in guest mode, which exists only once the model
+ * presents SVM (MODEL_IMPLEMENTS_SVM) — and then the two agree. Reading the part keeps the blocks
+ * and their tests independent of that switch.
  */
-export function partCpuid(p: Profile, leaf: number): CpuidLeaf {
-  const key = `0x${leaf.toString(16)}`;
-  return p.cpuid[`${key}.0`] ?? p.cpuid[key] ?? { eax: 0, ebx: 0, ecx: 0, edx: 0 };
-}
+const partCpuid = (p: Profile, leaf: number): CpuidLeaf => hardwareCpuid(p, leaf, 0);
 
 /** CPUID Fn8000_0001 EDX bits (APM vol. 3 appendix E.4.2). */
 const EXT_EDX = { SYSCALL: 11, NX: 20, PAGE1GB: 26, LM: 29 } as const;
@@ -74,9 +71,8 @@ export function has1GPages(p: Profile): boolean {
 
 /** The part's SVM features (CPUID Fn8000_000A EDX; APM vol. 2 15.4): nested paging, NRIPS. */
 export function svmFeatures(p: Profile): { npt: boolean; nrips: boolean } {
-  const svm = (partCpuid(p, 0x8000_0001).ecx & (1 << CPUID_EXT_ECX.SVM)) !== 0;
-  const edx = svm ? partCpuid(p, 0x8000_000a).edx : 0;
-  return { npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
+  const f = hardwareFeatures(p);
+  return { npt: f.npt, nrips: f.nrips };
 }
 
 /**
