@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { ACC, Cpu } from '../model/cpu/cpu.ts';
 import { ATTR, GPR, SEG, type Segment } from '../model/cpu/state.ts';
-import { Fault } from '../model/cpu/fault.ts';
+import { Fault, ModelStop } from '../model/cpu/fault.ts';
 import { PhysicalMemory } from '../model/memory.ts';
 import { setPhysAccess, translate } from '../model/paging.ts';
 import { handlerFor } from '../model/isa/index.ts';
@@ -498,6 +498,10 @@ describe('model/svm/npt: nested paging (APM vol. 2 15.25.5–15.25.6)', () => {
     const f = npf(() => translate(cpu, 0x8010n, ACC.WRITE));
     assert.equal(f.exitInfo1, 0x1_0000_0006n); // P=0, RW, US, final
     assert.equal(f.exitInfo2, 0x8010n);
+  });
+
+  it('a host outside long mode: legacy nested walks are not modelled (ModelStop, 15.25.3)', () => {
+    assert.throws(() => nestedContext(0x40_0000n, { efer: EFER.SVME }, PROFILE), ModelStop);
   });
 
   it('flush() drops cached nested translations', () => {

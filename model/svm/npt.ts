@@ -38,6 +38,7 @@
 
 import type { Cpu } from '../cpu/cpu.ts';
 import { ACC } from '../cpu/cpu.ts';
+import { ModelStop } from '../cpu/fault.ts';
 import type { PhysicalMemory } from '../memory.ts';
 import type { PhysAccess } from '../paging.ts';
 import type { Event } from '../events/classes.ts';
@@ -77,8 +78,12 @@ export interface NestedPagingContext {
   pages1G: boolean;
 }
 
-/** The context for a host with these registers on this profile (host in long mode: see header). */
+/**
+ * The context for a host with these registers on this profile. The host must be in long mode
+ * (EFER.LMA): nested walks in the legacy 32-bit and PAE modes are not modelled (ModelStop).
+ */
 export function nestedContext(nCr3: bigint, host: { efer: bigint }, profile: Profile): NestedPagingContext {
+  if ((host.efer & EFER.LMA) === 0n) throw new ModelStop('nested paging under a host outside long mode (legacy nested walks) is not modelled');
   return {
     nCr3,
     nxe: (host.efer & EFER.NXE) !== 0n,
