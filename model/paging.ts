@@ -81,7 +81,14 @@ interface PagingUnit {
   cr4: bigint;
   efer: bigint;
   tlbPhys: PhysAccess;
+  /** cr0, cr3, cr4, efer above as 32-bit halves (low first), compared on every translation. */
+  filledUnder: Uint32Array;
 }
+
+const LOW_CR0_PG = 1 << 31;
+/** Scratch for translate: the linear address, CR0, CR3, CR4, EFER (BigUint64Array) and their halves. */
+const regs64 = new BigUint64Array(5);
+const regs32 = new Uint32Array(regs64.buffer);
 
 const units = new WeakMap<Cpu, PagingUnit>();
 let lastCpu: Cpu | undefined;
@@ -91,7 +98,8 @@ function unitOf(cpu: Cpu): PagingUnit {
   if (cpu === lastCpu) return lastUnit!;
   let u = units.get(cpu);
   if (!u) {
-    u = { phys: IDENTITY_PHYS, tlb: new Map(), cr0: cpu.cr0, cr3: cpu.cr3, cr4: cpu.cr4, efer: cpu.efer, tlbPhys: IDENTITY_PHYS };
+    const filled = new BigUint64Array([cpu.cr0, cpu.cr3, cpu.cr4, cpu.efer].map((v) => BigInt.asUintN(64, v)));
+    u = { phys: IDENTITY_PHYS, tlb: new Map(), cr0: cpu.cr0, cr3: cpu.cr3, cr4: cpu.cr4, efer: cpu.efer, tlbPhys: IDENTITY_PHYS, filledUnder: new Uint32Array(filled.buffer) };
     units.set(cpu, u);
   }
   lastCpu = cpu;
@@ -162,18 +170,30 @@ const walkHasA = [true, true, true, true];
  * of a machine. Non-canonical addresses were refused by Cpu.linear (#GP/#SS) before.
  */
 export function translate(cpu: Cpu, linear: bigint, access: number): number {
-  if ((cpu.cr0 & CR0_PG) === 0n) {
+  // the linear address and the registers the TLB depends on, as 32-bit halves: this runs on
+  // every memory access, and bigint compares and Number(bigint) cost ten nanoseconds or more
+  // each where the halves cost about one (see Cpu low32)
+  const k = regs64;
+  const k32 = regs32;
+  k[0] = linear;
+  k[1] = cpu.cr0;
+  if ((k32[2]! & LOW_CR0_PG) === 0) {
     const u = unitOf(cpu);
-    const lin = Number(linear & 0xffff_ffffn);
+    const lin = k32[0]!;
     return u.phys === IDENTITY_PHYS ? lin : u.phys.final(cpu, lin, access);
   }
   const u = unitOf(cpu);
-  if (u.cr3 !== cpu.cr3 || u.cr0 !== cpu.cr0 || u.cr4 !== cpu.cr4 || u.efer !== cpu.efer || u.tlbPhys !== u.phys) {
+  k[2] = cpu.cr3;
+  k[3] = cpu.cr4;
+  k[4] = cpu.efer;
+  const f = u.filledUnder;
+  if (k32[2] !== f[0] || k32[3] !== f[1] || k32[4] !== f[2] || k32[5] !== f[3] || k32[6] !== f[4] || k32[7] !== f[5] || k32[8] !== f[6] || k32[9] !== f[7] || u.tlbPhys !== u.phys) {
     u.tlb.clear();
     u.cr0 = cpu.cr0; u.cr3 = cpu.cr3; u.cr4 = cpu.cr4; u.efer = cpu.efer; u.tlbPhys = u.phys;
+    f.set(k32.subarray(2, 10));
   }
-  const vpn = Number(linear >> 12n);
-  const offset = Number(linear & 0xfffn);
+  const vpn = k32[1]! * 0x10_0000 + (k32[0]! >>> 12); // linear >> 12
+  const offset = k32[0]! & 0xfff;
   const hit = u.tlb.get(vpn);
   if (hit !== undefined && permitted(cpu, hit, access)) {
     const gpa = Math.floor(hit / 16) * 4096 + offset;

@@ -62,6 +62,17 @@ export function low32(v: bigint): number {
 const MASK: Record<number, bigint> = { 1: 0xffn, 2: 0xffffn, 4: 0xffff_ffffn, 8: M64 };
 export const maskOf = (size: number): bigint => MASK[size]!;
 
+/** A decoded instruction and where it was fetched: RIP and CS base as 32-bit halves, code size. */
+interface FetchEntry {
+  insn: DecodedInsn;
+  ripLo: number;
+  ripHi: number;
+  bitness: number;
+  csLo: number;
+  csHi: number;
+}
+const RECENT_SIZE = 4096;
+
 export class Cpu extends CpuState {
   /** RIP of the instruction after the one executing (handlers of branches overwrite `rip`). */
   nextRip = 0n;
@@ -74,7 +85,9 @@ export class Cpu extends CpuState {
   /** The event whose delivery is under way (APM vol. 2 8.2.9; SVM's EXITINTINFO), else undefined. */
   delivering: Event | undefined;
   /** Decoded instructions by the low half of RIP (see fetch). */
-  private readonly decodeCache = new Map<number, { insn: DecodedInsn; ripHi: number; bitness: number; csLo: number; csHi: number }>();
+  private readonly decodeCache = new Map<number, FetchEntry>();
+  /** The same entries in a direct-mapped table by RIP bits 11:0: one array load in a loop. */
+  private readonly recent: (FetchEntry | undefined)[] = new Array(RECENT_SIZE).fill(undefined);
   /** RIP and the CS base, and the same as 32-bit halves: fetch's cache key. */
   private readonly fetchKey = new BigUint64Array(2);
   private readonly fetchKey32 = new Uint32Array(this.fetchKey.buffer);
@@ -161,12 +174,16 @@ export class Cpu extends CpuState {
     const s = this.seg[segIndex]!;
     if (this.mode64) {
       const lin = segIndex >= SEG.FS ? BigInt.asUintN(64, s.base + offset) : offset;
-      if (!isCanonical(lin) || !isCanonical(BigInt.asUintN(64, lin + BigInt(size - 1)))) {
+      if (!canonicalAddress(lin) || !endCanonical(lin, size)) {
         throw new Fault(segIndex === SEG.SS ? VEC.SS : VEC.GP, 0);
       }
       return lin;
     }
-    if (offset + BigInt(size - 1) > BigInt(s.limit)) throw new Fault(segIndex === SEG.SS ? VEC.SS : VEC.GP, 0);
+    // offset + size − 1 > limit, in numbers when the offset is below 2^32 (as it is outside 64-bit mode)
+    scratch64[0] = offset;
+    if (scratch32[1] !== 0 || scratch32[0]! + size - 1 > s.limit) {
+      if (offset + BigInt(size - 1) > BigInt(s.limit)) throw new Fault(segIndex === SEG.SS ? VEC.SS : VEC.GP, 0);
+    }
     return (s.base + offset) & 0xffff_ffffn;
   }
 
@@ -176,7 +193,7 @@ export class Cpu extends CpuState {
 
   /** Read `size` bytes at a linear address; accesses that cross a page are split. */
   readLinear(lin: bigint, size: number, access = this.userAccess()): bigint {
-    const pageOff = Number(lin & 0xfffn);
+    const pageOff = low32(lin) & 0xfff;
     if (pageOff + size <= 4096) return this.mem.read(this.hooks.translate(this, lin, access), size);
     let v = 0n;
     for (let i = size - 1; i >= 0; i--) {
@@ -186,7 +203,7 @@ export class Cpu extends CpuState {
   }
 
   writeLinear(lin: bigint, size: number, value: bigint, access = this.userAccess()): void {
-    const pageOff = Number(lin & 0xfffn);
+    const pageOff = low32(lin) & 0xfff;
     if (pageOff + size <= 4096) {
       this.mem.write(this.hooks.translate(this, lin, access | ACC.WRITE), size, value);
       return;
@@ -255,9 +272,15 @@ export class Cpu extends CpuState {
     const key = this.fetchKey;
     const k32 = this.fetchKey32;
     key[0] = rip;
-    key[1] = this.seg[SEG.CS]!.base;
+    if (bitness !== 64) key[1] = this.seg[SEG.CS]!.base;
+    const slot = k32[0]! & (RECENT_SIZE - 1);
+    const recent = this.recent[slot];
+    if (recent !== undefined && this.fetchedHere(recent, bitness)) return recent.insn;
     const hit = this.decodeCache.get(k32[0]!);
-    if (hit !== undefined && hit.ripHi === k32[1] && hit.bitness === bitness && (bitness === 64 || (hit.csLo === k32[2] && hit.csHi === k32[3]))) return hit.insn;
+    if (hit !== undefined && this.fetchedHere(hit, bitness)) {
+      this.recent[slot] = hit;
+      return hit.insn;
+    }
     const lin = bitness === 64 ? rip : (this.seg[SEG.CS]!.base + rip) & 0xffff_ffffn;
     const bytes: number[] = [];
     let fetchFault: Fault | undefined;
@@ -282,21 +305,50 @@ export class Cpu extends CpuState {
     const decoded: DecodedInsn = { ...insn, exec: this.hooks.handlerFor(insn) };
     key[0] = rip;
     key[1] = this.seg[SEG.CS]!.base;
-    this.decodeCache.set(k32[0]!, { insn: decoded, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]! });
+    const entry: FetchEntry = { insn: decoded, ripLo: k32[0]!, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]! };
+    this.decodeCache.set(k32[0]!, entry);
+    this.recent[k32[0]! & (RECENT_SIZE - 1)] = entry;
     return decoded;
   }
 
+  /** Was `e` fetched at the RIP and CS base in fetchKey, with this code size? */
+  private fetchedHere(e: FetchEntry, bitness: number): boolean {
+    const k32 = this.fetchKey32;
+    return e.ripLo === k32[0] && e.ripHi === k32[1] && e.bitness === bitness && (bitness === 64 || (e.csLo === k32[2] && e.csHi === k32[3]));
+  }
+
   private watchCodePage(page: number): void {
-    this.mem.watchCode(page, () => this.decodeCache.clear());
+    this.mem.watchCode(page, () => this.flushDecodeCache());
   }
 
   /** Drop every decoded instruction (paging or mode changes make linear keys stale). */
   flushDecodeCache(): void {
     this.decodeCache.clear();
+    this.recent.fill(undefined);
   }
 }
 
 export function isCanonical(v: bigint): boolean {
   const top = v >> 47n;
   return top === 0n || top === 0x1ffffn;
+}
+
+/**
+ * isCanonical for an address known to be in [0, 2^64) (offsets are wrapped to the address size
+ * before they reach Cpu.linear), tested on the high half as a number (see low32): it runs on
+ * every memory access.
+ */
+function canonicalAddress(v: bigint): boolean {
+  scratch64[0] = v;
+  const top = scratch32[1]! >>> 15;
+  return top === 0 || top === 0x1ffff;
+}
+
+/** Is the last byte of an access of `size` bytes at canonical `lin` canonical too (it may cross into the hole)? */
+function endCanonical(lin: bigint, size: number): boolean {
+  scratch64[0] = lin;
+  const end = scratch32[0]! + size - 1;
+  const hi = end > 0xffff_ffff ? (scratch32[1]! + 1) >>> 0 : scratch32[1]!;
+  const top = hi >>> 15;
+  return top === 0 || top === 0x1ffff;
 }
