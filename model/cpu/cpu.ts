@@ -282,22 +282,32 @@ export class Cpu extends CpuState {
       return hit.insn;
     }
     const lin = bitness === 64 ? rip : (this.seg[SEG.CS]!.base + rip) & 0xffff_ffffn;
-    const bytes: number[] = [];
+    // up to 15 bytes; each page is translated once, at its first byte (the bytes after it on the
+    // same page translate alike), and a fault on the second page only matters if the
+    // instruction needs bytes from there
+    const bytes = new Uint8Array(15);
+    let count = 0;
     let fetchFault: Fault | undefined;
+    const linOff = low32(lin) & 0xfff;
+    let phys = 0;
     for (let i = 0; i < 15; i++) {
-      try {
-        const phys = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), ACC.FETCH | this.userAccess());
-        bytes.push(this.mem.read8(phys));
-        if (i === 0 || ((Number(lin) + i) & 0xfff) === 0) this.watchCodePage(phys >>> PAGE_SHIFT);
-      } catch (e) {
-        if (!(e instanceof Fault) || i === 0) throw e;
-        fetchFault = e;
-        break;
+      if (i === 0 || ((linOff + i) & 0xfff) === 0) {
+        try {
+          phys = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), ACC.FETCH | this.userAccess());
+        } catch (e) {
+          if (!(e instanceof Fault) || i === 0) throw e;
+          fetchFault = e;
+          break;
+        }
+        this.watchCodePage(phys >>> PAGE_SHIFT);
+      } else {
+        phys++;
       }
+      bytes[count++] = this.mem.read8(phys);
     }
     let insn: Insn;
     try {
-      insn = decodeOne(Uint8Array.from(bytes), rip, bitness);
+      insn = decodeOne(count === 15 ? bytes : bytes.slice(0, count), rip, bitness);
     } catch (e) {
       if (e instanceof NeedMoreBytes && fetchFault) throw fetchFault;
       throw e;
