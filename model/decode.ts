@@ -116,13 +116,18 @@ export class NeedMoreBytes extends Error {}
  */
 const decoded = new Map<string, Insn>();
 const DECODED_MAX = 1 << 16;
+const ipKey64 = new BigUint64Array(1);
+const ipKey32 = new Uint32Array(ipKey64.buffer);
 
 /**
  * Decode one instruction at `ip` from `bytes` (up to 15, fewer when the next page could not be
  * fetched). Throws NeedMoreBytes when the instruction runs past the bytes given.
  */
 export function decodeOne(bytes: Uint8Array, ip: bigint, bitness: 16 | 32 | 64): Insn {
-  const key = `${bitness}:${ip}:${String.fromCharCode(...bytes)}`;
+  // the key from numbers and char codes: a bigint's toString alone costs more than the lookup
+  ipKey64[0] = ip;
+  let key = `${bitness}:${ipKey32[0]}:${ipKey32[1]}:`;
+  for (let n = 0; n < bytes.length; n++) key += String.fromCharCode(bytes[n]!);
   let insn = decoded.get(key);
   if (insn === undefined) {
     insn = decodeUncached(bytes, ip, bitness);

@@ -72,6 +72,8 @@ interface FetchEntry {
   csHi: number;
 }
 const RECENT_SIZE = 4096;
+/** Decoded instructions with their handler, shared like the Insns they copy (decode.ts): a cache miss after a paging change then allocates nothing. */
+const withHandler = new WeakMap<Insn, DecodedInsn>();
 
 export class Cpu extends CpuState {
   /** RIP of the instruction after the one executing (handlers of branches overwrite `rip`). */
@@ -312,7 +314,12 @@ export class Cpu extends CpuState {
       if (e instanceof NeedMoreBytes && fetchFault) throw fetchFault;
       throw e;
     }
-    const decoded: DecodedInsn = { ...insn, exec: this.hooks.handlerFor(insn) };
+    const exec = this.hooks.handlerFor(insn);
+    let decoded = withHandler.get(insn);
+    if (decoded === undefined || decoded.exec !== exec) {
+      decoded = { ...insn, exec };
+      withHandler.set(insn, decoded);
+    }
     key[0] = rip;
     key[1] = this.seg[SEG.CS]!.base;
     const entry: FetchEntry = { insn: decoded, ripLo: k32[0]!, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]! };
