@@ -19,7 +19,7 @@ export { PROFILES, findProfile, profileNames };
  * Whether the model implements SVM (VMRUN, #VMEXIT, EVENTINJ…). While false, no profile's SVM is
  * shown to software. The SVM work flips it; nothing else needs to change for SVM to appear.
  */
-export const MODEL_IMPLEMENTS_SVM: boolean = false;
+export const MODEL_IMPLEMENTS_SVM: boolean = true;
 
 /** Why the model cannot offer SVM (the reason of an UNSUPPORTED result), while it cannot. */
 export const MODEL_SVM_REASON = 'the reference model does not implement SVM yet (issue: model SVM)';

@@ -275,8 +275,21 @@ describe('model system: MSRs and CPUID (APM vol. 3 RDMSR, WRMSR, CPUID)', () => 
     assert.equal(cpu.efer, EFER_LME | EFER_LMA);
     cpu.gpr[GPR.RAX] = 0x800n; // clear LME with paging on
     assert.deepEqual(fault(cpu, [0x0f, 0x30]), [GP, 0]);
-    cpu.gpr[GPR.RAX] = 0x1100n; // SVME: the default profile has no SVM (CPUID 8000_0001 ECX[2] = 0)
+    // SVME (APM vol. 2 15.4): settable where CPUID 8000_0001 ECX[2] reports SVM and VM_CR.SVMDIS = 0
+    cpu.gpr[GPR.RAX] = 0x1100n;
+    exec(cpu, [0x0f, 0x30]);
+    assert.equal(cpu.efer, EFER_LME | EFER_LMA | (1n << 12n));
+    cpu.msr.set(0xc001_0114, 1n << 4n); // VM_CR.SVMDIS
+    cpu.gpr[GPR.RAX] = 0x1100n;
     assert.deepEqual(fault(cpu, [0x0f, 0x30]), [GP, 0]);
+    // a profile without SVM: #GP(0)
+    const noSvm = cpu64();
+    const ext = DEFAULT_PROFILE.cpuid['0x80000001']!;
+    noSvm.profile = { ...DEFAULT_PROFILE, cpuid: { ...DEFAULT_PROFILE.cpuid, '0x80000001': { ...ext, ecx: ext.ecx & ~(1 << 2) } } };
+    noSvm.gpr[GPR.RCX] = 0xc000_0080n;
+    noSvm.gpr[GPR.RDX] = 0n;
+    noSvm.gpr[GPR.RAX] = 0x1100n;
+    assert.deepEqual(fault(noSvm, [0x0f, 0x30]), [GP, 0]);
   });
 
   it('plain-storage MSRs: VM_HSAVE_PA (4 KiB aligned), VM_CR reads 0, PAT resets to 0007040600070406h, FS base', () => {

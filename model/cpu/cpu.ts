@@ -6,7 +6,7 @@
 // loads selectors, events (ch. 8) delivers, and a guest-mode layer (SVM, ch. 15) can wrap them.
 
 import { CpuState, GPR, SEG, ATTR, M64 } from './state.ts';
-import { Fault, ModelStop } from './fault.ts';
+import { AccessAbort, Fault, ModelStop } from './fault.ts';
 import { decodeOne, NeedMoreBytes, type Insn, type Operand, type RegRef, NO_REG } from '../decode.ts';
 import { PAGE_SHIFT, type PhysicalMemory } from '../memory.ts';
 import { VEC } from '../../arch/x86.ts';
@@ -289,7 +289,7 @@ export class Cpu extends CpuState {
     // instruction needs bytes from there
     const bytes = new Uint8Array(15);
     let count = 0;
-    let fetchFault: Fault | undefined;
+    let fetchFault: AccessAbort | undefined;
     const linOff = low32(lin) & 0xfff;
     let phys = 0;
     for (let i = 0; i < 15; i++) {
@@ -297,7 +297,8 @@ export class Cpu extends CpuState {
         try {
           phys = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), ACC.FETCH | this.userAccess());
         } catch (e) {
-          if (!(e instanceof Fault) || i === 0) throw e;
+          // a #PF, or a guest-mode abort such as a nested page fault, held back alike
+          if (!(e instanceof AccessAbort) || i === 0) throw e;
           fetchFault = e;
           break;
         }

@@ -1,7 +1,16 @@
 // An exception raised while executing or delivering: thrown, caught by the run loop, delivered
 // by events/delivery.ts (APM vol. 2 ch. 8).
 
-export class Fault extends Error {
+/**
+ * An access (a fetch, a read or write, a page-table walk, an event delivery) that could not
+ * complete. Either a guest exception (Fault) or something a guest-mode layer turns into an exit
+ * (SVM's nested page fault, model/svm/npt.ts): the CPU treats both alike where it must hold an
+ * abort back (an instruction fetch that fails on a byte past the first: the decoder may not need
+ * that byte) and leaves the rest to events/boundary.ts and the hooks (EventHooks.onAbort).
+ */
+export class AccessAbort extends Error {}
+
+export class Fault extends AccessAbort {
   constructor(
     readonly vector: number,
     /** Pushed error code, or undefined for vectors without one (APM vol. 2 8.2, table 8-1). */

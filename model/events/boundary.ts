@@ -8,7 +8,7 @@
 // MOV SS / POP SS shadow over a single-step trap.
 
 import { low32, type Cpu } from '../cpu/cpu.ts';
-import { Fault } from '../cpu/fault.ts';
+import { AccessAbort, Fault } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { SEG } from '../cpu/state.ts';
 import { VEC } from '../../arch/x86.ts';
@@ -33,11 +33,25 @@ const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
  */
 export function step(cpu: Cpu): void {
   try {
+    stepOnce(cpu);
+  } catch (e) {
+    // an abort that is no guest exception (SVM's nested page fault), from the fetch, the instruction
+    // or a delivery: the guest-mode layer turns it into an exit, or it ends the run
+    if (e instanceof AccessAbort && !(e instanceof Fault) && cpu.eventHooks?.onAbort?.(cpu, e)) return;
+    throw e;
+  }
+}
+
+function stepOnce(cpu: Cpu): void {
+  try {
     // the common case (DR7 enables nothing) is one test: this runs before every instruction
     if (!(cpu.rflags & F.RF) && (low32(cpu.dr[7]!) & 0xff) !== 0) instructionBreakpoint(cpu);
     const insn = cpu.fetch();
     cpu.current = insn;
     cpu.nextRip = insn.next;
+    // an intercept (guest mode) replaces the instruction: nothing of it executes, RIP is the exit's
+    const hooks = cpu.eventHooks;
+    if (hooks !== undefined && hooks.beforeExecute?.(cpu, insn)) return;
     const singleStep = (cpu.rflags & F.TF) !== 0;
     // the shadow of STI / MOV SS / POP SS covers exactly the next instruction (APM vol. 3, STI
     // and MOV Sreg): it ends when that instruction completes

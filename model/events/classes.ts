@@ -6,7 +6,8 @@
 // the same Event shape, so an injected event goes through every check of delivery.ts.
 
 import type { Cpu } from '../cpu/cpu.ts';
-import { Fault } from '../cpu/fault.ts';
+import { Fault, type AccessAbort } from '../cpu/fault.ts';
+import type { Insn } from '../decode.ts';
 import { VEC } from '../../arch/x86.ts';
 
 /**
@@ -69,6 +70,18 @@ export interface EventHooks {
   onException?(cpu: Cpu, fault: Fault, during: Event): boolean;
   /** The processor is about to shut down (APM vol. 2 8.2.9). True: intercepted, no Shutdown thrown. */
   onShutdown?(cpu: Cpu, why: string): boolean;
+  /**
+   * An instruction is about to execute (fetched and decoded, RIP at its first byte, nothing done).
+   * True: intercepted (e.g. an instruction intercept's #VMEXIT has replaced it); the run loop then
+   * neither executes it nor advances RIP past it. Exceptions the instruction would raise first are
+   * the hook's to let happen (return false).
+   */
+  beforeExecute?(cpu: Cpu, insn: Insn): boolean;
+  /**
+   * An access failed with an AccessAbort that is not a guest exception (a nested page fault): from
+   * the instruction, its fetch, or the delivery of an event. True: handled (e.g. #VMEXIT(NPF)).
+   */
+  onAbort?(cpu: Cpu, abort: AccessAbort): boolean;
 }
 
 /**

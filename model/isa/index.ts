@@ -7,5 +7,6 @@ import './control.ts';
 import './string.ts';
 import './system.ts';
 import './interrupts.ts';
+import './svm.ts';
 
 export { handlerFor, supportedMnemonics } from './registry.ts';

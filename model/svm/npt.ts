@@ -38,7 +38,7 @@
 
 import type { Cpu } from '../cpu/cpu.ts';
 import { ACC } from '../cpu/cpu.ts';
-import { ModelStop } from '../cpu/fault.ts';
+import { AccessAbort, ModelStop } from '../cpu/fault.ts';
 import type { PhysicalMemory } from '../memory.ts';
 import type { PhysAccess } from '../paging.ts';
 import type { Event } from '../events/classes.ts';
@@ -53,7 +53,7 @@ import { has1GPages, physAddrWidth } from './checks.ts';
  * rethrows it untouched — after clearing `cpu.delivering`, which is why the event under delivery at
  * the time of the fault is captured here (`during`, for EXITINTINFO).
  */
-export class NestedPageFault extends Error {
+export class NestedPageFault extends AccessAbort {
   constructor(
     readonly exitInfo1: bigint,
     /** The exact guest-physical address whose translation faulted. */
