@@ -20,6 +20,24 @@ export type FieldType = 'u8' | 'u16' | 'u32' | 'u64';
 export type FieldDecode =
   | 'hex' | 'vector' | 'exitcode' | 'eventinfo' | 'rflags' | 'offset' | 'selector' | 'count' | 'bool';
 
+/**
+ * What an SVM record field holds, so the model can say which of its bits the manual defines in the
+ * case's situation (model/svm/masks.ts has the rules): the VMCB exit fields, the guest RIP saved on
+ * #VMEXIT, INT_STATE, EVENTINJ after the exit, the RIP pushed for a trap-like injected event, a
+ * RIP the manual leaves ambiguous, a #PF error code of an IDT read from CPL 3.
+ */
+export type FieldRole =
+  | 'exit_code' | 'exit_info_1' | 'exit_info_2' | 'exit_int_info' | 'exit_int_info_err' | 'next_rip'
+  | 'vmcb_rip' | 'int_state' | 'event_inj' | 'injected_return_rip' | 'ambiguous_return_rip' | 'idt_pf_error_code';
+export const FIELD_ROLES: readonly FieldRole[] = [
+  'exit_code', 'exit_info_1', 'exit_info_2', 'exit_int_info', 'exit_int_info_err', 'next_rip',
+  'vmcb_rip', 'int_state', 'event_inj', 'injected_return_rip', 'ambiguous_return_rip', 'idt_pf_error_code',
+];
+
+/** A field-level rule on top of the role: defined always (default), only with NRIPS, or never. */
+export type DefinedWhen = 'always' | 'nrips' | 'never';
+export const DEFINED_WHEN: readonly DefinedWhen[] = ['always', 'nrips', 'never'];
+
 export interface RecordField {
   name: string;
   type: FieldType;
@@ -28,6 +46,10 @@ export interface RecordField {
   size: number;
   decode: FieldDecode;
   doc: string;
+  /** Front matter `role:` (FieldRole): which defined-bits rule applies. */
+  role?: FieldRole;
+  /** Front matter `defined_when:`. */
+  definedWhen?: DefinedWhen;
 }
 
 /** A CPU feature a case can require. `!name` in front matter means: must be absent. */
@@ -104,6 +126,12 @@ export interface CaseResult {
   /** Lower-case hex of the record bytes (OK), or of the crash record (CRASH reported by the kernel). */
   record?: string;
   reason?: string;
+  /**
+   * Defined-bits mask of the record (lower-case hex, the record's length; bit set = the manual
+   * defines it in this case's situation). Given by the model (model/svm/masks.ts); absent = every
+   * bit is defined. The report compares only these bits strictly.
+   */
+  mask?: string;
   /** Seconds spent in the boot that produced this result, divided among its cases. */
   seconds?: number;
 }

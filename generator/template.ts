@@ -3,7 +3,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
-import { FEATURES, type Feature, type FieldDecode, type FieldType, type RecordField, type Requirement, type Template } from '../core/types.ts';
+import {
+  DEFINED_WHEN, FEATURES, FIELD_ROLES, type DefinedWhen, type Feature, type FieldDecode, type FieldRole, type FieldType, type RecordField, type Requirement, type Template,
+} from '../core/types.ts';
 import { RECORD_MAX } from './layout.ts';
 import { TemplateError } from './errors.ts';
 
@@ -67,6 +69,9 @@ function parseRequirement(fm: FrontMatter, path: Array<string | number>, raw: un
   return { feature, present };
 }
 
+/** Keys of a record field in front matter. */
+const FIELD_KEYS = ['name', 'type', 'doc', 'decode', 'role', 'defined_when'];
+
 function parseRecord(fm: FrontMatter, raw: unknown): { fields: RecordField[]; size: number } {
   const items = fm.list(['record'], raw);
   if (items.length === 0) fm.fail(['record'], 'declare at least one record field');
@@ -76,7 +81,7 @@ function parseRecord(fm: FrontMatter, raw: unknown): { fields: RecordField[]; si
     const path = ['record', i];
     if (typeof item !== 'object' || item === null || Array.isArray(item)) fm.fail(path, 'a field is a map {name, type, doc, decode?}');
     const f = item as Record<string, unknown>;
-    for (const k of Object.keys(f)) if (!['name', 'type', 'doc', 'decode'].includes(k)) fm.fail([...path, k], `unknown key \`${k}\` (known: name, type, doc, decode)`);
+    for (const k of Object.keys(f)) if (!FIELD_KEYS.includes(k)) fm.fail([...path, k], `unknown key \`${k}\` (known: ${FIELD_KEYS.join(', ')})`);
     const name = fm.string([...path, 'name'], f.name, NAME_RE, 'a lower-case name');
     if (fields.some((o) => o.name === name)) fm.fail([...path, 'name'], `field \`${name}\` declared twice`);
     const type = fm.string([...path, 'type'], f.type) as FieldType;
@@ -86,7 +91,22 @@ function parseRecord(fm: FrontMatter, raw: unknown): { fields: RecordField[]; si
     const doc = fm.string([...path, 'doc'], f.doc);
     const size = FIELD_SIZES[type];
     if (offset % size !== 0) fm.fail(path, `field \`${name}\` (${type}) would sit at offset ${offset}, not ${size}-byte aligned: reorder or pad`);
-    fields.push({ name, type, offset, size, decode, doc });
+    const field: RecordField = { name, type, offset, size, decode, doc };
+    if (f.role !== undefined) {
+      const role = fm.string([...path, 'role'], f.role) as FieldRole;
+      if (!FIELD_ROLES.includes(role)) fm.fail([...path, 'role'], `\`${role}\` is not one of ${FIELD_ROLES.join(', ')}`);
+      // the masks read the exit code and EXITINTINFO of the case from these: one field each
+      if ((role === 'exit_code' || role === 'exit_int_info') && fields.some((o) => o.role === role)) {
+        fm.fail([...path, 'role'], `role \`${role}\` given to two fields (the masks read the case's ${role} from one)`);
+      }
+      field.role = role;
+    }
+    if (f.defined_when !== undefined) {
+      const when = fm.string([...path, 'defined_when'], f.defined_when) as DefinedWhen;
+      if (!DEFINED_WHEN.includes(when)) fm.fail([...path, 'defined_when'], `\`${when}\` is not one of ${DEFINED_WHEN.join(', ')}`);
+      field.definedWhen = when;
+    }
+    fields.push(field);
     offset += size;
   });
   if (offset > RECORD_MAX) fm.fail(['record'], `record is ${offset} bytes, more than the runtime's ${RECORD_MAX}`);

@@ -11,8 +11,8 @@
 // The reference is the first OK backend in a preference order (`model` first once it exists, then
 // the run's backend order). Records are compared byte for byte, field by field when the template's
 // layout is known. A per-field *defined-bits mask* (DESIGN.md "Comparison") decides which differing
-// bits count: differences outside the mask are informational, never a divergence. No masks exist yet
-// (the model will provide them); the default mask is every bit of the field.
+// bits count: differences outside the mask are informational, never a divergence. The model ships
+// a mask with its results (CaseResult.mask, model/svm/masks.ts); without one every bit counts.
 
 import { crc32 } from 'node:zlib';
 import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, Status } from '../core/types.ts';
@@ -44,6 +44,18 @@ export const RECORD_FIELD = '(record)';
  * `outcome` carries every backend's result, so a mask shipped with the model's result can be read here.
  */
 export type DefinedMask = (ctx: { outcome: CaseOutcome; field: RecordField; reference: string }) => bigint | undefined;
+
+/**
+ * The default defined-bits hook: the mask a result carries (CaseResult.mask; the model gives one),
+ * the reference's first, else the model's. No mask: every bit counts.
+ */
+export const maskFromResults: DefinedMask = ({ outcome, field, reference }) => {
+  const mask = outcome.results[reference]?.mask ?? outcome.results.model?.mask;
+  if (mask === undefined || mask.length < 2 * (field.offset + field.size)) return undefined;
+  let v = 0n;
+  for (let i = field.size - 1; i >= 0; i--) v = (v << 8n) | BigInt(parseInt(mask.slice(2 * (field.offset + i), 2 * (field.offset + i) + 2), 16));
+  return v;
+};
 
 export interface CompareOptions {
   /** Backends to try as the reference first, in order (default DEFAULT_PREFERENCE). */
@@ -349,7 +361,8 @@ export interface Comparison {
 export function compareResults(results: Results, opts: CompareOptions = {}): Comparison {
   const backends = backendOrder(results, opts.backends);
   const versions = { ...Object.fromEntries(results.backends.map((b) => [b.name, b.version] as const)), ...opts.versions };
-  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions }));
+  const definedMask = opts.definedMask ?? maskFromResults;
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, definedMask }));
   return { backends, cases, summary: summarize(results, cases, backends) };
 }
 

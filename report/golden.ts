@@ -37,6 +37,8 @@ export interface GoldenEntry {
   status: Status;
   /** Lower-case hex of the record (OK, or a CRASH the kernel reported). */
   record?: string;
+  /** The model's defined-bits mask of the record (CaseResult.mask), when some bits are undefined. */
+  mask?: string;
   reason?: string;
 }
 
@@ -103,6 +105,7 @@ export function goldenEntry(id: string, r: CaseResult | undefined): GoldenEntry 
   if (!r) return { id, status: 'ERROR', reason: 'no result from the runner' };
   const e: GoldenEntry = { id, status: r.status };
   if (r.record !== undefined && r.record !== '') e.record = r.record.toLowerCase();
+  if (r.mask !== undefined && r.mask !== '') e.mask = r.mask.toLowerCase();
   if (r.reason !== undefined && r.reason !== '') e.reason = r.reason;
   return e;
 }
@@ -148,6 +151,7 @@ function validateGolden(v: unknown, source: string): GoldenFile {
     if (c === null || typeof c !== 'object' || typeof c.id !== 'string') fail(`cases[${i}]: id missing`);
     if (!STATUSES.includes(c.status as Status)) fail(`cases[${i}] (${String(c.id)}): status ${JSON.stringify(c.status)} unknown`);
     if (c.record !== undefined && (typeof c.record !== 'string' || !/^[0-9a-f]*$/.test(c.record))) fail(`cases[${i}] (${String(c.id)}): record must be lower-case hex`);
+    if (c.mask !== undefined && (typeof c.mask !== 'string' || !/^[0-9a-f]*$/.test(c.mask) || c.mask.length !== String(c.record ?? '').length)) fail(`cases[${i}] (${String(c.id)}): mask must be lower-case hex of the record's length`);
     if (c.reason !== undefined && typeof c.reason !== 'string') fail(`cases[${i}] (${String(c.id)}): reason must be a string`);
   }
   return o as unknown as GoldenFile;
@@ -228,6 +232,7 @@ function entryLines(g: GoldenEntry, m: GoldenEntry, layout: readonly RecordField
     if (g.record && m.record && g.status === m.status && g.status === 'OK') lines.push(...fieldLines(g.record, m.record, layout));
     else lines.push(`record: golden ${g.record ?? '(none)'}, model ${m.record ?? '(none)'}`);
   }
+  if ((g.mask ?? '') !== (m.mask ?? '')) lines.push(`mask: golden ${g.mask ?? '(all bits defined)'}, model ${m.mask ?? '(all bits defined)'}`);
   if ((g.reason ?? '') !== (m.reason ?? '')) lines.push(`reason: golden ${JSON.stringify(g.reason ?? '')}, model ${JSON.stringify(m.reason ?? '')}`);
   return lines;
 }

@@ -217,6 +217,11 @@ export function validateResults(v: Json, source = 'results'): Results {
         if (!/^(?:[0-9a-f]{2})*$/.test(rec)) fail(`${rw}.record`, 'expected lower-case hex, two digits a byte');
       }
       if (status === 'OK' && ro.record === undefined) fail(`${rw}.record`, 'an OK result must have a record');
+      if (ro.mask !== undefined) {
+        const mask = str(ro.mask, `${rw}.mask`);
+        if (!/^(?:[0-9a-f]{2})*$/.test(mask)) fail(`${rw}.mask`, 'expected lower-case hex, two digits a byte');
+        if (typeof ro.record !== 'string' || mask.length !== ro.record.length) fail(`${rw}.mask`, 'a mask has the length of the record');
+      }
       if (ro.reason !== undefined) str(ro.reason, `${rw}.reason`);
       if (ro.seconds !== undefined) num(ro.seconds, `${rw}.seconds`);
     }

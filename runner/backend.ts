@@ -1,7 +1,7 @@
 // What a backend is: something that can say whether it can run here, and boot a kernel once.
 // The scheduler (runner/schedule.ts) turns boots into per-case results; backends know nothing of cases.
 
-import type { BackendInfo, CpuConfig, Kernel } from '../core/types.ts';
+import type { BackendInfo, Case, CpuConfig, Kernel } from '../core/types.ts';
 
 export interface BootRequest {
   kernel: Kernel;
@@ -39,4 +39,9 @@ export interface Backend {
   readonly name: string;
   probe(): Promise<BackendInfo>;
   boot(req: BootRequest): Promise<BootResult>;
+  /**
+   * The defined-bits mask (hex, CaseResult.mask) of an OK record of `c`, for a backend that knows
+   * which bits the manual defines (the model); undefined: every bit.
+   */
+  maskFor?(c: Case, record: string): string | undefined;
 }

@@ -222,6 +222,10 @@ async function runPair(
       if (r !== undefined && r !== NOT_REACHED && !have.has(ids[i]!)) {
         const cr: CaseResult = { status: r.status };
         if (r.record !== undefined) cr.record = r.record;
+        if (r.status === 'OK' && r.record !== undefined && backend.maskFor) {
+          const mask = backend.maskFor(kernel.cases[i]!, r.record);
+          if (mask !== undefined) cr.mask = mask;
+        }
         if (r.reason !== undefined) cr.reason = r.reason;
         fresh.push([i, cr]);
       }

@@ -7,7 +7,8 @@ import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
-import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, type Profile } from '../../model/profile.ts';
+import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, svmSwitches, type Profile } from '../../model/profile.ts';
+import { recordMask } from '../../model/svm/masks.ts';
 
 /** Instructions between two looks at the clock and the event loop. */
 const SLICE = 500_000;
@@ -22,8 +23,11 @@ export interface ModelBackendOptions {
 export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
   const profile = opts.profile ?? DEFAULT_PROFILE;
+  const switches = svmSwitches(profile);
   return {
     name: 'model',
+    // which bits of a record the manual defines in the case's situation (model/svm/masks.ts)
+    maskFor: (c, record) => recordMask(c.template.record, record, switches),
     async probe(): Promise<BackendInfo> {
       // what the profile's CPUID presents is what the model can show (model/profile.ts: the part's
       // CPUID minus what the model does not implement); hiding a feature needs another profile
