@@ -70,6 +70,13 @@ interface FetchEntry {
   bitness: number;
   csLo: number;
   csHi: number;
+  /** The decode-cache generation it was last known valid in (Cpu.codeGen). */
+  gen: number;
+  /** Where its bytes came from: the physical address of the first byte and of the first byte on the next page (-1: none), with the code versions of those pages (Cpu.codeVersion). */
+  phys: number;
+  phys2: number;
+  version: number;
+  version2: number;
 }
 const RECENT_SIZE = 4096;
 /** Decoded instructions with their handler, shared like the Insns they copy (decode.ts): a cache miss after a paging change then allocates nothing. */
@@ -93,6 +100,18 @@ export class Cpu extends CpuState {
   /** RIP and the CS base, and the same as 32-bit halves: fetch's cache key. */
   private readonly fetchKey = new BigUint64Array(2);
   private readonly fetchKey32 = new Uint32Array(this.fetchKey.buffer);
+  /**
+   * Generation of the decode cache: bumped by what may change the bytes or the translation
+   * behind an entry (paging and mode changes, CPL changes, writes to a code page). Entries of an
+   * older generation are not dropped but re-validated on their next use: the fetch translates
+   * their linear address again, as a miss would, and keeps the entry if it leads to the same
+   * physical bytes (same physical addresses, no write to those pages since). An L1 kernel
+   * changes paging and writes next to its code on every case; dropping the cache each time cost
+   * ~17 k decodes per pass of the L1 suite.
+   */
+  private codeGen = 0;
+  /** Physical page → number of writes seen to it while it held decoded code. */
+  private readonly codeVersion = new Map<number, number>();
 
   constructor(readonly mem: PhysicalMemory, readonly hooks: CpuHooks) {
     super();
@@ -277,37 +296,52 @@ export class Cpu extends CpuState {
     if (bitness !== 64) key[1] = this.seg[SEG.CS]!.base;
     const slot = k32[0]! & (RECENT_SIZE - 1);
     const recent = this.recent[slot];
-    if (recent !== undefined && this.fetchedHere(recent, bitness)) return recent.insn;
-    const hit = this.decodeCache.get(k32[0]!);
-    if (hit !== undefined && this.fetchedHere(hit, bitness)) {
-      this.recent[slot] = hit;
-      return hit.insn;
+    if (recent !== undefined && recent.gen === this.codeGen && this.fetchedHere(recent, bitness)) return recent.insn;
+    let stale = this.decodeCache.get(k32[0]!);
+    if (stale !== undefined && !this.fetchedHere(stale, bitness)) stale = undefined;
+    if (stale !== undefined && stale.gen === this.codeGen) {
+      this.recent[slot] = stale;
+      return stale.insn;
     }
     const lin = bitness === 64 ? rip : (this.seg[SEG.CS]!.base + rip) & 0xffff_ffffn;
     // up to 15 bytes; each page is translated once, at its first byte (the bytes after it on the
     // same page translate alike), and a fault on the second page only matters if the
-    // instruction needs bytes from there
-    const bytes = new Uint8Array(15);
-    let count = 0;
-    let fetchFault: AccessAbort | undefined;
+    // instruction needs bytes from there. Translation comes first, for an entry to re-validate
+    // as well as for a miss, so both have the same effects (A bits, TLB fills, faults).
     const linOff = low32(lin) & 0xfff;
-    let phys = 0;
-    for (let i = 0; i < 15; i++) {
-      if (i === 0 || ((linOff + i) & 0xfff) === 0) {
-        try {
-          phys = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(i)), ACC.FETCH | this.userAccess());
-        } catch (e) {
-          // a #PF, or a guest-mode abort such as a nested page fault, held back alike
-          if (!(e instanceof AccessAbort) || i === 0) throw e;
-          fetchFault = e;
-          break;
-        }
-        this.watchCodePage(phys >>> PAGE_SHIFT);
-      } else {
-        phys++;
+    const access = ACC.FETCH | this.userAccess();
+    const phys = this.hooks.translate(this, lin, access);
+    let phys2 = -1;
+    let fetchFault: AccessAbort | undefined;
+    if (linOff + 15 > 4096) {
+      try {
+        phys2 = this.hooks.translate(this, BigInt.asUintN(64, lin + BigInt(4096 - linOff)), access);
+      } catch (e) {
+        // a #PF, or a guest-mode abort such as a nested page fault, held back alike
+        if (!(e instanceof AccessAbort)) throw e;
+        fetchFault = e;
       }
-      bytes[count++] = this.mem.read8(phys);
     }
+    const page = phys >>> PAGE_SHIFT;
+    const page2 = phys2 >>> PAGE_SHIFT;
+    this.watchCodePage(page);
+    if (phys2 >= 0) this.watchCodePage(page2);
+    const version = this.codeVersion.get(page) ?? 0;
+    const version2 = phys2 >= 0 ? this.codeVersion.get(page2) ?? 0 : 0;
+    if (stale !== undefined && stale.phys === phys && stale.version === version) {
+      // the bytes it was decoded from on the next page, if it has any, must be the same too
+      const spans = linOff + stale.insn.length > 4096;
+      if (!spans || (stale.phys2 === phys2 && stale.version2 === version2)) {
+        stale.gen = this.codeGen;
+        this.recent[slot] = stale;
+        return stale.insn;
+      }
+    }
+    const bytes = new Uint8Array(15);
+    const first = Math.min(15, 4096 - linOff);
+    for (let i = 0; i < first; i++) bytes[i] = this.mem.read8(phys + i);
+    let count = first;
+    if (phys2 >= 0) for (; count < 15; count++) bytes[count] = this.mem.read8(phys2 + count - first);
     let insn: Insn;
     try {
       insn = decodeOne(count === 15 ? bytes : bytes.slice(0, count), rip, bitness);
@@ -323,7 +357,10 @@ export class Cpu extends CpuState {
     }
     key[0] = rip;
     key[1] = this.seg[SEG.CS]!.base;
-    const entry: FetchEntry = { insn: decoded, ripLo: k32[0]!, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]! };
+    const entry: FetchEntry = {
+      insn: decoded, ripLo: k32[0]!, ripHi: k32[1]!, bitness, csLo: k32[2]!, csHi: k32[3]!,
+      gen: this.codeGen, phys, phys2, version, version2,
+    };
     this.decodeCache.set(k32[0]!, entry);
     this.recent[k32[0]! & (RECENT_SIZE - 1)] = entry;
     return decoded;
@@ -336,13 +373,18 @@ export class Cpu extends CpuState {
   }
 
   private watchCodePage(page: number): void {
-    this.mem.watchCode(page, () => this.flushDecodeCache());
+    this.mem.watchCode(page, () => {
+      this.codeVersion.set(page, (this.codeVersion.get(page) ?? 0) + 1);
+      this.flushDecodeCache();
+    });
   }
 
-  /** Drop every decoded instruction (paging or mode changes make linear keys stale). */
+  /**
+   * Paging, mode or a code page changed: no decoded instruction may be used before it is
+   * re-validated (see codeGen).
+   */
   flushDecodeCache(): void {
-    this.decodeCache.clear();
-    this.recent.fill(undefined);
+    this.codeGen++;
   }
 }
 
