@@ -142,3 +142,24 @@ export function profileByName(name: string): Profile {
 export function svmFeatureNames(p: Profile): string[] {
   return hardwareFeatures(p).svm ? svmEdxNames(hardwareCpuid(p, 0x8000_000a, 0).edx) : [];
 }
+
+/**
+ * A profile with SVM features hidden from CPUID (8000_000A EDX; svm: 8000_0001 ECX), as a VMM
+ * hides them from a guest's CPUID. Every behaviour switch derives from CPUID, so the model then
+ * behaves as a part without the feature — the model's counterpart of `-cpu host,-nrip-save`
+ * (issue "scenarios": "NRIPS on/off, a profile switch for the model").
+ */
+export function withoutFeatures(p: Profile, hide: ReadonlyArray<'svm' | 'npt' | 'nrips'>): Profile {
+  if (hide.length === 0) return p;
+  const cpuid = { ...p.cpuid };
+  const clear = (key: string, reg: 'ecx' | 'edx', mask: number) => {
+    const leaf = cpuid[key];
+    if (leaf) cpuid[key] = { ...leaf, [reg]: (leaf[reg] & ~mask) >>> 0 };
+  };
+  for (const f of hide) {
+    if (f === 'svm') clear('0x80000001', 'ecx', SVM_BIT);
+    if (f === 'npt') clear('0x8000000a', 'edx', 1 << CPUID_SVM_EDX.NP);
+    if (f === 'nrips') clear('0x8000000a', 'edx', 1 << CPUID_SVM_EDX.NRIPS);
+  }
+  return { ...p, name: `${p.name}${hide.map((f) => `-${f}`).join('')}`, cpuid };
+}

@@ -7,7 +7,9 @@ import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
-import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, svmSwitches, type Profile } from '../../model/profile.ts';
+import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, svmSwitches, withoutFeatures, type Profile } from '../../model/profile.ts';
+import type { CpuConfig } from '../../core/types.ts';
+import { cpuConfigOf } from '../../generator/kernel.ts';
 import { recordMask } from '../../model/svm/masks.ts';
 
 /** Instructions between two looks at the clock and the event loop. */
@@ -20,22 +22,29 @@ export interface ModelBackendOptions {
   profile?: Profile;
 }
 
+/** The profile a boot runs under: the chosen one with the features the kernel needs hidden removed from CPUID. */
+export function bootProfile(profile: Profile, cpu: CpuConfig): Profile {
+  const hide = (['svm', 'npt', 'nrips'] as Feature[]).filter((f) => cpu[f] === false);
+  return withoutFeatures(profile, hide);
+}
+
 export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
   const profile = opts.profile ?? DEFAULT_PROFILE;
-  const switches = svmSwitches(profile);
   return {
     name: 'model',
-    // which bits of a record the manual defines in the case's situation (model/svm/masks.ts)
-    maskFor: (c, record) => recordMask(c.template.record, record, switches),
+    // which bits of a record the manual defines in the case's situation (model/svm/masks.ts),
+    // under the profile the case's boot ran with
+    maskFor: (c, record) => recordMask(c.template.record, record, svmSwitches(bootProfile(profile, cpuConfigOf(c)))),
     async probe(): Promise<BackendInfo> {
       // what the profile's CPUID presents is what the model can show (model/profile.ts: the part's
-      // CPUID minus what the model does not implement); hiding a feature needs another profile
+      // CPUID minus what the model does not implement); any of it can be hidden from CPUID, as a
+      // VMM hides features from its guest (bootProfile)
       const offered = profileFeatures(profile);
       const features = {} as BackendInfo['features'];
       for (const f of ['svm', 'npt', 'nrips'] as Feature[]) {
         features[f] = offered[f]
-          ? { present: true, absent: false, reason: `profile ${profile.name} has ${f}` }
+          ? { present: true, absent: true, reason: `profile ${profile.name} has ${f}; hidden from CPUID when a case needs it absent` }
           : { present: false, absent: true, reason: MODEL_IMPLEMENTS_SVM ? `profile ${profile.name} has no ${f}` : MODEL_SVM_REASON };
       }
       return { name: 'model', available: true, reason: '', features, version: `svmconf model (profile ${profile.name})` };
@@ -47,7 +56,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
       const lines: string[] = [];
       const m = new Machine({
         ramBytes: GUEST_RAM_MIB * 1024 * 1024,
-        profile,
+        profile: bootProfile(profile, req.kernel.cpu),
         onLine: (line) => {
           lines.push(line);
           lastLine = performance.now();
