@@ -529,6 +529,93 @@ describe('model events: returns and far transfers (vol. 3 IRET, JMP/RET far)', (
   });
 });
 
+describe('model events: descriptor loads shared with MOV Sreg (model/segmentation.ts; APM vol. 2 4.7.2, 4.7.3, 8.4.1)', () => {
+  /** The type byte of a GDT descriptor, and the same with the accessed bit cleared. */
+  const typeByte = (h: ReturnType<typeof harness>, sel: number) => h.mem.read8(GDT + (sel & ~7) + 5);
+  const clearAccessed = (h: ReturnType<typeof harness>, ...sels: number[]) => {
+    for (const sel of sels) h.mem.write8(GDT + (sel & ~7) + 5, typeByte(h, sel) & ~ATTR.TYPE_ACCESSED);
+  };
+
+  it('IRETQ to CPL 3 and INT n back set the accessed bit of CS and SS in the GDT and in the hidden attributes', () => {
+    const h = harness('long');
+    clearAccessed(h, SEL.UCODE64, SEL.UDATA, SEL.CODE64);
+    h.gate(0x80, { dpl: 3 });
+    [BigInt(CODE + 0x100), BigInt(SEL.UCODE64), 0x2n, BigInt(USER_STACK), BigInt(SEL.UDATA)].forEach((v, i) => h.mem.write64(STACK0 - 40 + 8 * i, v));
+    h.cpu.gpr[GPR.RSP] = BigInt(STACK0 - 40);
+    h.code([0x48, 0xcf]);
+    h.code([0xcd, 0x80], CODE + 0x100);
+    step(h.cpu);
+    assert.equal(h.cpu.cpl, 3);
+    assert.equal(typeByte(h, SEL.UCODE64) & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED, 'CS descriptor (4.7.2)');
+    assert.equal(typeByte(h, SEL.UDATA) & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED, 'SS descriptor (4.7.3)');
+    assert.equal(h.cpu.seg[SEG.CS]!.attrib & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED);
+    step(h.cpu);
+    assert.equal(h.vector(), 0x80);
+    assert.equal(h.cpu.cpl, 0);
+    assert.equal(typeByte(h, SEL.CODE64) & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED, 'the handler CS');
+    assert.equal(h.cpu.seg[SEG.SS]!.selector, 0, 'a null SS: no descriptor to mark');
+  });
+
+  it('far JMP sets the accessed bit; a transfer that faults leaves it clear', () => {
+    const h = harness('long');
+    clearAccessed(h, SEL.CODE32);
+    h.code([0xff, 0x2c, 0x25, 0x00, 0x01, 0x01, 0x00]); // ljmp *0x10100 (m16:32)
+    h.mem.write32(CODE + 0x100, CODE + 0x200);
+    h.mem.write16(CODE + 0x104, SEL.CODE32);
+    step(h.cpu);
+    assert.equal(h.cpu.bitness, 32);
+    assert.equal(typeByte(h, SEL.CODE32) & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED);
+
+    const g = harness('long');
+    clearAccessed(g, SEL.UCODE64, SEL.UDATA);
+    // IRETQ to a non-canonical RIP: #GP(0) after every selector check, before anything is loaded
+    [0x8000_0000_0000n, BigInt(SEL.UCODE64), 0x2n, BigInt(USER_STACK), BigInt(SEL.UDATA)].forEach((v, i) => g.mem.write64(STACK0 - 40 + 8 * i, v));
+    g.cpu.gpr[GPR.RSP] = BigInt(STACK0 - 40);
+    g.code([0x48, 0xcf]);
+    step(g.cpu);
+    assert.equal(g.vector(), VEC.GP);
+    assert.equal(typeByte(g, SEL.UCODE64) & ATTR.TYPE_ACCESSED, 0);
+    assert.equal(typeByte(g, SEL.UDATA) & ATTR.TYPE_ACCESSED, 0);
+  });
+
+  it('legacy stack switch: the TSS SS0 descriptor gets its accessed bit when it is loaded', () => {
+    const h = harness('legacy');
+    clearAccessed(h, SEL.DATA);
+    h.gate(0x80, { dpl: 3 });
+    h.setSeg(SEG.CS, SEL.UCODE64);
+    h.setSeg(SEG.SS, SEL.UDATA);
+    h.cpu.cpl = 3;
+    h.cpu.gpr[GPR.RSP] = BigInt(USER_STACK);
+    h.code([0xcd, 0x80]);
+    step(h.cpu);
+    assert.equal(h.cpu.seg[SEG.SS]!.selector, SEL.DATA);
+    assert.equal(typeByte(h, SEL.DATA) & ATTR.TYPE_ACCESSED, ATTR.TYPE_ACCESSED);
+  });
+
+  it('a handler CS beyond the GDT: #GP(selector) for INT n, #GP(selector | EXT) for an exception (8.4.1)', () => {
+    for (const [bytes, err] of [[[0xcd, 0x06], 0x80n], [[0x0f, 0x0b], 0x81n]] as const) {
+      const h = harness('long');
+      h.gate(VEC.UD, { sel: 0x80 });
+      h.code([...bytes]);
+      step(h.cpu);
+      assert.equal(h.vector(), VEC.GP, `${bytes}`);
+      assert.equal(h.frame(1)[0], err);
+    }
+  });
+
+  it('a TI = 1 selector while LDTR is null: #GP(selector), as for MOV Sreg (vol. 3 LLDT)', () => {
+    const h = harness('long');
+    h.cpu.ldtr = { selector: 0, base: 0n, limit: 0xffff_ffff, attrib: 0 }; // the model's reset LDTR: unusable
+    h.mem.write64(0x08, desc(0xb, 0, 1, 0)); // a code descriptor where an LDT at base 0 would have entry 1
+    h.code([0xff, 0x2c, 0x25, 0x00, 0x01, 0x01, 0x00]); // ljmp *0x10100
+    h.mem.write32(CODE + 0x100, CODE);
+    h.mem.write16(CODE + 0x104, 0x0c);
+    step(h.cpu);
+    assert.equal(h.vector(), VEC.GP);
+    assert.equal(h.frame(1)[0], 0x0cn);
+  });
+});
+
 describe('model events: debug traps and faults (APM vol. 2 13.1, 3.1.6)', () => {
   it('TF: #DB trap after the instruction with DR6.BS, TF=1 in the pushed image, TF cleared in the handler', () => {
     const h = harness('long');

@@ -19,15 +19,25 @@
 //  - #DF pushes the restart point of the exception that caused it (the pushed RIP of #DF is
 //    undefined, 8.2.9: "the saved rIP is undefined"); the model's choice is that of a fault.
 //  - Real mode: the IVT, a 16-bit frame (FLAGS, CS, IP), IF and TF cleared; no error code.
+//
+// The handler's CS and the new SS are checked and loaded by segmentation.ts, as for every other
+// segment load (readCodeDescriptor, checkCodeForGate, checkStackSegment; loadCodeSegment,
+// loadDescriptor, loadNullStack), with EXT in their error codes; the TSS lookups are tss.ts's.
+// Loading sets the descriptors' accessed bits (APM vol. 2 4.7.2, 4.7.3) once the frame is written
+// and before any register changes, so a #PF on the descriptor table leaves the interrupted
+// program's state intact like any other delivery fault.
 
 import type { Cpu } from '../cpu/cpu.ts';
 import { ACC, isCanonical } from '../cpu/cpu.ts';
-import { ATTR, GPR, SEG, type Segment } from '../cpu/state.ts';
+import { ATTR, GPR, SEG } from '../cpu/state.ts';
 import { Fault, ModelStop, Shutdown } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { VEC } from '../../arch/x86.ts';
 import { combine, describeEvent, eventOfFault, extBit, type Event } from './classes.ts';
-import { handlerCodeSegment, nullStack, tssStack32, tssStack64 } from './segments.ts';
+import {
+  checkCodeForGate, loadCodeSegment, loadDescriptor, loadNullStack, loadRealModeSegment, readCodeDescriptor, segmentFromDescriptor, setAccessed,
+} from '../segmentation.ts';
+import { tssStack32, tssStack64, type TssStack32 } from './tss.ts';
 
 export type { Event, EventKind, EventHooks } from './classes.ts';
 
@@ -124,9 +134,8 @@ function handlerRflags(rflags: number, interruptGate: boolean): number {
   return f;
 }
 
-function enter(cpu: Cpu, cs: Segment, cpl: number, rip: bigint, rflags: number): void {
-  cpu.seg[SEG.CS] = cs;
-  cpu.cpl = cpl;
+/** Start the handler: RFLAGS as the gate leaves them, RIP at its entry point (CS is loaded by the caller). */
+function enter(cpu: Cpu, rip: bigint, rflags: number): void {
   cpu.rflags = rflags;
   cpu.rip = rip;
   cpu.nextRip = rip;
@@ -154,18 +163,16 @@ function deliverLong(cpu: Cpu, ev: Event): void {
   const selector = Number((low >> 16n) & 0xffffn);
   const target = (low & 0xffffn) | (((low >> 48n) & 0xffffn) << 16n) | ((high & 0xffff_ffffn) << 32n);
   const ist = Number((low >> 32n) & 7n);
-  const { cs, cpl } = handlerCodeSegment(cpu, selector, ext);
+  const csDesc = readCodeDescriptor(cpu, selector, ext);
+  const cpl = checkCodeForGate(cpu, selector, csDesc, ext);
 
   // stack (8.9.3, 8.9.4): RSPn of the TSS on a privilege change (SS becomes null with RPL = new
   // CPL), ISTn whenever IST ≠ 0 (with or without a privilege change); then aligned down to 16
   // bytes whatever its source. The frame is always SS, RSP, RFLAGS, CS, RIP [, error code].
   const oldCpl = cpu.cpl;
   let rsp = cpu.gpr[GPR.RSP]!;
-  let ss: Segment | undefined;
-  if (cpl < oldCpl) {
-    rsp = tssStack64(cpu, { rsp: cpl }, ext);
-    ss = nullStack(cpu, 0, cpl);
-  }
+  const stackSwitch = cpl < oldCpl;
+  if (stackSwitch) rsp = tssStack64(cpu, { rsp: cpl }, ext);
   if (ist !== 0) rsp = tssStack64(cpu, { ist }, ext);
   rsp &= ~0xfn;
 
@@ -188,9 +195,12 @@ function deliverLong(cpu: Cpu, ev: Event): void {
     cpu.writeLinear(BigInt.asUintN(64, rsp - BigInt(8 * (i + 1))), 8, frame[i]!, access);
   }
 
-  if (ss) cpu.seg[SEG.SS] = ss;
+  // commit: CS's accessed bit first (APM vol. 2 4.7.2; a write that may #PF), then SS, RSP, CS
+  setAccessed(cpu, selector, csDesc);
+  if (stackSwitch) loadNullStack(cpu, cpl);
   cpu.gpr[GPR.RSP] = top;
-  enter(cpu, cs, cpl, target, handlerRflags(cpu.rflags, type === GATE.INT32));
+  loadCodeSegment(cpu, selector, csDesc, cpl);
+  enter(cpu, target, handlerRflags(cpu.rflags, type === GATE.INT32));
 }
 
 // ---- legacy protected mode: 8-byte gates, 32- and 16-bit frames (APM vol. 2 8.7) -------------
@@ -210,13 +220,20 @@ function deliverLegacy(cpu: Cpu, ev: Event): void {
   const gate32 = (type & 0x8) !== 0;
   const selector = Number((low >> 16n) & 0xffffn);
   const target = gate32 ? (low & 0xffffn) | (((low >> 48n) & 0xffffn) << 16n) : low & 0xffffn;
-  const { cs, cpl } = handlerCodeSegment(cpu, selector, ext);
+  const csDesc = readCodeDescriptor(cpu, selector, ext);
+  const cpl = checkCodeForGate(cpu, selector, csDesc, ext);
+  const cs = segmentFromDescriptor(selector, csDesc);
 
   const oldCpl = cpu.cpl;
   let ss = cpu.seg[SEG.SS]!;
   let esp = cpu.gpr[GPR.RSP]! & (ss.attrib & ATTR.DB ? 0xffff_ffffn : 0xffffn);
   const outer = cpl < oldCpl;
-  if (outer) ({ ss, esp } = tssStack32(cpu, cpl, ext));
+  let newStack: TssStack32 | undefined;
+  if (outer) {
+    newStack = tssStack32(cpu, cpl, ext);
+    ss = segmentFromDescriptor(newStack.selector, newStack.descriptor);
+    esp = newStack.esp;
+  }
   const size = gate32 ? 4 : 2;
   const mask = size === 4 ? 0xffff_ffffn : 0xffffn;
 
@@ -237,9 +254,13 @@ function deliverLegacy(cpu: Cpu, ev: Event): void {
   const access = cpl === 3 ? ACC.USER : 0;
   for (let i = 0; i < frame.length; i++) cpu.writeLinear((ss.base + offsets[i]!) & 0xffff_ffffn, size, frame[i]!, access);
 
-  if (outer) cpu.seg[SEG.SS] = ss;
+  // commit: CS's accessed bit first (APM vol. 2 4.7.2; a write that may #PF), then SS (its accessed
+  // bit, 4.7.3, then the register), RSP, CS
+  setAccessed(cpu, selector, csDesc);
+  if (newStack) loadDescriptor(cpu, SEG.SS, newStack.selector, newStack.descriptor);
   cpu.setGpr(GPR.RSP, ss.attrib & ATTR.DB ? 4 : 2, newEsp);
-  enter(cpu, cs, cpl, target, handlerRflags(cpu.rflags, type === GATE.INT16 || type === GATE.INT32));
+  loadCodeSegment(cpu, selector, csDesc, cpl);
+  enter(cpu, target, handlerRflags(cpu.rflags, type === GATE.INT16 || type === GATE.INT32));
 }
 
 // ---- real mode: the interrupt vector table (APM vol. 2 8.6, "Real-Mode Interrupt Control Transfers") --
@@ -257,6 +278,7 @@ function deliverReal(cpu: Cpu, ev: Event): void {
     cpu.writeLinear((ss.base + ((sp - BigInt(2 * (i + 1))) & 0xffffn)) & 0xffff_ffffn, 2, frame[i]!, 0);
   }
   cpu.setGpr(GPR.RSP, 2, (sp - 6n) & 0xffffn);
-  const cs = { ...cpu.seg[SEG.CS]!, selector: sel, base: BigInt(sel) << 4n };
-  enter(cpu, cs, 0, ip, cpu.rflags & ~(F.IF | F.TF));
+  loadRealModeSegment(cpu, SEG.CS, sel);
+  cpu.cpl = 0;
+  enter(cpu, ip, cpu.rflags & ~(F.IF | F.TF));
 }

@@ -10,6 +10,12 @@
 // Far JMP and CALL share iced's mnemonics "Jmp"/"Call" with the near forms (control.ts): they are
 // registered here by form (registry.defineForm). Call gates, task gates, TSS targets, task
 // returns (IRET with NT=1 outside long mode) and virtual-8086 mode stop the model with a message.
+//
+// The selector checks and the segment loads are segmentation.ts's, shared with MOV Sreg and event
+// delivery (readCodeDescriptor, checkCodeForJump/Return, checkStackForReturn; loadCodeSegment,
+// loadDescriptor, loadNullStack, nullifyDataSegmentsForCpl). Each transfer checks everything —
+// CS, SS, the target RIP, for CALL the pushes — before it loads anything; loading sets the
+// descriptors' accessed bits (APM vol. 2 4.7.2, 4.7.3) before any register changes.
 
 import type { Cpu, Handler } from '../cpu/cpu.ts';
 import { isCanonical, maskOf } from '../cpu/cpu.ts';
@@ -19,7 +25,10 @@ import { F } from '../cpu/flags.ts';
 import type { Insn, Operand } from '../decode.ts';
 import { VEC } from '../../arch/x86.ts';
 import { RaisedEvent } from '../events/classes.ts';
-import { directCodeSegment, nullInaccessibleDataSegments, returnCodeSegment, returnStackSegment } from '../events/segments.ts';
+import {
+  attribOf, checkCodeForJump, checkCodeForReturn, checkStackForReturn, loadCodeSegment, loadDescriptor, loadNullStack, loadRealModeSegment,
+  nullifyDataSegmentsForCpl, readCodeDescriptor, segmentFromDescriptor, setAccessed, type Descriptor,
+} from '../segmentation.ts';
 import { define, defineForm } from './registry.ts';
 
 // ---- events raised by instructions --------------------------------------------------------
@@ -107,14 +116,16 @@ class StackCursor {
   }
 }
 
-/** Write `values` below RSP (first value highest), then move RSP: all or nothing. */
-function pushAll(cpu: Cpu, values: bigint[], size: number): void {
-  const ss = cpu.stackSize;
-  const m = maskOf(ss);
+/**
+ * Write `values` below RSP (first value highest) and return the RSP that results, which the
+ * caller stores (with the current stack size) once nothing else can fault: RSP moves all or nothing.
+ */
+function writePushes(cpu: Cpu, values: bigint[], size: number): bigint {
+  const m = maskOf(cpu.stackSize);
   const rsp = cpu.gpr[GPR.RSP]! & m;
   const lins = values.map((_, i) => cpu.linear(SEG.SS, (rsp - BigInt(size * (i + 1))) & m, size));
   values.forEach((v, i) => cpu.writeLinear(lins[i]!, size, v & maskOf(size), cpu.cpl === 3 ? 2 : 0));
-  cpu.setGpr(GPR.RSP, ss, (rsp - BigInt(size * values.length)) & m);
+  return (rsp - BigInt(size * values.length)) & m;
 }
 
 /** 64-bit targets must be canonical; others lie within the CS limit (#GP(0): vol. 3 IRET, JMP, RET). */
@@ -126,19 +137,31 @@ function checkTarget(cs: Segment, rip: bigint, longMode: boolean): void {
   }
 }
 
-/** The mode's segment from a selector in real mode: base = selector × 16, the rest kept (vol. 2 1.2.4). */
-function realModeSegment(old: Segment, sel: number): Segment {
-  return { ...old, selector: sel, base: BigInt(sel) << 4n };
+/** The SS a return pops: its selector and checked descriptor, or none for a null SS (checkStackForReturn). */
+interface PoppedStack {
+  selector: number;
+  descriptor: Descriptor | undefined;
 }
 
 /**
- * Load SS:RSP popped by a return to `cpl`: 64-bit code gets all of RSP; elsewhere the new
- * stack's B bit says 32 or 16 bits.
+ * Load SS:RSP popped by a return to `cpl` (a null SS: loadNullStack): 64-bit code gets all of RSP;
+ * elsewhere the new stack's B bit says 32 or 16 bits.
  */
-function loadStack(cpu: Cpu, ss: Segment, rsp: bigint, to64: boolean): void {
-  cpu.seg[SEG.SS] = ss;
+function loadStack(cpu: Cpu, ss: PoppedStack, cpl: number, rsp: bigint, to64: boolean): void {
+  if (ss.descriptor) loadDescriptor(cpu, SEG.SS, ss.selector, ss.descriptor);
+  else loadNullStack(cpu, cpl);
   if (to64) cpu.gpr[GPR.RSP] = rsp;
-  else cpu.setGpr(GPR.RSP, ss.attrib & ATTR.DB ? 4 : 2, rsp);
+  else cpu.setGpr(GPR.RSP, cpu.seg[SEG.SS]!.attrib & ATTR.DB ? 4 : 2, rsp);
+}
+
+/**
+ * The accessed bits of a transfer's CS (and popped SS) descriptors (APM vol. 2 4.7.2, 4.7.3),
+ * written after every check and stack write and before any register changes: the transfer's last
+ * step that can fault (#PF on the table page). loadCodeSegment and loadDescriptor then find them set.
+ */
+function markAccessed(cpu: Cpu, csSel: number, cs: Descriptor, ss?: PoppedStack): void {
+  setAccessed(cpu, csSel, cs);
+  if (ss?.descriptor) setAccessed(cpu, ss.selector, ss.descriptor);
 }
 
 // ---- IRET, IRETD, IRETQ (vol. 3 IRET; vol. 2 8.7.5, 8.9.5) ----------------------------------
@@ -164,7 +187,7 @@ function iret(size: 2 | 4 | 8): Handler {
       const flags = st.pop(size);
       let mask = IRET_ALWAYS | F.IOPL | F.IF;
       if (size === 2) mask &= 0xffff;
-      cpu.seg[SEG.CS] = realModeSegment(cpu.seg[SEG.CS]!, sel);
+      loadRealModeSegment(cpu, SEG.CS, sel);
       cpu.setGpr(GPR.RSP, cpu.stackSize, st.offset);
       cpu.rflags = (cpu.rflags & ~mask) | (Number(flags & 0xffff_ffffn) & mask) | F.FIXED1;
       cpu.nextRip = rip;
@@ -182,26 +205,28 @@ function iret(size: 2 | 4 | 8): Handler {
     if (!cpu.longMode && cpu.cpl === 0 && size !== 2 && flags & BigInt(F.VM)) {
       throw new ModelStop('IRET to virtual-8086 mode is not modelled');
     }
-    const cs = returnCodeSegment(cpu, sel);
-    const cpl = sel & 3;
+    const csDesc = readCodeDescriptor(cpu, sel);
+    const cpl = checkCodeForReturn(cpu, sel, csDesc);
+    const cs = segmentFromDescriptor(sel, csDesc);
     const to64 = cpu.longMode && (cs.attrib & ATTR.L) !== 0;
     // 64-bit mode always pops SS:RSP; elsewhere only a return to an outer level does (vol. 2 8.9.5)
     const popsStack = cpu.mode64 || cpl > cpu.cpl;
-    let ss: Segment | undefined;
+    let ss: PoppedStack | undefined;
     let rsp = 0n;
     if (popsStack) {
       rsp = st.pop(size);
-      ss = returnStackSegment(cpu, Number(st.pop(size) & 0xffffn), cpl, to64);
+      const ssSel = Number(st.pop(size) & 0xffffn);
+      ss = { selector: ssSel, descriptor: checkStackForReturn(cpu, ssSel, cpl, to64) };
     }
     checkTarget(cs, rip, cpu.longMode);
 
+    markAccessed(cpu, sel, csDesc, ss);
     const oldCpl = cpu.cpl;
     cpu.rflags = iretFlags(cpu, flags, size);
-    if (ss) loadStack(cpu, ss, size === 8 ? rsp : rsp & maskOf(size), to64);
+    if (ss) loadStack(cpu, ss, cpl, size === 8 ? rsp : rsp & maskOf(size), to64);
     else cpu.setGpr(GPR.RSP, cpu.stackSize, st.offset);
-    cpu.seg[SEG.CS] = cs;
-    cpu.cpl = cpl;
-    if (cpl > oldCpl) nullInaccessibleDataSegments(cpu, cpl);
+    loadCodeSegment(cpu, sel, csDesc, cpl);
+    if (cpl > oldCpl) nullifyDataSegmentsForCpl(cpu, cpl);
     cpu.nextRip = rip;
   };
 }
@@ -223,16 +248,34 @@ function farPointer(cpu: Cpu, op: Operand): { sel: number; offset: bigint; size:
   return { sel, offset, size };
 }
 
+/**
+ * The code segment a far JMP or CALL names directly (APM vol. 2 4.11.1: checkCodeForJump). Call
+ * gates, task gates and TSS descriptors would make it a gate transfer or a task switch, which the
+ * model does not have: ModelStop; other system descriptors are #GP(selector) like any non-code one.
+ */
+function directTarget(cpu: Cpu, sel: number): Descriptor {
+  const d = readCodeDescriptor(cpu, sel);
+  const attrib = attribOf(d.low);
+  if (!(attrib & ATTR.S)) {
+    const type = attrib & ATTR.TYPE_MASK;
+    if ([0x4, 0xc, 0x5, 0x1, 0x9, 0x3, 0xb].includes(type)) {
+      throw new ModelStop(`far transfer through a ${type === 0x5 ? 'task gate' : type === 0x4 || type === 0xc ? 'call gate' : 'TSS'} (selector 0x${sel.toString(16)}) is not modelled`);
+    }
+  }
+  checkCodeForJump(cpu, sel, d);
+  return d;
+}
+
 function farJmp(cpu: Cpu, insn: Insn): void {
   const { sel, offset } = farPointer(cpu, insn.ops[0]!);
   if (!cpu.protectedMode || cpu.rflags & F.VM) {
-    cpu.seg[SEG.CS] = realModeSegment(cpu.seg[SEG.CS]!, sel);
+    loadRealModeSegment(cpu, SEG.CS, sel);
     cpu.nextRip = offset;
     return;
   }
-  const cs = directCodeSegment(cpu, sel);
-  checkTarget(cs, offset, cpu.longMode);
-  cpu.seg[SEG.CS] = cs;
+  const d = directTarget(cpu, sel);
+  checkTarget(segmentFromDescriptor(sel, d), offset, cpu.longMode);
+  loadCodeSegment(cpu, sel, d, cpu.cpl);
   cpu.nextRip = offset;
 }
 
@@ -244,15 +287,18 @@ function farCall(cpu: Cpu, insn: Insn): void {
   const { sel, offset, size } = farPointer(cpu, insn.ops[0]!);
   const ret = [BigInt(cpu.seg[SEG.CS]!.selector), insn.next];
   if (!cpu.protectedMode || cpu.rflags & F.VM) {
-    pushAll(cpu, ret, size);
-    cpu.seg[SEG.CS] = realModeSegment(cpu.seg[SEG.CS]!, sel);
+    cpu.setGpr(GPR.RSP, cpu.stackSize, writePushes(cpu, ret, size));
+    loadRealModeSegment(cpu, SEG.CS, sel);
     cpu.nextRip = offset;
     return;
   }
-  const cs = directCodeSegment(cpu, sel);
-  checkTarget(cs, offset, cpu.longMode);
-  pushAll(cpu, ret, size);
-  cpu.seg[SEG.CS] = cs;
+  const d = directTarget(cpu, sel);
+  checkTarget(segmentFromDescriptor(sel, d), offset, cpu.longMode);
+  const rsp = writePushes(cpu, ret, size);
+  markAccessed(cpu, sel, d);
+  // RSP with the caller's stack size, before CS (and so 64-bit mode or not) changes
+  cpu.setGpr(GPR.RSP, cpu.stackSize, rsp);
+  loadCodeSegment(cpu, sel, d, cpu.cpl);
   cpu.nextRip = offset;
 }
 
@@ -271,29 +317,31 @@ function farRet(cpu: Cpu, insn: Insn): void {
   const sel = Number(st.pop(size) & 0xffffn);
   if (!cpu.protectedMode || cpu.rflags & F.VM) {
     st.skip(imm);
-    cpu.seg[SEG.CS] = realModeSegment(cpu.seg[SEG.CS]!, sel);
+    loadRealModeSegment(cpu, SEG.CS, sel);
     cpu.setGpr(GPR.RSP, cpu.stackSize, st.offset);
     cpu.nextRip = rip;
     return;
   }
-  const cs = returnCodeSegment(cpu, sel);
-  const cpl = sel & 3;
+  const csDesc = readCodeDescriptor(cpu, sel);
+  const cpl = checkCodeForReturn(cpu, sel, csDesc);
+  const cs = segmentFromDescriptor(sel, csDesc);
   const to64 = cpu.longMode && (cs.attrib & ATTR.L) !== 0;
   st.skip(imm);
-  let ss: Segment | undefined;
+  let ss: PoppedStack | undefined;
   let rsp = 0n;
   if (cpl > cpu.cpl) {
     rsp = st.pop(size);
-    ss = returnStackSegment(cpu, Number(st.pop(size) & 0xffffn), cpl, to64);
+    const ssSel = Number(st.pop(size) & 0xffffn);
+    ss = { selector: ssSel, descriptor: checkStackForReturn(cpu, ssSel, cpl, to64) };
     rsp = (rsp + imm) & maskOf(size);
   }
   checkTarget(cs, rip, cpu.longMode);
+  markAccessed(cpu, sel, csDesc, ss);
   const oldCpl = cpu.cpl;
-  if (ss) loadStack(cpu, ss, rsp, to64);
+  if (ss) loadStack(cpu, ss, cpl, rsp, to64);
   else cpu.setGpr(GPR.RSP, cpu.stackSize, st.offset);
-  cpu.seg[SEG.CS] = cs;
-  cpu.cpl = cpl;
-  if (cpl > oldCpl) nullInaccessibleDataSegments(cpu, cpl);
+  loadCodeSegment(cpu, sel, csDesc, cpl);
+  if (cpl > oldCpl) nullifyDataSegmentsForCpl(cpu, cpl);
   cpu.nextRip = rip;
 }
 
