@@ -25,7 +25,7 @@ import { buildResults, readResults, serializeResults, writeResults } from '../re
 import { printTable } from '../report/table.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
 import {
-  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, MODEL_IMPLEMENTS_SVM, PROFILES, profileNames, svmFeatureNames, type Profile,
+  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
 } from '../model/profile.ts';
 import { createProgress } from './progress.ts';
 
@@ -205,7 +205,7 @@ async function cmdProfiles(o: { json?: boolean }): Promise<number> {
       name: p.name, default: p === DEFAULT_PROFILE, title: p.title ?? '', vendor: p.vendor,
       family: hex32(p.family), model: hex32(p.model), stepping: p.stepping, basis: p.basis ?? 'assembled',
       svm: { revision: svm.eax & 0xff, asids: svm.ebx, edx: hex32(svm.edx), features: svmFeatureNames(p) },
-      switches: hardwareSvmSwitches(p), modelImplementsSvm: MODEL_IMPLEMENTS_SVM,
+      switches: hardwareSvmSwitches(p),
       sources: p.sources, notes: p.notes ?? [],
     };
   });
@@ -219,7 +219,6 @@ async function cmdProfiles(o: { json?: boolean }): Promise<number> {
     for (const s of r.sources) process.stdout.write(`  source: ${s}\n`);
     for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
   }
-  if (!MODEL_IMPLEMENTS_SVM) process.stdout.write('the model does not implement SVM yet: under every profile it presents CPUID without SVM (model/profile.ts MODEL_IMPLEMENTS_SVM)\n');
   return EXIT.AGREE;
 }
 

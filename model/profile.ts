@@ -15,15 +15,6 @@ export type { CpuidLeaf, Profile, ProfileBasis } from './profiles/cpuid.ts';
 export { signature, svmEdxNames } from './profiles/cpuid.ts';
 export { PROFILES, findProfile, profileNames };
 
-/**
- * Whether the model implements SVM (VMRUN, #VMEXIT, EVENTINJ…). While false, no profile's SVM is
- * shown to software. The SVM work flips it; nothing else needs to change for SVM to appear.
- */
-export const MODEL_IMPLEMENTS_SVM: boolean = true;
-
-/** Why the model cannot offer SVM (the reason of an UNSUPPORTED result), while it cannot. */
-export const MODEL_SVM_REASON = 'the reference model does not implement SVM yet (issue: model SVM)';
-
 /** The default profile: AMD family 19h (Zen 3/4). */
 export const DEFAULT_PROFILE: Profile = AMD_19H;
 
@@ -36,13 +27,12 @@ export function hardwareCpuid(p: Profile, leaf: number, subleaf: number): CpuidL
   return p.cpuid[`${key}.${subleaf}`] ?? p.cpuid[key] ?? ZERO;
 }
 
-/** What the model's CPUID instruction returns: the part's leaf minus what the model does not implement. */
+/**
+ * What the model's CPUID instruction returns: the part's own table. (The model implements every
+ * SVM feature a profile reports; features are hidden per boot with withoutFeatures.)
+ */
 export function cpuidOf(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
-  const r = hardwareCpuid(p, leaf, subleaf);
-  if (MODEL_IMPLEMENTS_SVM) return r;
-  if (leaf === 0x8000_0001 && (r.ecx & SVM_BIT) !== 0) return { ...r, ecx: (r.ecx & ~SVM_BIT) >>> 0 };
-  if (leaf === 0x8000_000a) return ZERO;
-  return r;
+  return hardwareCpuid(p, leaf, subleaf);
 }
 
 type Read = (leaf: number) => CpuidLeaf;

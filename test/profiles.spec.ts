@@ -4,8 +4,8 @@
 
 import assert from 'node:assert/strict';
 import {
-  cpuidOf, DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareFeatures, hardwareSvmSwitches, MODEL_IMPLEMENTS_SVM,
-  MODEL_SVM_REASON, PROFILES, profileFeatures, signature, svmSwitches, type Profile,
+  cpuidOf, DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareFeatures, hardwareSvmSwitches,
+  PROFILES, profileFeatures, signature, svmSwitches, type Profile,
 } from '../model/profile.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { modelCanRun } from '../generator/index.ts';
@@ -83,41 +83,22 @@ describe('CPU profiles', () => {
   });
 });
 
-describe('what the model presents (MODEL_IMPLEMENTS_SVM)', () => {
-  it('while SVM is not implemented, CPUID hides it on every profile and leaves every other leaf alone', function () {
-    if (MODEL_IMPLEMENTS_SVM) this.skip();
-    for (const p of PROFILES) {
-      assert.equal(cpuidOf(p, 0x8000_0001, 0).ecx & 4, 0, p.name);
-      assert.equal(cpuidOf(p, 0x8000_0001, 0).ecx, hardwareCpuid(p, 0x8000_0001, 0).ecx & ~4, `${p.name}: LAHF kept`);
-      assert.deepEqual(cpuidOf(p, 0x8000_000a, 0), { eax: 0, ebx: 0, ecx: 0, edx: 0 }, p.name);
-      assert.deepEqual(profileFeatures(p), { svm: false, npt: false, nrips: false }, p.name);
-      assert.equal(svmSwitches(p).svm, false);
-      assert.equal(svmSwitches(p).nrips, false);
-      for (const leaf of [0, 1, 0x8000_0000, 0x8000_0008, 0x8000_0021]) assert.deepEqual(cpuidOf(p, leaf, 0), hardwareCpuid(p, leaf, 0), `${p.name} leaf ${leaf.toString(16)}`);
-    }
-  });
-
-  it('the model backend follows the chosen profile and says why SVM cases are unsupported', async function () {
+describe('what the model presents', () => {
+  it('the model backend follows the chosen profile: 10h rev B has no NRIPS to show, and can hide any feature', async () => {
     const info = await modelBackend({ profile: get('amd-10h') }).probe();
     assert.match(info.version ?? '', /profile amd-10h/);
-    if (MODEL_IMPLEMENTS_SVM) {
-      assert.equal(info.features.nrips.present, false); // 10h rev B has none
-      return;
-    }
-    for (const f of ['svm', 'npt', 'nrips'] as const) {
-      assert.equal(info.features[f].present, false);
-      assert.equal(info.features[f].absent, true);
-      assert.equal(info.features[f].reason, MODEL_SVM_REASON);
-    }
+    assert.equal(info.features.nrips.present, false);
+    assert.equal(info.features.nrips.absent, true);
+    assert.equal(info.features.svm.present, true);
   });
 
-  it('modelCanRun takes the profile: an SVM case is not held to the model while SVM is not implemented', function () {
-    if (MODEL_IMPLEMENTS_SVM) this.skip();
-    const svmCase = { requires: [{ feature: 'svm', present: true }] } as unknown as Case;
+  it('modelCanRun: a case needing a feature present runs only where the profile has it; absence can always be given', () => {
+    const nrips = { requires: [{ feature: 'nrips', present: true }] } as unknown as Case;
     const noNrips = { requires: [{ feature: 'nrips', present: false }] } as unknown as Case;
     const l1 = { requires: [] } as unknown as Case;
+    assert.equal(modelCanRun(nrips, get('amd-10h')), false);
+    assert.equal(modelCanRun(nrips, get('amd-19h')), true);
     for (const p of PROFILES) {
-      assert.equal(modelCanRun(svmCase, p), false, p.name);
       assert.equal(modelCanRun(noNrips, p), true, p.name);
       assert.equal(modelCanRun(l1, p), true, p.name);
     }

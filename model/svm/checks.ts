@@ -44,12 +44,7 @@ export interface HostPaging {
 
 // ---- profile facts ---------------------------------------------------------------------------------------
 
-/**
- * These blocks read the part's own CPUID (profile.ts hardwareCpuid / hardwareFeatures), not what
- * the model presents (cpuidOf): they only run in guest mode, which exists only once the model
- * presents SVM (MODEL_IMPLEMENTS_SVM) — and then the two agree. Reading the part keeps the blocks
- * and their tests independent of that switch.
- */
+/** The part's CPUID as the profile (possibly with features hidden for this boot) reports it. */
 const partCpuid = (p: Profile, leaf: number): CpuidLeaf => hardwareCpuid(p, leaf, 0);
 
 /** CPUID Fn8000_0001 EDX bits (APM vol. 3 appendix E.4.2). */

@@ -7,7 +7,7 @@ import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
-import { DEFAULT_PROFILE, MODEL_IMPLEMENTS_SVM, MODEL_SVM_REASON, profileFeatures, svmSwitches, withoutFeatures, type Profile } from '../../model/profile.ts';
+import { DEFAULT_PROFILE, profileFeatures, svmSwitches, withoutFeatures, type Profile } from '../../model/profile.ts';
 import type { CpuConfig } from '../../core/types.ts';
 import { cpuConfigOf } from '../../generator/kernel.ts';
 import { recordMask } from '../../model/svm/masks.ts';
@@ -45,7 +45,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
       for (const f of ['svm', 'npt', 'nrips'] as Feature[]) {
         features[f] = offered[f]
           ? { present: true, absent: true, reason: `profile ${profile.name} has ${f}; hidden from CPUID when a case needs it absent` }
-          : { present: false, absent: true, reason: MODEL_IMPLEMENTS_SVM ? `profile ${profile.name} has no ${f}` : MODEL_SVM_REASON };
+          : { present: false, absent: true, reason: `profile ${profile.name} has no ${f}` };
       }
       return { name: 'model', available: true, reason: '', features, version: `svmconf model (profile ${profile.name})` };
     },
