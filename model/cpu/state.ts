@@ -5,25 +5,23 @@
 // (base, limit, attributes in the VMCB's attribute format, APM vol. 2 15.5.1), because that is
 // what every later use of the register sees.
 
+import { SEG_ATTRIB } from '../../arch/svm.ts';
+
 export const GPR = { RAX: 0, RCX: 1, RDX: 2, RBX: 3, RSP: 4, RBP: 5, RSI: 6, RDI: 7, R8: 8, R9: 9, R10: 10, R11: 11, R12: 12, R13: 13, R14: 14, R15: 15 } as const;
 export const SEG = { ES: 0, CS: 1, SS: 2, DS: 3, FS: 4, GS: 5 } as const;
 export const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'] as const;
 
-/** Segment attribute bits in the VMCB layout: descriptor bits 47:40 then 55:52. */
+/**
+ * Segment attribute bits in the VMCB layout (descriptor bits 47:40 then 55:52): arch/svm.ts
+ * SEG_ATTRIB, plus the code/data type bits of S=1 descriptors (APM vol. 2 4.7.2, 4.7.3).
+ */
 export const ATTR = {
-  TYPE_MASK: 0xf,
-  /** Code/data type bits (S=1): bit 3 = code, bit 1 = writable (data) / readable (code), bit 2 = expand-down / conforming. */
+  ...SEG_ATTRIB,
+  /** Type bit 3: code; bit 1: writable (data) / readable (code); bit 2: expand-down / conforming; bit 0: accessed. */
   TYPE_CODE: 0x8,
   TYPE_RW: 0x2,
   TYPE_DC: 0x4,
   TYPE_ACCESSED: 0x1,
-  S: 1 << 4,
-  DPL_SHIFT: 5,
-  P: 1 << 7,
-  AVL: 1 << 8,
-  L: 1 << 9,
-  DB: 1 << 10,
-  G: 1 << 11,
 } as const;
 
 export interface Segment {
