@@ -26,6 +26,7 @@ async function modelMips(kernels: Kernel[]): Promise<{ instructions: number; sec
     const r = m.run(5_000_000_000);
     seconds += (performance.now() - t) / 1000;
     instructions += m.cpu.instructions;
+    m.dispose();
     if (r.end !== 'exited') throw new Error(`model did not finish ${k.id}: ${JSON.stringify(r)}`);
   }
   return { instructions, seconds };

@@ -42,7 +42,7 @@ export class Machine {
   readonly profile: Profile;
 
   constructor(opts: MachineOptions) {
-    this.mem = new PhysicalMemory(opts.ramBytes);
+    this.mem = PhysicalMemory.pooled(opts.ramBytes);
     this.serial = new Serial(opts.onLine);
     this.profile = opts.profile ?? DEFAULT_PROFILE;
     const hooks: CpuHooks = {
@@ -101,6 +101,11 @@ export class Machine {
     cpu.gpr[GPR.RAX] = MB_BOOT_MAGIC;
     cpu.gpr[GPR.RBX] = BigInt(MB_INFO_ADDR);
     cpu.rip = BigInt(entry);
+  }
+
+  /** Give the guest RAM back to the pool (model/memory.ts); the machine must not run again. */
+  dispose(): void {
+    this.mem.release();
   }
 
   /** One instruction, or the delivery of the event it raised (events/boundary.ts). */
