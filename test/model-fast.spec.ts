@@ -4,9 +4,10 @@
 // flags; registers, RFLAGS, the next RIP and any fault must be identical.
 
 import assert from 'node:assert/strict';
-import { ACC, Cpu, CR0_PE, CR0_PG, EFER_LMA, EFER_LME, type CpuHooks } from '../model/cpu/cpu.ts';
+import { ACC, Cpu, type CpuHooks } from '../model/cpu/cpu.ts';
 import { Fault } from '../model/cpu/fault.ts';
-import { ATTR, SEG } from '../model/cpu/state.ts';
+import { SEG } from '../model/cpu/state.ts';
+import { setCodeMode } from './support/cpu-mode.ts';
 import { PhysicalMemory } from '../model/memory.ts';
 import { handlerFor } from '../model/isa/index.ts';
 import { generalHandlerFor } from '../model/isa/registry.ts';
@@ -17,16 +18,8 @@ function makeCpu(bits: 32 | 64, limit = 0xffff_ffff): Cpu {
   const hooks: CpuHooks = { translate: (_c, linear, _a: number) => Number(linear), handlerFor, portIn: () => 0, portOut: () => {} };
   void ACC;
   const cpu = new Cpu(new PhysicalMemory(1 << 16), hooks);
-  cpu.cr0 = CR0_PE | 0x10n;
-  const code = ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED;
-  if (bits === 64) {
-    cpu.efer = EFER_LME | EFER_LMA;
-    cpu.cr0 |= CR0_PG;
-    cpu.seg[SEG.CS]!.attrib = code | ATTR.L;
-  } else {
-    cpu.seg[SEG.CS]!.attrib = code | ATTR.DB | ATTR.G;
-    cpu.seg[SEG.CS]!.limit = limit;
-  }
+  setCodeMode(cpu, bits);
+  if (bits === 32) cpu.seg[SEG.CS]!.limit = limit;
   cpu.rip = CODE;
   return cpu;
 }

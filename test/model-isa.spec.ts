@@ -7,11 +7,12 @@
 // leaves undefined are asserted only where model/cpu/flags.ts documents the model's rule.
 
 import assert from 'node:assert/strict';
-import { ACC, Cpu, CR0_PE, CR0_PG, EFER_LMA, EFER_LME, type CpuHooks, type DecodedInsn } from '../model/cpu/cpu.ts';
+import { ACC, Cpu, type CpuHooks, type DecodedInsn } from '../model/cpu/cpu.ts';
 import { F } from '../model/cpu/flags.ts';
 import { Fault } from '../model/cpu/fault.ts';
 import { ATTR, GPR, SEG } from '../model/cpu/state.ts';
 import { PhysicalMemory } from '../model/memory.ts';
+import { setCodeMode } from './support/cpu-mode.ts';
 import { handlerFor } from '../model/isa/index.ts';
 
 // ---- harness ------------------------------------------------------------------------------------
@@ -44,14 +45,8 @@ function cpu64(bits: 32 | 64 = 64): Env {
     portOut: () => {},
   };
   const cpu = new Cpu(mem, hooks);
-  cpu.cr0 = CR0_PE | 0x10n;
-  const code = ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED;
-  if (bits === 64) {
-    cpu.efer = EFER_LME | EFER_LMA;
-    cpu.cr0 |= CR0_PG;
-    cpu.seg[SEG.CS]!.attrib = code | ATTR.L;
-  } else {
-    cpu.seg[SEG.CS]!.attrib = code | ATTR.DB | ATTR.G;
+  setCodeMode(cpu, bits);
+  if (bits === 32) {
     for (const s of [SEG.DS, SEG.ES, SEG.SS]) cpu.seg[s]!.attrib |= ATTR.DB;
   }
   cpu.rip = CODE;
