@@ -26,9 +26,9 @@ export type Operand =
   /** String-instruction memory operands: [seg:rSI] and [ES:rDI]. */
   | { kind: 'str'; size: number; seg: number; reg: number; addrSize: number };
 
-/** base/index values of a memory operand that are not general-purpose registers. */
+/** base/index of a memory operand without that register (RIP-relative operands have no base:
+ * iced gives their displacement as the absolute target). */
 export const NO_REG = -1;
-export const RIP_REL = -2;
 
 export interface Insn {
   ip: bigint;
@@ -66,7 +66,6 @@ export function regRef(r: Register): RegRef {
 
 function gprIndex(r: Register): number {
   if (r === Register.None) return NO_REG;
-  if (r === Register.RIP || r === Register.EIP) return RIP_REL;
   return regRef(r).index;
 }
 
