@@ -63,6 +63,8 @@ export class CpuState {
   /** CR8, the task-priority register (APM vol. 2 3.1.5): bits 3:0. */
   cr8 = 0n;
   readonly dr = new BigUint64Array(8);
+  /** The same debug registers as 32-bit halves (see gpr32): the breakpoint test before every instruction reads DR7's low half without making a bigint. */
+  readonly dr32 = new Uint32Array(this.dr.buffer);
   /** Current privilege level (CS.DPL once loaded; kept apart as the manual keeps it apart). */
   cpl = 0;
   /** Model-specific registers that are plain storage (the behaviour-bearing ones are in system.ts). */

@@ -7,7 +7,7 @@
 // interrupts and NMI at the boundary (svmconf's L1 kernels have no interrupt source), and the
 // MOV SS / POP SS shadow over a single-step trap.
 
-import { low32, type Cpu } from '../cpu/cpu.ts';
+import type { Cpu } from '../cpu/cpu.ts';
 import { AccessAbort, Fault } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { SEG } from '../cpu/state.ts';
@@ -17,6 +17,9 @@ import { deliverEvent, deliverFault } from './delivery.ts';
 
 /** DR6 bits (APM vol. 2 13.1.1.3). */
 export const DR6 = { B_MASK: 0xfn, BS: 1n << 14n } as const;
+
+/** DR7 bits 31:0 in CpuState.dr32 (the low half of dr[7]: little-endian host). */
+const DR7_LOW = 14;
 
 /** IRET loads RF from its frame and RF then survives until the next instruction completes (3.1.6). */
 const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
@@ -33,19 +36,8 @@ const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
  */
 export function step(cpu: Cpu): void {
   try {
-    stepOnce(cpu);
-  } catch (e) {
-    // an abort that is no guest exception (SVM's nested page fault), from the fetch, the instruction
-    // or a delivery: the guest-mode layer turns it into an exit, or it ends the run
-    if (e instanceof AccessAbort && !(e instanceof Fault) && cpu.eventHooks?.onAbort?.(cpu, e)) return;
-    throw e;
-  }
-}
-
-function stepOnce(cpu: Cpu): void {
-  try {
     // the common case (DR7 enables nothing) is one test: this runs before every instruction
-    if (!(cpu.rflags & F.RF) && (low32(cpu.dr[7]!) & 0xff) !== 0) instructionBreakpoint(cpu);
+    if (!(cpu.rflags & F.RF) && (cpu.dr32[DR7_LOW]! & 0xff) !== 0) instructionBreakpoint(cpu);
     const insn = cpu.fetch();
     cpu.current = insn;
     cpu.nextRip = insn.next;
@@ -68,9 +60,27 @@ function stepOnce(cpu: Cpu): void {
       deliverEvent(cpu, { vector: VEC.DB, kind: 'exception', returnRip: cpu.rip });
     }
   } catch (e) {
-    if (!(e instanceof Fault)) throw e;
-    deliverFault(cpu, e);
+    raised(cpu, e);
   }
+}
+
+/**
+ * What the instruction, its fetch or the delivery of its event threw: a guest exception is
+ * delivered; an abort that is no guest exception (SVM's nested page fault) is turned into an exit
+ * by the guest-mode layer, or ends the run. Kept out of step so that step stays small: it runs
+ * for every instruction and V8 inlines it into the run loop only while it is.
+ */
+function raised(cpu: Cpu, e: unknown): void {
+  if (e instanceof Fault) {
+    try {
+      deliverFault(cpu, e);
+      return;
+    } catch (inner) {
+      e = inner;
+    }
+  }
+  if (e instanceof AccessAbort && !(e instanceof Fault) && cpu.eventHooks?.onAbort?.(cpu, e)) return;
+  throw e;
 }
 
 /**
