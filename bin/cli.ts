@@ -28,6 +28,8 @@ import {
   DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
 } from '../model/profile.ts';
 import { createProgress } from './progress.ts';
+import { allMutantNames, formatKillTable, runMutants, survivors } from '../runner/mutants.ts';
+import { isMutantName, type MutantName } from '../model/mutants.ts';
 
 export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
 
@@ -124,8 +126,13 @@ function profileOption(name: string): Profile {
   return p;
 }
 
+/** Backends run only when named: the model under the virtual L0 (model/l0/). */
+function namedOnlyBackends(profile: Profile): Backend[] {
+  return [modelBackend({ profile, l0: true })];
+}
+
 async function probeAll(names: string[], profile: Profile = DEFAULT_PROFILE): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = allBackends(profile);
+  const known = [...allBackends(profile), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known;
@@ -251,6 +258,22 @@ async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<n
   return EXIT.AGREE;
 }
 
+/** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
+async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean }): Promise<number> {
+  const profile = profileOption(o.profile);
+  const unknown = o.mutant.filter((m) => !isMutantName(m));
+  if (unknown.length) throw new UsageError(`unknown mutant ${unknown.join(', ')} (known: ${allMutantNames().join(', ')})`);
+  const mutants = o.mutant.length ? (o.mutant as MutantName[]) : allMutantNames();
+  const kernels = await buildKernels(await selectCases(o), { extraDirs: o.templates });
+  const report = await runMutants(kernels, { profile, mutants, jobs: o.jobs });
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`profile ${report.profile}, ${report.cases} case(s)\n${formatKillTable(report)}`);
+  const { survived, opaque } = survivors(report);
+  if (!o.json && survived.length) process.stdout.write(`surviving: ${survived.join(', ')}\n`);
+  if (!o.json && opaque) process.stdout.write('the correct L0 changed records: see the (none) row (--json for the fields)\n');
+  return survived.length || opaque ? EXIT.DIVERGE : EXIT.AGREE;
+}
+
 /** The command tree; each action stores its exit code through `setCode`. */
 export function program(setCode: (code: number) => void): Command {
   const p = new Command('svmconf')
@@ -287,6 +310,13 @@ export function program(setCode: (code: number) => void): Command {
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => setCode(await cmdCompare(files, o)));
+
+  selection(p.command('mutants').description('run the cases under each mutant (model/mutants.ts) and print the kill table'))
+    .option('--mutant <names>', 'only these mutants (repeatable, comma-separated; default: all)', collect, [])
+    .option('--profile <name>', 'CPU profile of the model', DEFAULT_PROFILE.name)
+    .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
+    .option('--json', 'machine-readable output')
+    .action(async (o) => setCode(await cmdMutants(o)));
 
   p.command('profiles')
     .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')
