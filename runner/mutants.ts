@@ -8,7 +8,7 @@ import type { Case, CaseResult, Kernel } from '../core/types.ts';
 import type { Backend } from './backend.ts';
 import { runKernels } from './schedule.ts';
 import { modelBackend } from './backends/model.ts';
-import { compareCase, formatDiff } from '../report/compare.ts';
+import { compareCase, formatDiff, maskFromResults } from '../report/compare.ts';
 import { findMutant, MUTANTS, type MutantName } from '../model/mutants.ts';
 import type { Profile } from '../model/profile.ts';
 
@@ -53,7 +53,7 @@ export function difference(c: Case, ref: CaseResult | undefined, got: CaseResult
   const cmp = compareCase(
     { id: c.id, template: c.template.id, params: c.params, results: { reference: ref, mutant: got } },
     c.template.record,
-    { preference: ['reference'], backends: ['reference', 'mutant'] },
+    { preference: ['reference'], backends: ['reference', 'mutant'], definedMask: maskFromResults },
   );
   if (cmp.verdict !== 'diverge') return undefined;
   return cmp.diffs.filter((d) => d.strict.length > 0).map(formatDiff).join('; ');
