@@ -23,6 +23,7 @@ import { DeviationError, loadDeviations, type Deviation } from '../report/deviat
 import { writeMarkdown } from '../report/markdown.ts';
 import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
 import { printTable } from '../report/table.ts';
+import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
 import {
   DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
@@ -72,7 +73,7 @@ async function registry(file: string | undefined): Promise<Deviation[]> {
 function exitCodeFor(results: Results, deviations: readonly Deviation[]): number {
   const { summary } = compareResults(results, { deviations });
   if (summary.problems.length > 0) return EXIT.ERROR;
-  if (summary.verdicts.diverge > 0) return EXIT.DIVERGE;
+  if (summary.verdicts.diverge > 0 || (results.warmCold?.disagreements.length ?? 0) > 0) return EXIT.DIVERGE;
   return EXIT.AGREE;
 }
 
@@ -165,6 +166,8 @@ async function cmdRun(o: RunOptions): Promise<number> {
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
   const comparison = compareResults(results, { deviations });
   results.deviations = deviationsByCase(comparison);
+  const warmCold = compareWarmCold(results);
+  if (warmCold.pairs > 0) results.warmCold = warmCold;
   await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
   await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
