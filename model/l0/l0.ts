@@ -21,7 +21,7 @@ import type { Event } from '../events/classes.ts';
 import type { OuterHypervisor } from '../machine.ts';
 import { guestOf, type GuestMode } from '../svm/guest.ts';
 import { exitIntInfoOf, trapLike } from '../svm/inject.ts';
-import { EFER, SEG_ATTRIB, VMCB_SAVE, parseEventInfo } from '../../arch/svm.ts';
+import { EFER, EVENT_TYPE, SEG_ATTRIB, VMCB_SAVE, parseEventInfo } from '../../arch/svm.ts';
 import type { MutantName } from '../mutants.ts';
 import { completeSoftEvent, reinject, type L0Context, type SoftEventState } from './reinject.ts';
 
@@ -130,6 +130,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
    * (KVM nested_vmcb02_prepare_control: with NRIPS exposed to L1 its next_rip, else its RIP).
    */
   private switchWorld(g: GuestMode | undefined): void {
+    if (this.guest && !g) this.reflectExit(this.guest);
     this.guest = g;
     this.soft = undefined;
     if (!g) return;
@@ -143,6 +144,26 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     let nextRip = g.nrips ? g.ctl.nextRip : rip;
     if (this.mutant('reinject-drops-next-rip')) nextRip = rip;
     this.soft = { oldRip: rip, nextRip, csBase: long64 ? 0n : cs.base, fromL1: true };
+  }
+
+  /**
+   * L2 exited to L1 (an exit L0 reflects): L0 completes the interrupted event first, as at its own
+   * exits (KVM runs svm_complete_interrupts on vmcb02 before nested_svm_vmexit copies it to vmcb12).
+   * Without NRIPS that unwinds a RIP L0 advanced for a soft event it injected, so L1 sees the RIP of
+   * the instruction, as the processor alone would report it. Runs at the first access after the
+   * exit — before L1 can read the VMCB, since reading it is such an access.
+   */
+  private reflectExit(g: GuestMode): void {
+    const soft = this.soft;
+    if (!soft || this.nrips) return;
+    const info = parseEventInfo(g.vmcb.exitIntInfo());
+    if (!info.valid || (info.type !== EVENT_TYPE.SOFT_INT && info.type !== EVENT_TYPE.EXCEPTION)) return;
+    const rip = g.vmcb.u64(VMCB_SAVE.RIP);
+    const cs = g.vmcb.segment(VMCB_SAVE.CS);
+    const long64 = (cs.attrib & SEG_ATTRIB.L) !== 0 && (g.vmcb.u64(VMCB_SAVE.EFER) & EFER.LMA) !== 0n;
+    const base = this.mutant('ignore-cs-base') ? 0n : soft.csBase;
+    const lin = (r: bigint, b: bigint): bigint => (long64 ? r : (b + r) & 0xffff_ffffn);
+    if (lin(rip, cs.base) === lin(soft.nextRip, base)) g.vmcb.set64(VMCB_SAVE.RIP, soft.oldRip);
   }
 }
 
