@@ -1,0 +1,63 @@
+// The virtual L0 (model/l0/) and the mutants (model/mutants.ts, runner/mutants.ts): the correct L0
+// must change no record of any case under any profile (while taking exits on cold pages), and every
+// mutant must be killed by some case of the suite — the check `svmconf mutants` makes, run here in CI.
+
+import assert from 'node:assert/strict';
+import { buildKernels, expandAll, filterCases, loadTemplates } from '../generator/index.ts';
+import { DEFAULT_PROFILE, PROFILES } from '../model/profile.ts';
+import { MUTANTS } from '../model/mutants.ts';
+import { allMutantNames, formatKillTable, NO_MUTANT, runMutants, survivors } from '../runner/mutants.ts';
+import { modelBackend } from '../runner/backends/model.ts';
+import type { Kernel } from '../core/types.ts';
+
+describe('virtual L0 and mutants', function () {
+  this.timeout(600_000);
+  let kernels: Kernel[];
+
+  before(async () => {
+    kernels = await buildKernels(expandAll(await loadTemplates()));
+  });
+
+  for (const profile of PROFILES) {
+    it(`${profile.name}: the correct L0 is transparent (every record equals the plain model's)`, async () => {
+      const r = await runMutants(kernels, { profile, mutants: [] });
+      const row = r.rows.find((x) => x.mutant === NO_MUTANT)!;
+      assert.equal(row.run, kernels.reduce((n, k) => n + k.cases.length, 0));
+      assert.deepEqual(row.killedBy, [], 'records the L0 changed');
+    });
+  }
+
+  it('takes exits on cold pages and re-injects, and none once L2 has touched the pages (l0.l2_softint)', async () => {
+    const cases = filterCases(expandAll(await loadTemplates()), ['l0.l2_softint/*nrips=on']);
+    const backend = modelBackend({ l0: true });
+    const exits = new Map<string, string>();
+    for (const c of cases) {
+      const [k] = await buildKernels([c]);
+      const boot = await backend.boot({ kernel: k!, start: 0, cpu: k!.cpu, idleTimeoutMs: 30_000 });
+      assert.equal(boot.end, 'exited', `${c.id}: ${boot.detail}`);
+      exits.set(c.params.temp!, /L0: (\d+) exit/.exec(boot.detail)?.[1] ?? '?');
+      if (c.params.temp === 'cold') assert.match(boot.detail, /L0: [1-9]\d* exit\(s\) during delivery, [1-9]\d* re-injected, 0 retried/, c.id);
+      else assert.match(boot.detail, /L0: 0 exit\(s\)/, c.id);
+    }
+    assert.deepEqual([...exits.keys()].sort(), ['cold', 'warm']);
+  });
+
+  it(`${DEFAULT_PROFILE.name}: every mutant is killed by some case (svmconf mutants)`, async () => {
+    const r = await runMutants(kernels, { profile: DEFAULT_PROFILE, mutants: allMutantNames() });
+    const { survived, opaque } = survivors(r);
+    assert.deepEqual(survived, [], `\n${formatKillTable(r)}`);
+    assert.equal(opaque, false, `\n${formatKillTable(r)}`);
+    assert.equal(r.rows.length, MUTANTS.length + 1);
+    for (const row of r.rows) for (const k of row.killedBy) assert.ok(k.why.length > 0, `${row.mutant} ${k.id} says why`);
+  });
+
+  it('the catalogue names each mutant once, with its bug, source and place', () => {
+    const names = MUTANTS.map((m) => m.name);
+    assert.equal(new Set(names).size, names.length);
+    for (const m of MUTANTS) {
+      assert.ok(m.bug && m.source && m.bites, m.name);
+      assert.match(m.bites, /^model\/(l0|svm)\//, m.name);
+      assert.ok(m.bites.startsWith(`model/${m.layer}/`), `${m.name}: layer ${m.layer} but bites ${m.bites}`);
+    }
+  });
+});
