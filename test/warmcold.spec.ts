@@ -28,7 +28,7 @@ function outcome(temp: string, results: CaseOutcome['results'], insn = 'int3'): 
 function results(cases: CaseOutcome[]): Results {
   return {
     schema: 'svmconf-results/1', generated: '2026-01-01T00:00:00.000Z',
-    host: { cpu: 'test', kernel: 'test' } as unknown as Results['host'],
+    host: { vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1, modelName: 'test', kernel: '6.1.0' },
     backends: [], layouts: { 't.x': FIELDS }, cases,
   };
 }
