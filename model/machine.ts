@@ -29,6 +29,8 @@ export interface OuterHypervisor {
   wrapTranslate(inner: CpuHooks['translate']): CpuHooks['translate'];
   /** An error escaped a step; true when it was the hypervisor's own exit and it has been handled. */
   onEscape(cpu: Cpu, e: unknown): boolean;
+  /** After every step that completed (what the hypervisor watches besides memory, e.g. CR3 loads). */
+  afterStep?(cpu: Cpu): void;
 }
 
 export type RunEnd =
@@ -164,6 +166,7 @@ export class Machine {
     for (let n = 0; n < count; n++) {
       try {
         step(cpu);
+        outer.afterStep?.(cpu);
       } catch (e) {
         if (!outer.onEscape(cpu, e)) throw e;
       }

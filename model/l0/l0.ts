@@ -6,6 +6,9 @@
 //
 // Mapping policy (the model's stand-in for L0's nested page tables):
 //  - L1 (host mode): a page is mapped by L0 on the first access L1 makes to it, whatever the access;
+//    L1 loading CR3, IDTR or GDTR drops them all (an adversary standing in for an L0 that rebuilds
+//    or write-protects what shadows the guest's system structures: the worst case, which makes the
+//    first event of every case cold, since the runtime loads all three at each case's start);
 //  - L2 (guest mode): L0 keeps separate mappings for the nested guest, dropped at every VMRUN (a
 //    fresh shadow of L1's world for each L2 entry), so the pages an L2 event touches first are cold.
 // An access to an unmapped page outside event delivery costs L0 an exit the guest cannot see (the
@@ -112,6 +115,18 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
   /** Is this L0 mutant on? (The SVM model's mutants are set on the CPU: model/mutants.ts setMutants.) */
   mutant(name: MutantName): boolean {
     return this.mutants.includes(name);
+  }
+
+  /** L1 loading CR3, IDTR or GDTR drops L1's mappings (see the header). */
+  afterStep(cpu: Cpu): void {
+    const insn = cpu.current;
+    if (insn === undefined || guestOf(cpu) !== undefined) return;
+    if (insn.mnemonic === 'Lidt' || insn.mnemonic === 'Lgdt') {
+      this.mappedL1.clear();
+    } else if (insn.mnemonic === 'Mov') {
+      const dst = insn.ops[0];
+      if (dst?.kind === 'reg' && dst.reg.kind === 'cr' && dst.reg.index === 3) this.mappedL1.clear();
+    }
   }
 
   private touch(cpu: Cpu, pa: number): void {
