@@ -1,6 +1,6 @@
 // `svmconf mutants`: run the cases on the model once as it is (the reference), once under the
 // correct virtual L0 (which must change nothing: the transparency check) and once per mutant
-// (model/mutants.ts), and compare every mutant record with the reference under the reference's
+// (model/mutants.ts; L0 mutants under the L0, SVM-model mutants on the plain model), and compare every mutant record with the reference under the reference's
 // defined-bits mask, as the report compares backends. A mutant is killed by a case whose status or
 // defined record bits differ; one that no case kills survives (the suite cannot see that bug).
 
@@ -66,7 +66,10 @@ export async function runMutants(kernels: readonly Kernel[], opts: MutantOptions
   const rows: MutantRow[] = [];
   for (const name of [NO_MUTANT, ...opts.mutants] as const) {
     const mutants = name === NO_MUTANT ? [] : [name];
-    const got = await runOn(kernels, modelBackend({ profile: opts.profile, l0: true, mutants }), opts);
+    // an L0 mutant runs under the virtual L0, an SVM-model mutant on the plain model (so a kill is
+    // the mutant's alone; the correct L0 is transparent, the NO_MUTANT row checks that)
+    const l0 = name === NO_MUTANT || findMutant(name).layer === 'l0';
+    const got = await runOn(kernels, modelBackend({ profile: opts.profile, l0, mutants }), opts);
     const row: MutantRow = { mutant: name, layer: name === NO_MUTANT ? '' : findMutant(name).layer, killedBy: [], run: 0 };
     for (const c of cases) {
       row.run++;
