@@ -29,7 +29,7 @@ export interface OuterHypervisor {
   wrapTranslate(inner: CpuHooks['translate']): CpuHooks['translate'];
   /** An error escaped a step; true when it was the hypervisor's own exit and it has been handled. */
   onEscape(cpu: Cpu, e: unknown): boolean;
-  /** After every step that completed (what the hypervisor watches besides memory, e.g. CR3 loads). */
+  /** After every step, its exits handled (what the hypervisor watches besides memory: world switches, CR3 loads). */
   afterStep?(cpu: Cpu): void;
 }
 
@@ -166,10 +166,10 @@ export class Machine {
     for (let n = 0; n < count; n++) {
       try {
         step(cpu);
-        outer.afterStep?.(cpu);
       } catch (e) {
         if (!outer.onEscape(cpu, e)) throw e;
       }
+      outer.afterStep?.(cpu);
       if (exits.exited) return { end: 'exited', status: exits.exitStatus! };
       if (cpu.halted) return { end: 'stopped', why: `HLT with interrupts ${cpu.rflags & 0x200 ? 'enabled' : 'disabled'} at ${cpu.rip.toString(16)}` };
     }

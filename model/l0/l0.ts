@@ -117,10 +117,15 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     return this.mutants.includes(name);
   }
 
-  /** L1 loading CR3, IDTR or GDTR drops L1's mappings (see the header). */
+  /**
+   * After each step: a VMRUN or #VMEXIT it made (seen here before L1's next instruction, whatever
+   * that does), and L1 loading CR3, IDTR or GDTR, which drops L1's mappings (see the header).
+   */
   afterStep(cpu: Cpu): void {
+    const g = guestOf(cpu);
+    if (g !== this.guest) this.switchWorld(g);
     const insn = cpu.current;
-    if (insn === undefined || guestOf(cpu) !== undefined) return;
+    if (insn === undefined || g !== undefined) return;
     if (insn.mnemonic === 'Lidt' || insn.mnemonic === 'Lgdt') {
       this.mappedL1.clear();
     } else if (insn.mnemonic === 'Mov') {
@@ -145,7 +150,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
    * (KVM nested_vmcb02_prepare_control: with NRIPS exposed to L1 its next_rip, else its RIP).
    */
   private switchWorld(g: GuestMode | undefined): void {
-    if (this.guest && !g) this.reflectExit(this.guest);
+    if (this.guest) this.reflectExit(this.guest);
     this.guest = g;
     this.soft = undefined;
     if (!g) return;
@@ -165,8 +170,8 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
    * L2 exited to L1 (an exit L0 reflects): L0 completes the interrupted event first, as at its own
    * exits (KVM runs svm_complete_interrupts on vmcb02 before nested_svm_vmexit copies it to vmcb12).
    * Without NRIPS that unwinds a RIP L0 advanced for a soft event it injected, so L1 sees the RIP of
-   * the instruction, as the processor alone would report it. Runs at the first access after the
-   * exit — before L1 can read the VMCB, since reading it is such an access.
+   * the instruction, as the processor alone would report it. Runs right after the step that made
+   * the exit (afterStep), before L1 runs again.
    */
   private reflectExit(g: GuestMode): void {
     const soft = this.soft;
