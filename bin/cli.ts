@@ -185,6 +185,9 @@ async function cmdCompare(files: string[], o: { out?: string; json?: boolean; de
   // the registry as it is now (not as it was when the results were written)
   const deviations = await registry(o.deviations);
   const comparison = compareResults(results, { deviations });
+  // the warm/cold twins compared again too (a results.json from before the comparison has none)
+  const warmCold = compareWarmCold(results);
+  if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await mkdir(o.out, { recursive: true });
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
   if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison) }, null, 2)}\n`);
