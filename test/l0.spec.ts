@@ -5,10 +5,17 @@
 import assert from 'node:assert/strict';
 import { buildKernels, expandAll, filterCases, loadTemplates } from '../generator/index.ts';
 import { DEFAULT_PROFILE, PROFILES } from '../model/profile.ts';
-import { MUTANTS } from '../model/mutants.ts';
+import { MUTANTS, type MutantName } from '../model/mutants.ts';
 import { allMutantNames, formatKillTable, NO_MUTANT, runMutants, survivors } from '../runner/mutants.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import type { Kernel } from '../core/types.ts';
+import { Cpu, type CpuHooks } from '../model/cpu/cpu.ts';
+import { SEG } from '../model/cpu/state.ts';
+import { PhysicalMemory } from '../model/memory.ts';
+import { handlerFor } from '../model/isa/index.ts';
+import { completeSoftEvent, type L0Context, type SoftEventState } from '../model/l0/reinject.ts';
+import { EVENT_TYPE, parseEventInfo, makeEventInj } from '../arch/svm.ts';
+import { setCodeMode } from './support/cpu-mode.ts';
 
 describe('virtual L0 and mutants', function () {
   this.timeout(600_000);
@@ -59,5 +66,50 @@ describe('virtual L0 and mutants', function () {
       assert.match(m.bites, /^model\/(l0|svm)\//, m.name);
       assert.ok(m.bites.startsWith(`model/${m.layer}/`), `${m.name}: layer ${m.layer} but bites ${m.bites}`);
     }
+  });
+});
+
+// ---- the soft-event rules of model/l0/reinject.ts, by hand (KVM's svm_complete_soft_interrupt) ----
+
+
+describe('virtual L0: completing an interrupted soft event (model/l0/reinject.ts)', () => {
+  const hooks: CpuHooks = { translate: (_c, linear) => Number(linear), handlerFor, portIn: () => 0, portOut: () => {} };
+  function cpuAt(bits: 32 | 64, rip: bigint, csBase = 0n): Cpu {
+    const cpu = new Cpu(new PhysicalMemory(1 << 16), hooks);
+    setCodeMode(cpu, bits);
+    cpu.seg[SEG.CS]!.base = csBase;
+    cpu.rip = rip;
+    return cpu;
+  }
+  const l0 = (nrips: boolean, mutants: MutantName[] = []): L0Context => ({
+    nrips, soft: undefined, mutant: (n) => mutants.includes(n), count: () => {},
+  });
+  const intn = parseEventInfo(makeEventInj({ vector: 0x80, type: EVENT_TYPE.SOFT_INT }));
+  const gp = parseEventInfo(makeEventInj({ vector: 13, type: EVENT_TYPE.EXCEPTION, ev: true, errorCode: 0 }));
+  const soft: SoftEventState = { oldRip: 0x100n, nextRip: 0x105n, csBase: 0x10000n, fromL1: true };
+
+  it('with NRIPS: the remembered next RIP when the linear RIP (CS base included) is the event\'s', () => {
+    assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x10000n), l0(true), intn, soft), 0x105n);
+    assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x20000n), l0(true), intn, soft), undefined, 'another linear address');
+    assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x10000n), l0(true), gp, soft), undefined, 'not a soft event');
+    assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x10000n), l0(true), intn, undefined), undefined, 'nothing remembered');
+  });
+
+  it('ignore-cs-base: the same RIP is not recognised once CS has a base; in 64-bit mode the base never counts', () => {
+    assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x10000n), l0(true, ['ignore-cs-base']), intn, soft), undefined);
+    assert.equal(completeSoftEvent(cpuAt(64, 0x100n, 0x10000n), l0(true, ['ignore-cs-base']), intn, soft), 0x105n);
+    assert.equal(completeSoftEvent(cpuAt(64, 0x100n), l0(true), intn, soft), 0x105n);
+  });
+
+  it('without NRIPS: RIP advanced for the event is unwound, also when the reported event is one its delivery raised', () => {
+    const a = cpuAt(32, 0x105n, 0x10000n);
+    assert.equal(completeSoftEvent(a, l0(false), intn, soft), undefined);
+    assert.equal(a.rip, 0x100n);
+    const b = cpuAt(32, 0x105n, 0x10000n);
+    completeSoftEvent(b, l0(false), gp, soft); // INT n → #GP: the #GP is reported, RIP still unwound
+    assert.equal(b.rip, 0x100n);
+    const c = cpuAt(32, 0x107n, 0x10000n);
+    completeSoftEvent(c, l0(false), intn, soft);
+    assert.equal(c.rip, 0x107n, 'another RIP is left alone');
   });
 });
