@@ -3,7 +3,9 @@
 // mutant must be killed by some case of the suite — the check `svmconf mutants` makes, run here in CI.
 
 import assert from 'node:assert/strict';
-import { buildKernels, expandAll, filterCases, loadTemplates } from '../generator/index.ts';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
 import { DEFAULT_PROFILE, PROFILES } from '../model/profile.ts';
 import { MUTANTS, type MutantName } from '../model/mutants.ts';
 import { allMutantNames, formatKillTable, NO_MUTANT, runMutants, survivors } from '../runner/mutants.ts';
@@ -56,6 +58,21 @@ describe('virtual L0 and mutants', function () {
     assert.equal(opaque, false, `\n${formatKillTable(r)}`);
     assert.equal(r.rows.length, MUTANTS.length + 1);
     for (const row of r.rows) for (const k of row.killedBy) assert.ok(k.why.length > 0, `${row.mutant} ${k.id} says why`);
+  });
+
+  it('svmconf mutants: the kill table, exit 0 when every mutant dies, 1 when one survives, 3 for an unknown name', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), 'mutants', '--jobs', '1', ...args], { encoding: 'utf8' });
+    const killed = cli('--filter', 'svm.inject.invalid/*', '--mutant', 'exit-code-low32');
+    assert.equal(killed.status, 0, killed.stderr);
+    assert.match(killed.stdout, /exit-code-low32\s+svm\s+killed\s+svm\.inject\.invalid\/type=1,vec=0x20\s+7\/7/);
+    assert.match(killed.stdout, /\(none: correct L0\)\s+—\s+transparent/);
+    const survived = cli('--filter', 'svm.inject.invalid/*', '--mutant', 'icebp-trap');
+    assert.equal(survived.status, 1);
+    assert.match(survived.stdout, /icebp-trap\s+svm\s+SURVIVED/);
+    assert.match(survived.stdout, /surviving: icebp-trap/);
+    const unknown = cli('--mutant', 'no-such-bug');
+    assert.equal(unknown.status, 3);
+    assert.match(unknown.stderr, /unknown mutant no-such-bug/);
   });
 
   it('the catalogue names each mutant once, with its bug, source and place', () => {
