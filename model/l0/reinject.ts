@@ -23,6 +23,7 @@
 // pushes the same image.
 
 import type { Cpu } from '../cpu/cpu.ts';
+import { AccessAbort } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { SEG } from '../cpu/state.ts';
 import { deliverEvent } from '../events/delivery.ts';
@@ -82,14 +83,22 @@ export function completeSoftEvent(cpu: Cpu, l0: L0Context, info: EventInfo, soft
   return undefined;
 }
 
-/** The next RIP of the instruction at RIP, decoded (KVM: skip_emulated_instruction without side effects). */
-function decodeNext(cpu: Cpu): bigint {
+/**
+ * The next RIP of the instruction at RIP, decoded (KVM: skip_emulated_instruction without side
+ * effects); undefined when the bytes cannot be fetched or decoded.
+ */
+function decodeNext(cpu: Cpu): bigint | undefined {
   const current = cpu.current;
   const next = cpu.nextRip;
-  const insn = cpu.fetch();
-  cpu.current = current;
-  cpu.nextRip = next;
-  return insn.next;
+  try {
+    return cpu.fetch().next;
+  } catch (e) {
+    if (e instanceof AccessAbort) return undefined;
+    throw e;
+  } finally {
+    cpu.current = current;
+    cpu.nextRip = next;
+  }
 }
 
 /** Deliver an event the way VMRUN delivers EVENTINJ: not checked against L1's intercepts (15.20). */
@@ -108,6 +117,12 @@ function deliverInjected(cpu: Cpu, l0: L0Context, event: Event): void {
   }
 }
 
+/** Drop the event: the instruction at RIP runs again. */
+function retry(l0: L0Context): 'retried' {
+  l0.count('retried');
+  return 'retried';
+}
+
 /**
  * Put the interrupted event back (EXITINTINFO → EVENTINJ). 'retried': the event was dropped and
  * the instruction at RIP runs again (only mutants do that).
@@ -115,14 +130,13 @@ function deliverInjected(cpu: Cpu, l0: L0Context, event: Event): void {
 export function reinject(cpu: Cpu, l0: L0Context, info: EventInfo, during: Event, known: bigint | undefined, soft: SoftEventState | undefined): 'reinjected' | 'retried' {
   const softInt = info.type === EVENT_TYPE.SOFT_INT;
   const softExc = isSoftException(info);
-  if ((softExc && l0.mutant('retry-soft-exception')) || (softInt && l0.mutant('retry-soft-int'))) {
-    l0.count('retried');
-    return 'retried';
-  }
+  if ((softExc && l0.mutant('retry-soft-exception')) || (softInt && l0.mutant('retry-soft-int'))) return retry(l0);
 
   if (during.kind === 'icebp') {
     // an L0 that intercepts ICEBP delivers its #DB itself, as the trap it is (see the header)
-    deliverInjected(cpu, l0, { vector: VEC.DB, kind: 'icebp', returnRip: decodeNext(cpu), insnRip: cpu.rip });
+    const next = decodeNext(cpu);
+    if (next === undefined) return retry(l0);
+    deliverInjected(cpu, l0, { vector: VEC.DB, kind: 'icebp', returnRip: next, insnRip: cpu.rip });
     return 'reinjected';
   }
 
@@ -134,7 +148,10 @@ export function reinject(cpu: Cpu, l0: L0Context, info: EventInfo, during: Event
 
   const value = makeEventInj({ vector: info.vector, type: info.type, ev: info.ev, errorCode: info.errorCode });
   if (softInt || softExc) {
+    // an instruction that cannot be decoded again: drop the event and let it run again (KVM's
+    // "least awful option" in svm_update_soft_interrupt_rip)
     const next = known ?? decodeNext(cpu);
+    if (next === undefined) return retry(l0);
     const oldRip = cpu.rip;
     const csBase = cpu.mode64 ? 0n : cpu.seg[SEG.CS]!.base;
     l0.soft = { oldRip, nextRip: next, csBase, fromL1: soft?.fromL1 ?? false };
