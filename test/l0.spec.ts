@@ -103,7 +103,7 @@ describe('virtual L0: completing an interrupted soft event (model/l0/reinject.ts
   });
   const intn = parseEventInfo(makeEventInj({ vector: 0x80, type: EVENT_TYPE.SOFT_INT }));
   const gp = parseEventInfo(makeEventInj({ vector: 13, type: EVENT_TYPE.EXCEPTION, ev: true, errorCode: 0 }));
-  const soft: SoftEventState = { oldRip: 0x100n, nextRip: 0x105n, csBase: 0x10000n, fromL1: true };
+  const soft: SoftEventState = { oldRip: 0x100n, nextRip: 0x105n, csBase: 0x10000n };
 
   it('with NRIPS: the remembered next RIP when the linear RIP (CS base included) is the event\'s', () => {
     assert.equal(completeSoftEvent(cpuAt(32, 0x100n, 0x10000n), l0(true), intn, soft), 0x105n);

@@ -105,7 +105,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     this.soft = undefined; // consumed by every exit (svm_complete_interrupts)
     const info = parseEventInfo(exitIntInfoOf(exit.during)); // EXITINTINFO: the event under delivery (15.7.2)
     const nextRip = completeSoftEvent(cpu, this, info, soft);
-    reinject(cpu, this, info, exit.during, nextRip, soft);
+    reinject(cpu, this, info, exit.during, nextRip);
   }
 
   count(outcome: 'reinjected' | 'retried'): void {
@@ -163,7 +163,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     const long64 = (cs.attrib & SEG_ATTRIB.L) !== 0 && (g.vmcb.u64(VMCB_SAVE.EFER) & EFER.LMA) !== 0n;
     let nextRip = g.nrips ? g.ctl.nextRip : rip;
     if (this.mutant('reinject-drops-next-rip')) nextRip = rip;
-    this.soft = { oldRip: rip, nextRip, csBase: long64 ? 0n : cs.base, fromL1: true };
+    this.soft = { oldRip: rip, nextRip, csBase: long64 ? 0n : cs.base };
   }
 
   /**

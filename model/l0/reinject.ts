@@ -39,8 +39,6 @@ export interface SoftEventState {
   oldRip: bigint;
   nextRip: bigint;
   csBase: bigint;
-  /** Injected by L1 through EVENTINJ (its next_rip is arbitrary: it cannot be decoded again). */
-  fromL1: boolean;
 }
 
 /** What reinject needs of the L0. */
@@ -124,10 +122,11 @@ function retry(l0: L0Context): 'retried' {
 }
 
 /**
- * Put the interrupted event back (EXITINTINFO → EVENTINJ). 'retried': the event was dropped and
- * the instruction at RIP runs again (only mutants do that).
+ * Put the interrupted event back (EXITINTINFO → EVENTINJ); `known` is the next RIP completeSoftEvent
+ * found. 'retried': the event was dropped and the instruction at RIP runs again (the retry-*
+ * mutants, or an instruction that cannot be decoded again).
  */
-export function reinject(cpu: Cpu, l0: L0Context, info: EventInfo, during: Event, known: bigint | undefined, soft: SoftEventState | undefined): 'reinjected' | 'retried' {
+export function reinject(cpu: Cpu, l0: L0Context, info: EventInfo, during: Event, known: bigint | undefined): 'reinjected' | 'retried' {
   const softInt = info.type === EVENT_TYPE.SOFT_INT;
   const softExc = isSoftException(info);
   if ((softExc && l0.mutant('retry-soft-exception')) || (softInt && l0.mutant('retry-soft-int'))) return retry(l0);
@@ -154,7 +153,7 @@ export function reinject(cpu: Cpu, l0: L0Context, info: EventInfo, during: Event
     if (next === undefined) return retry(l0);
     const oldRip = cpu.rip;
     const csBase = cpu.mode64 ? 0n : cpu.seg[SEG.CS]!.base;
-    l0.soft = { oldRip, nextRip: next, csBase, fromL1: soft?.fromL1 ?? false };
+    l0.soft = { oldRip, nextRip: next, csBase };
     // with NRIPS the processor pushes next_rip; without it, RIP (so the L0 advances RIP first)
     if (!l0.nrips) cpu.rip = next;
     const ev = injectedEvent(value, { rip: cpu.rip, nextRip: next, nrips: l0.nrips })!;
