@@ -265,13 +265,13 @@ async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<n
 }
 
 /** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
-async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean }): Promise<number> {
+async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean; firstKill?: boolean }): Promise<number> {
   const profile = profileOption(o.profile);
   const unknown = o.mutant.filter((m) => !isMutantName(m));
   if (unknown.length) throw new UsageError(`unknown mutant ${unknown.join(', ')} (known: ${allMutantNames().join(', ')})`);
   const mutants = o.mutant.length ? (o.mutant as MutantName[]) : allMutantNames();
   const kernels = await buildKernels(await selectCases(o), { extraDirs: o.templates });
-  const report = await runMutants(kernels, { profile, mutants, jobs: o.jobs });
+  const report = await runMutants(kernels, { profile, mutants, jobs: o.jobs, firstKill: o.firstKill });
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`profile ${report.profile}, ${report.cases} case(s)\n${formatKillTable(report)}`);
   const { survived, opaque } = survivors(report);
@@ -320,6 +320,7 @@ export function program(setCode: (code: number) => void): Command {
   selection(p.command('mutants').description('run the cases under each mutant (model/mutants.ts) and print the kill table'))
     .option('--mutant <names>', 'only these mutants (repeatable, comma-separated; default: all)', collect, [])
     .option('--profile <name>', 'CPU profile of the model', DEFAULT_PROFILE.name)
+    .option('--first-kill', 'stop each mutant at the first batch of kernels that kills it (faster; counts are first kills)')
     .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
     .option('--json', 'machine-readable output')
     .action(async (o) => setCode(await cmdMutants(o)));

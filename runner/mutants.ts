@@ -22,6 +22,8 @@ export interface MutantRow {
   killedBy: Array<{ id: string; why: string }>;
   /** Cases compared (both results present). */
   run: number;
+  /** The run stopped after the kernels that gave the first kill (MutantOptions.firstKill). */
+  stoppedEarly?: boolean;
 }
 
 export interface MutantReport {
@@ -37,6 +39,11 @@ export interface MutantOptions {
   idleTimeoutMs?: number;
   /** Called after each backend's run (progress). */
   onRow?: (row: MutantRow) => void;
+  /**
+   * Stop each mutant's run at the first batch of kernels (`jobs` at a time, in suite order) that
+   * kills it: the kill count is then "first kills" only. The correct L0's row always runs everything.
+   */
+  firstKill?: boolean;
 }
 
 async function runOn(kernels: readonly Kernel[], backend: Backend, opts: MutantOptions): Promise<Map<string, CaseResult | undefined>> {
@@ -69,12 +76,21 @@ export async function runMutants(kernels: readonly Kernel[], opts: MutantOptions
     // an L0 mutant runs under the virtual L0, an SVM-model mutant on the plain model (so a kill is
     // the mutant's alone; the correct L0 is transparent, the NO_MUTANT row checks that)
     const l0 = name === NO_MUTANT || findMutant(name).layer === 'l0';
-    const got = await runOn(kernels, modelBackend({ profile: opts.profile, l0, mutants }), opts);
+    const backend = modelBackend({ profile: opts.profile, l0, mutants });
     const row: MutantRow = { mutant: name, layer: name === NO_MUTANT ? '' : findMutant(name).layer, killedBy: [], run: 0 };
-    for (const c of cases) {
-      row.run++;
-      const why = difference(c, reference.get(c.id), got.get(c.id));
-      if (why !== undefined) row.killedBy.push({ id: c.id, why });
+    const batch = opts.firstKill && name !== NO_MUTANT ? Math.max(1, opts.jobs ?? 1) : kernels.length;
+    for (let i = 0; i < kernels.length; i += batch) {
+      const part = kernels.slice(i, i + batch);
+      const got = await runOn(part, backend, opts);
+      for (const c of part.flatMap((k) => k.cases)) {
+        row.run++;
+        const why = difference(c, reference.get(c.id), got.get(c.id));
+        if (why !== undefined) row.killedBy.push({ id: c.id, why });
+      }
+      if (row.killedBy.length > 0 && i + batch < kernels.length) {
+        row.stoppedEarly = true;
+        break;
+      }
     }
     rows.push(row);
     opts.onRow?.(row);
@@ -95,7 +111,7 @@ export function formatKillTable(r: MutantReport): string {
     const killed = row.mutant === NO_MUTANT
       ? (row.killedBy.length === 0 ? 'transparent' : 'NOT TRANSPARENT')
       : (row.killedBy.length > 0 ? 'killed' : 'SURVIVED');
-    return [row.mutant, row.layer || '—', killed, first, `${row.killedBy.length}/${row.run}`];
+    return [row.mutant, row.layer || '—', killed, first, `${row.killedBy.length}/${row.run}${row.stoppedEarly ? ' (first kills)' : ''}`];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -27,7 +27,9 @@ describe('virtual L0 and mutants', function () {
     kernels = await buildKernels(expandAll(await loadTemplates()));
   });
 
-  for (const profile of PROFILES) {
+  // the default profile's transparency is checked with the mutants below; amd-10h has no NRIPS (the
+  // L0's other path); CI runs these two, `svmconf mutants --profile` the others
+  for (const profile of PROFILES.filter((p) => p.name === 'amd-10h')) {
     it(`${profile.name}: the correct L0 is transparent (every record equals the plain model's)`, async () => {
       const r = await runMutants(kernels, { profile, mutants: [] });
       const row = r.rows.find((x) => x.mutant === NO_MUTANT)!;
@@ -51,8 +53,8 @@ describe('virtual L0 and mutants', function () {
     assert.deepEqual([...exits.keys()].sort(), ['cold', 'warm']);
   });
 
-  it(`${DEFAULT_PROFILE.name}: every mutant is killed by some case (svmconf mutants)`, async () => {
-    const r = await runMutants(kernels, { profile: DEFAULT_PROFILE, mutants: allMutantNames() });
+  it(`${DEFAULT_PROFILE.name}: the correct L0 is transparent and every mutant is killed by some case (svmconf mutants --first-kill)`, async () => {
+    const r = await runMutants(kernels, { profile: DEFAULT_PROFILE, mutants: allMutantNames(), firstKill: true, jobs: 2 });
     const { survived, opaque } = survivors(r);
     assert.deepEqual(survived, [], `\n${formatKillTable(r)}`);
     assert.equal(opaque, false, `\n${formatKillTable(r)}`);
