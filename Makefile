@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants
 
 all: conformance
 
@@ -21,6 +21,10 @@ test: setup
 ## expected: the model's records for every case under every CPU profile -> expected/<profile>/ (review with git diff)
 expected: setup
 	$(SVMCONF) expected $(ARGS)
+
+## mutants: the kill table — every case on the model under each mutant of model/mutants.ts (exit 1 if one survives)
+mutants: setup
+	$(SVMCONF) mutants $(ARGS)
 
 list: setup
 	$(SVMCONF) list $(ARGS)

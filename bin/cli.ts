@@ -23,11 +23,14 @@ import { DeviationError, loadDeviations, type Deviation } from '../report/deviat
 import { writeMarkdown } from '../report/markdown.ts';
 import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
 import { printTable } from '../report/table.ts';
+import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
 import {
   DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
 } from '../model/profile.ts';
 import { createProgress } from './progress.ts';
+import { allMutantNames, formatKillTable, runMutants, survivors } from '../runner/mutants.ts';
+import { isMutantName, type MutantName } from '../model/mutants.ts';
 
 export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
 
@@ -70,7 +73,7 @@ async function registry(file: string | undefined): Promise<Deviation[]> {
 function exitCodeFor(results: Results, deviations: readonly Deviation[]): number {
   const { summary } = compareResults(results, { deviations });
   if (summary.problems.length > 0) return EXIT.ERROR;
-  if (summary.verdicts.diverge > 0) return EXIT.DIVERGE;
+  if (summary.verdicts.diverge > 0 || (results.warmCold?.disagreements.length ?? 0) > 0) return EXIT.DIVERGE;
   return EXIT.AGREE;
 }
 
@@ -124,8 +127,13 @@ function profileOption(name: string): Profile {
   return p;
 }
 
+/** Backends run only when named: the model under the virtual L0 (model/l0/). */
+function namedOnlyBackends(profile: Profile): Backend[] {
+  return [modelBackend({ profile, l0: true })];
+}
+
 async function probeAll(names: string[], profile: Profile = DEFAULT_PROFILE): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = allBackends(profile);
+  const known = [...allBackends(profile), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known;
@@ -158,6 +166,8 @@ async function cmdRun(o: RunOptions): Promise<number> {
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
   const comparison = compareResults(results, { deviations });
   results.deviations = deviationsByCase(comparison);
+  const warmCold = compareWarmCold(results);
+  if (warmCold.pairs > 0) results.warmCold = warmCold;
   await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
   await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
@@ -175,6 +185,9 @@ async function cmdCompare(files: string[], o: { out?: string; json?: boolean; de
   // the registry as it is now (not as it was when the results were written)
   const deviations = await registry(o.deviations);
   const comparison = compareResults(results, { deviations });
+  // the warm/cold twins compared again too (a results.json from before the comparison has none)
+  const warmCold = compareWarmCold(results);
+  if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await mkdir(o.out, { recursive: true });
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
   if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison) }, null, 2)}\n`);
@@ -251,6 +264,22 @@ async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<n
   return EXIT.AGREE;
 }
 
+/** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
+async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean; firstKill?: boolean }): Promise<number> {
+  const profile = profileOption(o.profile);
+  const unknown = o.mutant.filter((m) => !isMutantName(m));
+  if (unknown.length) throw new UsageError(`unknown mutant ${unknown.join(', ')} (known: ${allMutantNames().join(', ')})`);
+  const mutants = o.mutant.length ? (o.mutant as MutantName[]) : allMutantNames();
+  const kernels = await buildKernels(await selectCases(o), { extraDirs: o.templates });
+  const report = await runMutants(kernels, { profile, mutants, jobs: o.jobs, firstKill: o.firstKill });
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`profile ${report.profile}, ${report.cases} case(s)\n${formatKillTable(report)}`);
+  const { survived, opaque } = survivors(report);
+  if (!o.json && survived.length) process.stdout.write(`surviving: ${survived.join(', ')}\n`);
+  if (!o.json && opaque) process.stdout.write('the correct L0 changed records: see the (none) row (--json for the fields)\n');
+  return survived.length || opaque ? EXIT.DIVERGE : EXIT.AGREE;
+}
+
 /** The command tree; each action stores its exit code through `setCode`. */
 export function program(setCode: (code: number) => void): Command {
   const p = new Command('svmconf')
@@ -287,6 +316,14 @@ export function program(setCode: (code: number) => void): Command {
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], o) => setCode(await cmdCompare(files, o)));
+
+  selection(p.command('mutants').description('run the cases under each mutant (model/mutants.ts) and print the kill table'))
+    .option('--mutant <names>', 'only these mutants (repeatable, comma-separated; default: all)', collect, [])
+    .option('--profile <name>', 'CPU profile of the model', DEFAULT_PROFILE.name)
+    .option('--first-kill', 'stop each mutant at the first batch of kernels that kills it (faster; counts are first kills)')
+    .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
+    .option('--json', 'machine-readable output')
+    .action(async (o) => setCode(await cmdMutants(o)));
 
   p.command('profiles')
     .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')

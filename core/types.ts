@@ -184,4 +184,23 @@ export interface Results {
   cases: CaseOutcome[];
   /** Case id → the registry entries that explained its differences (only cases with any). */
   deviations?: Record<string, DeviationMatch[]>;
+  /** temp=cold / temp=warm twins compared on each backend (report/warmcold.ts); only with such pairs. */
+  warmCold?: WarmColdSummary;
+}
+
+/** A cold case and its warm twin whose results differ on one backend (report/warmcold.ts). */
+export interface WarmColdDisagreement {
+  cold: string;
+  warm: string;
+  backend: string;
+  /** What differs: the statuses, or the defined record fields. */
+  why: string;
+}
+
+export interface WarmColdSummary {
+  /** Cold cases with a warm twin. */
+  pairs: number;
+  /** Pair × backend comparisons made (both results present, not both UNSUPPORTED). */
+  compared: number;
+  disagreements: WarmColdDisagreement[];
 }

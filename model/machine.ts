@@ -16,6 +16,21 @@ export interface MachineOptions {
   ramBytes: number;
   profile?: Profile;
   onLine?: (line: string) => void;
+  /** A hypervisor below the machine (model/l0/): sees every translation and what escapes a step. */
+  outer?: OuterHypervisor;
+}
+
+/**
+ * What runs beneath the machine when the model plays a guest of its own hypervisor (model/l0/).
+ * The machine knows only this interface: the L0 watches the translated physical addresses and
+ * gets what a step throws (its own exits) before the run loop gives up.
+ */
+export interface OuterHypervisor {
+  wrapTranslate(inner: CpuHooks['translate']): CpuHooks['translate'];
+  /** An error escaped a step; true when it was the hypervisor's own exit and it has been handled. */
+  onEscape(cpu: Cpu, e: unknown): boolean;
+  /** After every step, its exits handled (what the hypervisor watches besides memory: world switches, CR3 loads). */
+  afterStep?(cpu: Cpu): void;
 }
 
 export type RunEnd =
@@ -40,13 +55,15 @@ export class Machine {
   readonly serial: Serial;
   readonly exits = new ExitDevices();
   readonly profile: Profile;
+  private readonly outer: OuterHypervisor | undefined;
 
   constructor(opts: MachineOptions) {
+    this.outer = opts.outer;
     this.mem = PhysicalMemory.pooled(opts.ramBytes);
     this.serial = new Serial(opts.onLine);
     this.profile = opts.profile ?? DEFAULT_PROFILE;
     const hooks: CpuHooks = {
-      translate,
+      translate: opts.outer ? opts.outer.wrapTranslate(translate) : translate,
       handlerFor,
       portIn: (port) => (this.serial.owns(port) ? this.serial.in(port) : 0xffffffff),
       portOut: (port, _size, value) => {
@@ -131,10 +148,28 @@ export class Machine {
 
   /** Up to `count` instructions; how the run ended, or undefined if it has not. */
   private runSlice(count: number): RunEnd | undefined {
+    if (this.outer) return this.runSliceOuter(count, this.outer);
     const cpu = this.cpu;
     const exits = this.exits;
     for (let n = 0; n < count; n++) {
       step(cpu);
+      if (exits.exited) return { end: 'exited', status: exits.exitStatus! };
+      if (cpu.halted) return { end: 'stopped', why: `HLT with interrupts ${cpu.rflags & 0x200 ? 'enabled' : 'disabled'} at ${cpu.rip.toString(16)}` };
+    }
+    return undefined;
+  }
+
+  /** runSlice with a hypervisor beneath: its exits are handled and the loop goes on. */
+  private runSliceOuter(count: number, outer: OuterHypervisor): RunEnd | undefined {
+    const cpu = this.cpu;
+    const exits = this.exits;
+    for (let n = 0; n < count; n++) {
+      try {
+        step(cpu);
+      } catch (e) {
+        if (!outer.onEscape(cpu, e)) throw e;
+      }
+      outer.afterStep?.(cpu);
       if (exits.exited) return { end: 'exited', status: exits.exitStatus! };
       if (cpu.halted) return { end: 'stopped', why: `HLT with interrupts ${cpu.rflags & 0x200 ? 'enabled' : 'disabled'} at ${cpu.rip.toString(16)}` };
     }

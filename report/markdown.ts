@@ -92,6 +92,16 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
     L.push('');
   }
 
+  // --- warm/cold twins that disagree: a finding of their own (report/warmcold.ts)
+  if (results.warmCold) {
+    const wc = results.warmCold;
+    L.push(`## Warm/cold disagreements (${wc.disagreements.length})`, '');
+    L.push(`${wc.pairs} temp=cold/temp=warm pair(s), ${wc.compared} comparison(s) (pair × backend).`, '');
+    if (wc.disagreements.length === 0) L.push('None.', '');
+    for (const d of wc.disagreements) L.push(`- ${code(d.cold)} vs ${code(d.warm)} on ${code(d.backend)}: ${mdCell(d.why)}`);
+    if (wc.disagreements.length) L.push('');
+  }
+
   // --- known deviations, apart from the divergences: each entry used with its evidence, then the cases
   const known = cmp.cases.filter((c) => c.verdict === 'known');
   const used = usedDeviations(cmp, opts.deviations ?? []);

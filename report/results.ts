@@ -239,6 +239,16 @@ export function validateResults(v: Json, source = 'results'): Results {
       });
     }
   }
+  // optional: warm/cold twins that disagree (report/warmcold.ts)
+  if (root.warmCold !== undefined) {
+    const wc = obj(root.warmCold, '$.warmCold');
+    num(wc.pairs, '$.warmCold.pairs');
+    num(wc.compared, '$.warmCold.compared');
+    arr(wc.disagreements, '$.warmCold.disagreements').forEach((d, i) => {
+      const dobj = obj(d, `$.warmCold.disagreements[${i}]`);
+      for (const k of ['cold', 'warm', 'backend', 'why']) str(dobj[k], `$.warmCold.disagreements[${i}].${k}`);
+    });
+  }
   return v as Results;
 }
 

@@ -5,6 +5,7 @@
 import type { Results } from '../core/types.ts';
 import { compareResults, formatDiff, STATUSES, usedDeviations } from './compare.ts';
 import { evidenceLines } from './deviations.ts';
+import { warmColdLines } from './warmcold.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
 import type { CellKind } from './format.ts';
 import { caseLabel, cellFor, featureSummary, groupByTemplate, hostLine, resultDetail, SHORT_STATUS, verdictText } from './format.ts';
@@ -93,6 +94,12 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
     for (const d of c.diffs) out.push(`    ${d.informational ? paint('dim', formatDiff(d)) : formatDiff(d)}`);
   }
   out.push('');
+
+  // --- warm/cold twins that disagree: a finding of their own (report/warmcold.ts)
+  if (results.warmCold) {
+    const [head, ...rest] = warmColdLines(results.warmCold);
+    out.push(paint('bold', head!), ...rest, '');
+  }
 
   // --- known deviations: apart from the divergences, each with its evidence
   const known = cmp.cases.filter((c) => c.verdict === 'known');

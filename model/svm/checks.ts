@@ -130,7 +130,7 @@ export function guest64(vmcb: Vmcb): boolean {
  * the first failing rule (→ #VMEXIT(VMEXIT_INVALID)). `host` is needed only for the nested-paging
  * checks; without it they are skipped.
  */
-export function vmrunCheck(vmcb: Vmcb, profile: Profile, host?: HostPaging): string | undefined {
+export function vmrunCheck(vmcb: Vmcb, profile: Profile, host?: HostPaging, opts: InjectionCheckOptions = {}): string | undefined {
   const efer = vmcb.u64(VMCB_SAVE.EFER);
   const cr0 = vmcb.u64(VMCB_SAVE.CR0);
   const cr3 = vmcb.u64(VMCB_SAVE.CR3);
@@ -161,7 +161,7 @@ export function vmrunCheck(vmcb: Vmcb, profile: Profile, host?: HostPaging): str
   if (iopm + IOPM_BYTES - 1n >= top) return 'the IOPM extends beyond the maximum physical address (15.5.1, 15.10.1)';
   const msrpm = vmcb.u64(VMCB.MSRPM_BASE) & ~0xfffn;
   if (msrpm + MSRPM_BYTES - 1n >= top) return 'the MSRPM extends beyond the maximum physical address (15.5.1, 15.11)';
-  const inj = eventInjectionCheck(vmcb);
+  const inj = eventInjectionCheck(vmcb, opts);
   if (inj) return inj;
   if (vmcb.u32(VMCB.ASID) === 0) return 'ASID is zero (15.5.1, 15.25.1)';
 
@@ -210,14 +210,20 @@ const PDPE_RESERVED = (1n << 63n) | 0x1e6n;
  *    invalid in 64-bit mode, APM vol. 3 BOUND).
  * EVENTINJ with V = 0 is ignored entirely.
  */
-export function eventInjectionCheck(vmcb: Vmcb): string | undefined {
+export interface InjectionCheckOptions {
+  /** Mutant accept-nmi-vector-exception (model/mutants.ts): TYPE 3 vector 2 passes. */
+  acceptNmiVectorException?: boolean;
+}
+
+export function eventInjectionCheck(vmcb: Vmcb, opts: InjectionCheckOptions = {}): string | undefined {
   const e = parseEventInfo(vmcb.eventInj());
   if (!e.valid) return undefined;
   if (e.type !== EVENT_TYPE.INTR && e.type !== EVENT_TYPE.NMI && e.type !== EVENT_TYPE.EXCEPTION && e.type !== EVENT_TYPE.SOFT_INT) {
     return `EVENTINJ.TYPE ${e.type} is reserved (15.20)`;
   }
   if (e.type === EVENT_TYPE.EXCEPTION) {
-    if (!INJECTABLE_EXCEPTIONS.has(e.vector)) return `EVENTINJ TYPE 3 with vector ${e.vector}, not an exception (15.20)`;
+    const accepted = INJECTABLE_EXCEPTIONS.has(e.vector) || (opts.acceptNmiVectorException === true && e.vector === VEC.NMI);
+    if (!accepted) return `EVENTINJ TYPE 3 with vector ${e.vector}, not an exception (15.20)`;
     if (e.vector === VEC.BR && guest64(vmcb)) return 'EVENTINJ #BR into a 64-bit guest (15.20)';
   }
   return undefined;

@@ -26,8 +26,9 @@
 // VMM provides CR2 in the VMCB; injection does not write it).
 
 import type { Event, EventKind } from '../events/classes.ts';
-import { VEC } from '../../arch/x86.ts';
+import { VEC, pushesErrorCode } from '../../arch/x86.ts';
 import { EVENT_TYPE, makeEventInj, parseEventInfo, type EventInfo } from '../../arch/svm.ts';
+import type { MutantName } from '../mutants.ts';
 
 export interface InjectionContext {
   /** The guest RIP loaded from the VMCB save area. */
@@ -36,6 +37,8 @@ export interface InjectionContext {
   nextRip: bigint;
   /** The profile has NRIPS (CPUID Fn8000_000A EDX[3]). */
   nrips: boolean;
+  /** Mutants switched on (model/mutants.ts); none when absent. */
+  mutant?: (name: MutantName) => boolean;
 }
 
 export interface Injection {
@@ -73,10 +76,18 @@ export function injectedEvent(value: bigint | EventInfo, ctx: InjectionContext):
     case EVENT_TYPE.SOFT_INT: kind = 'softint'; break;
     default: throw new ReservedEventType(info.type);
   }
-  const trap = trapLike(info);
+  // mutant icebp-trap: TYPE 3 vector 1 treated like ICEBP's trap (next_rip pushed, gate DPL checked)
+  const icebpTrap = info.type === EVENT_TYPE.EXCEPTION && vector === VEC.DB && ctx.mutant?.('icebp-trap') === true;
+  if (icebpTrap) kind = 'icebp';
+  const trap = trapLike(info) || icebpTrap;
   const event: Event = { vector, kind, returnRip: trap && ctx.nrips ? ctx.nextRip : ctx.rip };
   if (trap) event.insnRip = ctx.rip;
   if (info.ev) event.errorCode = info.errorCode >>> 0;
+  // mutant error-code-ignores-ev: the vector decides whether an error code is pushed, not EV
+  if (info.type === EVENT_TYPE.EXCEPTION && ctx.mutant?.('error-code-ignores-ev')) {
+    if (pushesErrorCode(vector)) event.errorCode = info.errorCode >>> 0;
+    else delete event.errorCode;
+  }
   return { event, returnRipUnspecified: trap && !ctx.nrips };
 }
 

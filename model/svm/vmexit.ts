@@ -21,6 +21,7 @@ import { setPhysAccess, IDENTITY_PHYS } from '../paging.ts';
 import { VMCB, EXIT } from '../../arch/svm.ts';
 import { loadHostState, saveGuestState, type Vmcb } from './vmcb.ts';
 import { guestOf, setGuest, type GuestMode } from './guest.ts';
+import { mutantOn } from '../mutants.ts';
 
 export interface ExitInfo {
   code: bigint;
@@ -55,8 +56,12 @@ export function vmexit(cpu: Cpu, g: GuestMode, e: ExitInfo): void {
   vmcb.set64(VMCB.EXIT_CODE, e.code);
   vmcb.set64(VMCB.EXIT_INFO_1, e.info1 ?? 0n);
   vmcb.set64(VMCB.EXIT_INFO_2, e.info2 ?? 0n);
-  vmcb.set64(VMCB.EXIT_INT_INFO, e.intInfo ?? 0n);
-  if (g.nrips) vmcb.set64(VMCB.NEXT_RIP, e.nextRip ?? 0n);
+  const intInfo = e.intInfo ?? 0n;
+  // mutant stale-exitintinfo: nothing under delivery, EXITINTINFO left as the last exit wrote it
+  if (intInfo !== 0n || !mutantOn(cpu, 'stale-exitintinfo')) vmcb.set64(VMCB.EXIT_INT_INFO, intInfo);
+  // mutant next-rip-kept-on-vectoring-exit: an exit while vectoring leaves next_rip as it was
+  const keepNextRip = intInfo !== 0n && mutantOn(cpu, 'next-rip-kept-on-vectoring-exit');
+  if (g.nrips && !keepNextRip) vmcb.set64(VMCB.NEXT_RIP, e.nextRip ?? 0n);
   vmcb.set64(VMCB.EVENT_INJ, 0n);
   leaveGuest(cpu);
   resumeHost(cpu, g.hsave);
@@ -78,7 +83,8 @@ export function vmexitCurrent(cpu: Cpu, e: ExitInfo): boolean {
  * reloaded from VM_HSAVE_PA like any #VMEXIT (DR7 enables cleared, TLB flushed) and GIF = 0.
  */
 export function vmexitInvalid(cpu: Cpu, vmcb: Vmcb, hsave: Vmcb): void {
-  vmcb.set64(VMCB.EXIT_CODE, EXIT.INVALID);
+  // mutant exit-code-low32: only the low half of the 64-bit code written
+  vmcb.set64(VMCB.EXIT_CODE, mutantOn(cpu, 'exit-code-low32') ? EXIT.INVALID & 0xffff_ffffn : EXIT.INVALID);
   vmcb.set64(VMCB.EVENT_INJ, 0n);
   resumeHost(cpu, hsave);
 }

@@ -29,6 +29,7 @@ import { NestedPaging, nestedContext } from './npt.ts';
 import { injectedEvent } from './inject.ts';
 import { setGuest, type GuestMode } from './guest.ts';
 import { vmexitInvalid } from './vmexit.ts';
+import { mutantOn } from '../mutants.ts';
 import { GUEST_HOOKS } from './intercepts.ts';
 
 /** Why the last VMRUN of a CPU failed its checks (diagnostics and tests; the exit carries no reason). */
@@ -54,7 +55,7 @@ export function vmrun(cpu: Cpu, pa: number): void {
   saveHostState(cpu, hsave);
   const host = { cr0: cpu.cr0, cr4: cpu.cr4, efer: cpu.efer };
 
-  const failure = vmrunCheck(vmcb, profile, host);
+  const failure = vmrunCheck(vmcb, profile, host, { acceptNmiVectorException: mutantOn(cpu, 'accept-nmi-vector-exception') });
   if (failure !== undefined) {
     lastFailure.set(cpu, failure);
     vmexitInvalid(cpu, vmcb, hsave);
@@ -78,7 +79,7 @@ export function vmrun(cpu: Cpu, pa: number): void {
   cpu.eventHooks = GUEST_HOOKS;
   cpu.gif = true;
 
-  const inj = injectedEvent(ctl.eventInj, { rip: cpu.rip, nextRip: ctl.nextRip, nrips: g.nrips });
+  const inj = injectedEvent(ctl.eventInj, { rip: cpu.rip, nextRip: ctl.nextRip, nrips: g.nrips, mutant: (n) => mutantOn(cpu, n) });
   lastUnspecified.set(cpu, inj?.returnRipUnspecified ?? false);
   if (inj) {
     g.injecting = inj.event;

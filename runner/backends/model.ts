@@ -11,6 +11,8 @@ import { DEFAULT_PROFILE, profileFeatures, svmSwitches, withoutFeatures, type Pr
 import type { CpuConfig } from '../../core/types.ts';
 import { cpuConfigOf } from '../../generator/kernel.ts';
 import { recordMask } from '../../model/svm/masks.ts';
+import { VirtualL0 } from '../../model/l0/l0.ts';
+import { setMutants, type MutantName } from '../../model/mutants.ts';
 
 /** Instructions between two looks at the clock and the event loop. */
 const SLICE = 500_000;
@@ -20,6 +22,13 @@ export interface ModelBackendOptions {
   maxInstructions?: number;
   /** The CPU profile (model/profiles/); default DEFAULT_PROFILE (amd-19h). */
   profile?: Profile;
+  /**
+   * Run under the virtual L0 (model/l0/): a hypervisor below the model that faults guest pages in
+   * on first touch and re-injects the events whose delivery that interrupted. Backend `model-l0`.
+   */
+  l0?: boolean;
+  /** Mutants to switch on (model/mutants.ts); the backend is then named `model+<mutants>`. */
+  mutants?: readonly MutantName[];
 }
 
 /** The profile a boot runs under: the chosen one with the features the kernel needs hidden removed from CPUID. */
@@ -31,8 +40,10 @@ export function bootProfile(profile: Profile, cpu: CpuConfig): Profile {
 export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
   const profile = opts.profile ?? DEFAULT_PROFILE;
+  const mutants = opts.mutants ?? [];
+  const name = `model${opts.l0 ? '-l0' : ''}${mutants.length ? `+${mutants.join('+')}` : ''}`;
   return {
-    name: 'model',
+    name,
     // which bits of a record the manual defines in the case's situation (model/svm/masks.ts),
     // under the profile the case's boot ran with
     maskFor: (c, record) => recordMask(c.template.record, record, svmSwitches(bootProfile(profile, cpuConfigOf(c)))),
@@ -47,16 +58,20 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
           ? { present: true, absent: true, reason: `profile ${profile.name} has ${f}; hidden from CPUID when a case needs it absent` }
           : { present: false, absent: true, reason: `profile ${profile.name} has no ${f}` };
       }
-      return { name: 'model', available: true, reason: '', features, version: `svmconf model (profile ${profile.name})` };
+      const under = opts.l0 ? ', under the virtual L0' : '';
+      return { name, available: true, reason: '', features, version: `svmconf model (profile ${profile.name}${under})` };
     },
     async boot(req: BootRequest): Promise<BootResult> {
       const started = performance.now();
       const elf = await readFile(req.kernel.elf);
       let lastLine = started;
       const lines: string[] = [];
+      // the L0 runs on the hardware the profile describes, whatever it hides from L1's CPUID
+      const outer = opts.l0 ? new VirtualL0({ nrips: svmSwitches(profile).nrips, mutants }) : undefined;
       const m = new Machine({
         ramBytes: GUEST_RAM_MIB * 1024 * 1024,
         profile: bootProfile(profile, req.kernel.cpu),
+        outer,
         onLine: (line) => {
           lines.push(line);
           lastLine = performance.now();
@@ -67,12 +82,15 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
       try {
         const cmdline = `start=${req.start}${req.end !== undefined ? ` end=${req.end}` : ''}`;
         m.loadMultiboot(new Uint8Array(elf), cmdline);
+        setMutants(m.cpu, mutants);
         const seconds = () => (performance.now() - started) / 1000;
         for (let executed = 0; executed < maxInstructions; executed += SLICE) {
           const r = m.run(SLICE);
           switch (r.end) {
-            case 'exited':
-              return { end: 'exited', lines, detail: `debug-exit status ${r.status}`, seconds: seconds() };
+            case 'exited': {
+              const l0 = outer ? `; L0: ${outer.stats.exits} exit(s) during delivery, ${outer.stats.reinjected} re-injected, ${outer.stats.retried} retried` : '';
+              return { end: 'exited', lines, detail: `debug-exit status ${r.status}${l0}`, seconds: seconds() };
+            }
             case 'shutdown':
               return { end: 'crashed', lines, detail: `triple fault (shutdown): ${r.why}`, seconds: seconds() };
             case 'stopped':
