@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected
+.PHONY: all setup conformance test typecheck unit list build clean bench expected iso
 
 all: conformance
 
@@ -21,6 +21,10 @@ test: setup
 ## expected: the model's records for every case under every CPU profile -> expected/<profile>/ (review with git diff)
 expected: setup
 	$(SVMCONF) expected $(ARGS)
+
+## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; README "Bootable image")
+iso: setup
+	$(SVMCONF) iso $(ARGS)
 
 list: setup
 	$(SVMCONF) list $(ARGS)
