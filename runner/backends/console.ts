@@ -305,7 +305,6 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
     if (ro.signal?.aborted) throw ro.signal.reason ?? new Error('aborted');
     const ending = finished!;
     const results = resultsFromConsole(kernels, lines, { ...ending, idleTimeoutMs: ro.idleTimeoutMs });
-    // Results of a session that ended as planned but never began say why the boot failed.
     return { results, end: ending.end, detail: ending.detail, lines, seconds: (performance.now() - t0) / 1000 };
   }
 
