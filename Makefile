@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso
 
 all: conformance
 
@@ -25,6 +25,10 @@ expected: setup
 ## mutants: the kill table — every case on the model under each mutant of model/mutants.ts (exit 1 if one survives)
 mutants: setup
 	$(SVMCONF) mutants $(ARGS)
+
+## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; README "Bootable image")
+iso: setup
+	$(SVMCONF) iso $(ARGS)
 
 list: setup
 	$(SVMCONF) list $(ARGS)

@@ -12,10 +12,13 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
-import { buildKernels, expandAll, filterCases, loadTemplates, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
+import { buildKernels, expandAll, filterCases, loadTemplates, makeRenderer, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
 import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { modelBackend } from '../runner/backends/model.ts';
+import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
+import { buildIso } from '../generator/iso.ts';
+import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
@@ -34,9 +37,16 @@ import { isMutantName, type MutantName } from '../model/mutants.ts';
 
 export const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 } as const;
 
+/** The console backend's commands: the options, else SVMCONF_CONSOLE_CMD / SVMCONF_BOOT_CMD. */
+function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): ConsoleOptions {
+  const consoleCmd = o.consoleCmd ?? process.env.SVMCONF_CONSOLE_CMD;
+  const bootCmd = o.bootCmd ?? process.env.SVMCONF_BOOT_CMD;
+  return { ...(consoleCmd ? { consoleCmd } : {}), ...(bootCmd ? { bootCmd } : {}) };
+}
+
 /** Every backend svmconf knows, in matrix column order. */
-export function allBackends(profile: Profile = DEFAULT_PROFILE): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend()];
+export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions()): Backend[] {
+  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), consoleBackend(console)];
 }
 
 class UsageError extends Error {}
@@ -119,6 +129,8 @@ interface RunOptions extends CaseSelection {
   timeout: number;
   out: string;
   json?: boolean;
+  consoleCmd?: string;
+  bootCmd?: string;
 }
 
 function profileOption(name: string): Profile {
@@ -132,11 +144,17 @@ function namedOnlyBackends(profile: Profile): Backend[] {
   return [modelBackend({ profile, l0: true })];
 }
 
-async function probeAll(names: string[], profile: Profile = DEFAULT_PROFILE): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = [...allBackends(profile), ...(names.length ? namedOnlyBackends(profile) : [])];
+async function probeAll(
+  names: string[],
+  profile: Profile = DEFAULT_PROFILE,
+  console: ConsoleOptions = consoleOptions(),
+  listAll = false,
+): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
+  const known = [...allBackends(profile, console), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
-  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known;
+  // By default the console backend takes part only when a console command is configured.
+  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
   return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
 }
 
@@ -144,18 +162,32 @@ async function cmdRun(o: RunOptions): Promise<number> {
   const profile = profileOption(o.profile);
   const cases = await selectCases(o);
   const deviations = await registry(o.deviations);
-  const [backends, host] = await Promise.all([probeAll(o.backend, profile), probeHostInfo()]);
+  const [backends, host] = await Promise.all([probeAll(o.backend, profile, consoleOptions(o)), probeHostInfo()]);
   const progress = createProgress(cases.length * backends.length);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
   progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
-  const byCase = await runKernels(kernels, backends, {
+  // A configured console runs the whole suite image in one boot (runner/backends/console.ts).
+  const consoles = backends.filter((b) => b.info.name === CONSOLE_BACKEND && b.info.available);
+  const byCase = await runKernels(kernels, backends.filter((b) => !consoles.includes(b)), {
     jobs: o.jobs,
     idleTimeoutMs: o.timeout * 1000,
     onProgress: (ev: { status?: string; backend?: string }) => {
       if (ev.status) progress.caseDone(ev.status, ev.backend ?? '');
     },
   });
+  for (const { backend, info } of consoles) {
+    const run = await (backend as ConsoleBackend).runSuite(kernels, {
+      idleTimeoutMs: o.timeout * 1000,
+      onCase: (_id, status) => progress.caseDone(status, info.name),
+    });
+    progress.note(`${info.name}: ${run.end} (${run.detail}) after ${run.seconds.toFixed(1)} s`);
+    for (const [id, r] of run.results) {
+      const row = byCase.get(id) ?? {};
+      row[info.name] = r;
+      byCase.set(id, row);
+    }
+  }
   progress.end();
   const runs = cases.map((c) => {
     const results: Record<string, CaseResult> = { ...(byCase.get(c.id) ?? {}) };
@@ -179,6 +211,15 @@ async function cmdRun(o: RunOptions): Promise<number> {
   return exitCodeFor(results, deviations);
 }
 
+async function cmdIso(o: CaseSelection & { out: string; menuTimeout: number }): Promise<number> {
+  if (!Number.isInteger(o.menuTimeout) || o.menuTimeout < 0) throw new UsageError('--menu-timeout: expected a whole number of seconds');
+  const cases = await selectCases(o);
+  const kernels = await buildKernels(cases, { extraDirs: o.templates });
+  const iso = await buildIso(kernels, { renderer: await makeRenderer(o.templates), cacheDir: defaultCacheDir(ROOT), out: o.out, timeout: o.menuTimeout });
+  process.stdout.write(`${relative(process.cwd(), iso) || iso}: ${kernels.length} kernel(s), ${cases.length} case(s), BIOS and UEFI\n`);
+  return EXIT.AGREE;
+}
+
 async function cmdCompare(files: string[], o: { out?: string; json?: boolean; deviations?: string }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
   const results = await readResults(files[0]!);
@@ -195,8 +236,8 @@ async function cmdCompare(files: string[], o: { out?: string; json?: boolean; de
   return exitCodeFor(results, deviations);
 }
 
-async function cmdBackends(o: { json?: boolean }): Promise<number> {
-  const infos = (await probeAll([])).map((b) => b.info);
+async function cmdBackends(o: { json?: boolean; consoleCmd?: string; bootCmd?: string }): Promise<number> {
+  const infos = (await probeAll([], DEFAULT_PROFILE, consoleOptions(o), true)).map((b) => b.info);
   if (o.json) process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
   else {
     for (const b of infos) {
@@ -307,7 +348,14 @@ export function program(setCode: (code: number) => void): Command {
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--profile <name>', 'CPU profile of the model backend (see `svmconf profiles`)', DEFAULT_PROFILE.name)
     .option('--json', 'print results.json to stdout instead of the table')
+    .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
+    .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
+
+  selection(p.command('iso').description('build the bootable suite image (GRUB, BIOS and UEFI): every kernel in one boot, protocol on COM1'))
+    .option('--out <file>', 'the image', join(ROOT, 'out', 'svmconf.iso'))
+    .addOption(new Option('--menu-timeout <seconds>', 'seconds the GRUB menu waits before the full suite').argParser(Number).default(5))
+    .action(async (o) => setCode(await cmdIso({ ...o, out: resolve(o.out) })));
 
   p.command('compare')
     .description('compare the backends of a results.json again (table, exit code)')
@@ -339,6 +387,8 @@ export function program(setCode: (code: number) => void): Command {
   p.command('backends')
     .description('what each backend can do on this machine, and why not')
     .option('--json', 'machine-readable output')
+    .option('--console-cmd <command>', 'console backend: the command attaching to the serial console')
+    .option('--boot-cmd <command>', 'console backend: the command booting the machine')
     .action(async (o) => setCode(await cmdBackends(o)));
   return p;
 }

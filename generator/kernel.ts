@@ -123,7 +123,11 @@ export function caseTableSource(plan: KernelPlan): string {
   ].join('\n');
 }
 
-/** One load segment from KERNEL_LOAD_ADDR; the multiboot header first (it must be in the first 8 KiB). */
+/**
+ * One load segment from KERNEL_LOAD_ADDR; the multiboot header first (it must be in the first 8 KiB).
+ * `.suite` (the return path to the suite loader, batch.S.hbs) goes last, after .bss, so that it
+ * moves nothing else.
+ */
 export function linkerScript(): string {
   return `OUTPUT_FORMAT(elf64-x86-64)
 ENTRY(_start)
@@ -134,6 +138,7 @@ SECTIONS
   .rodata : { *(.rodata .rodata.*) }
   .data : { *(.data .data.*) }
   .bss : { __bss_start = .; *(.bss .bss.* COMMON) . = ALIGN(8); __bss_end = .; }
+  .suite : { *(.suite) }
   /DISCARD/ : { *(.note.*) *(.comment) *(.eh_frame) }
 }
 `;

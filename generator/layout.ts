@@ -14,6 +14,15 @@ export const KERNEL_LOAD_ADDR = 0x100000;
 export const ARENA_BASE = 0x800000;
 export const ARENA_SIZE = 0x800000;
 
+/**
+ * The suite loader of the bootable image (templates/partials/suite_loader.S.hbs): linked above the
+ * page arena so that no batch kernel, case or arena page touches it; the batch kernels it carries
+ * are copied to their own link address, KERNEL_LOAD_ADDR, one after the other. A batch kernel
+ * returns to SUITE_RETURN_ADDR (its command line says `return=<decimal address>`).
+ */
+export const SUITE_LOADER_ADDR = 0x1000000;
+export const SUITE_RETURN_ADDR = SUITE_LOADER_ADDR + 0x10;
+
 /** Guest RAM the runners give a kernel (MiB); the arena must fit below it. */
 export const GUEST_RAM_MIB = 128;
 
@@ -61,6 +70,8 @@ export function asmLayout(): string {
     ['CASE_OK', CASE_RESULT.OK],
     ['CASE_SKIP', CASE_RESULT.SKIP],
     ['CRASH_RECORD_SIZE', CRASH_RECORD_SIZE],
+    ['SUITE_LOADER_ADDR', SUITE_LOADER_ADDR],
+    ['SUITE_RETURN_ADDR', SUITE_RETURN_ADDR],
     ...Object.entries(SELECTORS),
   ];
   return lines.map(([name, value]) => `.set ${name}, 0x${value.toString(16)}`).join('\n') + '\n';
