@@ -18,8 +18,13 @@ import { deliverEvent, deliverFault } from './delivery.ts';
 /** DR6 bits (APM vol. 2 13.1.1.3). */
 export const DR6 = { B_MASK: 0xfn, BS: 1n << 14n } as const;
 
-/** IRET loads RF from its frame and RF then survives until the next instruction completes (3.1.6). */
-const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
+/**
+ * Instructions that load RF, which then survives until the next instruction completes (3.1.6):
+ * IRET from its frame; VMRUN from the guest's VMCB RFLAGS (15.5.1), so that a hypervisor resuming
+ * L2 after an intercepted instruction-breakpoint #DB with RF = 1 in the VMCB runs the instruction
+ * once instead of taking the breakpoint again (13.1.3.1).
+ */
+const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq', 'Vmrun']);
 
 /**
  * Execute one instruction at cpu.rip, or deliver the event it raised:
