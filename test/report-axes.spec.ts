@@ -1,13 +1,14 @@
 // Counts per matrix axis (report/axes.ts): `svmconf list` and the matrix report's per-axis table.
 import assert from 'node:assert/strict';
 import { axisCounts, axisVerdicts, formatAxisCounts } from '../report/axes.ts';
+import type { Verdict } from '../report/compare.ts';
 
 describe('report/axes: cases and verdicts per matrix axis', () => {
-  const cases = [
-    { template: 'a', params: { owner: 'l1', temp: 'cold' }, verdict: 'agree' as const },
-    { template: 'a', params: { owner: 'l2', temp: 'cold' }, verdict: 'diverge' as const },
-    { template: 'b', params: { temp: 'warm' }, verdict: 'agree' as const },
-    { template: 'c', params: {}, verdict: 'single' as const },
+  const cases: Array<{ template: string; params: Record<string, string>; verdict: Verdict }> = [
+    { template: 'a', params: { owner: 'l1', temp: 'cold' }, verdict: 'agree' },
+    { template: 'a', params: { owner: 'l2', temp: 'cold' }, verdict: 'diverge' },
+    { template: 'b', params: { temp: 'warm' }, verdict: 'agree' },
+    { template: 'c', params: {}, verdict: 'single' },
   ];
 
   it('counts every parameter value over all templates, in first-seen order', () => {
