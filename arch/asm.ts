@@ -34,7 +34,7 @@
 // Beware of 64-bit immediates: `orq $EVENTINJ_V, %rax` sign-extends 0x80000000; use orl on the low
 // dword, btsq $EVENTINJ_V_BIT, or movabs.
 
-import { CR0, CR4, PF_ERR, RFLAGS, VEC } from './x86.ts';
+import { CR0, CR4, DR7, PF_ERR, RFLAGS, VEC } from './x86.ts';
 import {
   CPUID_EXT_ECX, CPUID_LEAF, CPUID_SVM_EDX, EFER, EVENTINJ, EVENT_TYPE, EXIT, EXIT_RANGE, INT_CTL,
   INT_STATE, INTERCEPT_MISC1, INTERCEPT_MISC2, MSR, NESTED_CTL, NPF_INFO, SEG_ATTRIB, TLB_CONTROL,
@@ -129,6 +129,7 @@ export function asmConstantTable(): AsmConstant[] {
   for (const [k, bit] of Object.entries(CPUID_SVM_EDX)) t.push([`CPUID_SVM_EDX_${k}`, 1n << BigInt(bit)], [`CPUID_SVM_EDX_${k}_BIT`, BigInt(bit)]);
 
   t.push(...flags('RFLAGS', RFLAGS));
+  t.push(...flags('DR7', DR7));
   t.push(...flags('CR0', CR0));
   t.push(...flags('CR4', CR4));
   t.push(...flags('PF_ERR', PF_ERR));

@@ -59,6 +59,15 @@ export function vectorMnemonic(vector: number): string | undefined {
   return VECTOR_NAMES.get(vector);
 }
 
+/**
+ * DR7 fields for one instruction breakpoint in DR0 (APM vol. 2 13.1.1.4): L0 enables it locally;
+ * R/W0 (bits 17:16) = 00 (instruction execution) and LEN0 (bits 19:18) = 00 are the zero value.
+ */
+export const DR7 = {
+  L0: 1n << 0n,
+  G0: 1n << 1n,
+} as const;
+
 /** RFLAGS bits (APM vol. 2 §3.1.6). Single-bit flags as masks; IOPL is a two-bit field. */
 export const RFLAGS = {
   CF: 1n << 0n,

@@ -7,6 +7,7 @@
 //   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing
 //   3  usage: unknown command or option, bad argument
 
+import { axisCounts, formatAxisCounts } from '../report/axes.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -105,7 +106,8 @@ async function cmdList(o: CaseSelection & { json?: boolean }): Promise<number> {
     }
     for (const c of list) process.stdout.write(`    ${c.id}\n`);
   }
-  process.stdout.write(`${cases.length} case(s) in ${byTemplate.size} template(s)\n`);
+  process.stdout.write(`${cases.length} case(s) in ${byTemplate.size} template(s); cases per axis value, over all templates:\n`);
+  for (const line of formatAxisCounts(axisCounts(cases))) process.stdout.write(`${line}\n`);
   return EXIT.AGREE;
 }
 

@@ -50,6 +50,24 @@ export const CASE_START_STATE = {
   DR7_INIT: 0x400n,
 } as const;
 
+/**
+ * The scenario templates' L2 alias window (templates/partials/scenario.S.hbs): L2 runs on a copy
+ * of L1's page tables plus one 4 KiB-mapped window at PML4 slot 1, holding the three pages event
+ * delivery needs — L2's IDT, L2's stack and the handler page (the first code a gate enters). A
+ * case makes one of them not present (a #PF during delivery) by clearing its PTE. Fixed virtual
+ * addresses keep the recorded #PF addresses identical whatever the kernel's layout.
+ */
+export const SCENARIO_WINDOW = {
+  SCEN_VA_BASE: 0x8000000000n,
+  SCEN_SLOT_IDT: 0n,
+  SCEN_SLOT_STACK: 1n,
+  SCEN_SLOT_HANDLER: 2n,
+  /** Bytes per handler-page slot: a `jmp *0(%rip)` (6 bytes) and its 8-byte target. */
+  SCEN_STUB_SIZE: 16n,
+  /** The handler-page slot a warm case calls (a lone `ret`): no vector uses it. */
+  SCEN_WARM_SLOT: 255n,
+} as const;
+
 /** Bytes of the multiboot command line the runtime keeps. */
 export const CMDLINE_MAX = 256;
 
@@ -73,6 +91,7 @@ export function asmLayout(): string {
     ['SUITE_LOADER_ADDR', SUITE_LOADER_ADDR],
     ['SUITE_RETURN_ADDR', SUITE_RETURN_ADDR],
     ...Object.entries(SELECTORS),
+    ...Object.entries(SCENARIO_WINDOW),
   ];
   return lines.map(([name, value]) => `.set ${name}, 0x${value.toString(16)}`).join('\n') + '\n';
 }

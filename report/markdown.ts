@@ -1,6 +1,7 @@
 // out/matrix.md: the conformance matrix as Markdown (title, host, backends, one section per
 // template with a case × backend table, divergences with decoded field diffs, problems, legend).
 
+import { axisVerdicts } from './axes.ts';
 import type { Results } from '../core/types.ts';
 import { compareResults, formatDiff, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
 import type { Deviation } from './deviations.ts';
@@ -76,6 +77,16 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
         : comparison.verdict === 'known' ? `*${mdCell(verdict)}*` : verdict;
       row([code(caseLabel(c)), ...cells, shown]);
     }
+    L.push('');
+  }
+
+  // --- per template and axis: verdicts per parameter value (templates with a matrix only)
+  const axes = axisVerdicts(cmp.cases);
+  if (axes.length > 0) {
+    L.push('## Per template and axis', '');
+    row(['template', 'axis', 'value', ...VERDICTS]);
+    row(['---', '---', '---', ...VERDICTS.map(() => '---:')]);
+    for (const a of axes) row([code(a.template), code(a.axis), code(a.value), ...VERDICTS.map((v) => String(a.verdicts[v]))]);
     L.push('');
   }
 

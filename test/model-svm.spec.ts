@@ -186,6 +186,22 @@ describe('model SVM: VMRUN and #VMEXIT (APM vol. 2 15.5, 15.6)', () => {
   }
 });
 
+describe('model SVM: VMRUN loads RFLAGS.RF for the guest (APM vol. 2 15.5.1, 3.1.6, 13.1.3.1)', () => {
+  for (const rf of [false, true]) {
+    it(`a DR0 breakpoint on L2's first instruction ${rf ? 'is suppressed by RF = 1 in the VMCB: the instruction runs' : 'raises #DB, intercepted: exit 0x41 at that instruction'}`, () => {
+      const m = machine({ excp: 1 << VEC.DB });
+      m.cpu.dr[0] = BigInt(GUEST_CODE); // DR0-3 are not switched by VMRUN; DR7 is (L0 = 1, R/W0 = LEN0 = 00)
+      m.vmcb.set64(VMCB_SAVE.DR7, 0x401n);
+      m.vmcb.set64(VMCB_SAVE.RFLAGS, RFLAGS.FIXED1 | (rf ? RFLAGS.RF : 0n));
+      step(m.cpu);
+      for (let n = 0; n < 10 && guestOf(m.cpu); n++) step(m.cpu);
+      const e = exitOf(m.vmcb);
+      assert.equal(e.code, rf ? EXIT.VMMCALL : EXIT.EXCP_DB);
+      assert.equal(e.rip, BigInt(GUEST_CODE));
+    });
+  }
+});
+
 describe('model SVM: event injection (APM vol. 2 15.20)', () => {
   const base = { gates: [gate(0x80, HANDLER), gate(0x30, HANDLER), gate(VEC.GP, HANDLER), gate(VEC.NMI, HANDLER), gate(VEC.BP, HANDLER), gate(VEC.DB, HANDLER)] };
 

@@ -21,8 +21,13 @@ export const DR6 = { B_MASK: 0xfn, BS: 1n << 14n } as const;
 /** DR7 bits 31:0 in CpuState.dr32 (the low half of dr[7]: little-endian host). */
 const DR7_LOW = 14;
 
-/** IRET loads RF from its frame and RF then survives until the next instruction completes (3.1.6). */
-const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq']);
+/**
+ * Instructions that load RF, which then survives until the next instruction completes (3.1.6):
+ * IRET from its frame; VMRUN from the guest's VMCB RFLAGS (15.5.1), so that a hypervisor resuming
+ * L2 after an intercepted instruction-breakpoint #DB with RF = 1 in the VMCB runs the instruction
+ * once instead of taking the breakpoint again (13.1.3.1).
+ */
+const KEEPS_RF: ReadonlySet<string> = new Set(['Iret', 'Iretd', 'Iretq', 'Vmrun']);
 
 /**
  * Execute one instruction at cpu.rip, or deliver the event it raised:
