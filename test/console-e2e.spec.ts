@@ -82,10 +82,10 @@ describe('console backend end to end: the suite image on QEMU, BIOS and UEFI', f
   it('keeps the records before a hang, gives the hung case TIMEOUT and kills the console command', async () => {
     const all = expandAll(await loadTemplates([FIXTURES]));
     const img = await iso(dir, 'hang.iso', filterCases(all, ['fixture.crashers/what=ok', 'fixture.crashers/what=fault', 'fixture.crashers/what=hang', 'fixture.crashers/what=ok3']), [FIXTURES]);
-    const t0 = performance.now();
     const run = await runConsole(qemuBiosCmd(img.path), img.kernels, 3000);
     assert.equal(run.end, 'timeout', run.detail);
-    assert.ok((performance.now() - t0) / 1000 < 60, 'ended by the idle timeout');
+    // ended by the silence after the hang, not by the start timeout or the command ending
+    assert.match(run.detail, /^no output for 3 s; console command killed$/);
     const r = (id: string) => run.results.get(`fixture.crashers/what=${id}`);
     assert.equal(r('ok')?.status, 'OK');
     assert.equal(r('fault')?.status, 'CRASH');

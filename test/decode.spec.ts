@@ -16,6 +16,7 @@ import {
   CRASH_LAYOUT, decodeCrash, decodeRecord, describeCrash, formatEventInfo, formatExitCode, formatOffset, formatRflags,
   formatSelector, formatValue, formatVector, parseHex, RecordFormatError,
 } from '../report/decode.ts';
+import { CRASH_RECORD_SIZE } from '../generator/layout.ts';
 
 const SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
 
@@ -264,6 +265,10 @@ describe('decode: crash record (docs/protocol.md, 48 bytes)', () => {
     assert.deepEqual(CRASH_LAYOUT.map((f) => [f.name, f.offset, f.size]), [
       ['vector', 0, 8], ['error_code', 8, 8], ['rip', 16, 8], ['cs', 24, 8], ['rflags', 32, 8], ['cr2', 40, 8],
     ]);
+  });
+  it('is as long as the record the kernels write (generator/layout.ts CRASH_RECORD_SIZE)', () => {
+    const last = CRASH_LAYOUT[CRASH_LAYOUT.length - 1]!;
+    assert.equal(last.offset + last.size, CRASH_RECORD_SIZE);
   });
   it('decodes a #PF crash 3 bytes before the entry point', () => {
     const rec = le(14n, 8) + le(0x2n, 8) + le(-3n & ((1n << 64n) - 1n), 8) + le(0x8n, 8) + le(0x10046n, 8) + le(0xdead000n, 8);

@@ -137,7 +137,9 @@ describe('runner/backends/qemu: boots (with a stand-in QEMU)', function () {
   });
 
   it('kills a silent guest after the idle timeout', async () => {
-    const r = await boot('hang', { out: 'SVMCONF BEGIN\n' }, 300);
+    // the idle timer runs from the spawn: it must outlast the stand-in's start under load (a
+    // node process can take a second to print on a busy 2-core machine)
+    const r = await boot('hang', { out: 'SVMCONF BEGIN\n' }, 3000);
     assert.equal(r.end, 'timeout');
     assert.deepEqual(r.lines, ['SVMCONF BEGIN']);
   });
