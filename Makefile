@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native
 
 all: conformance
 
@@ -42,3 +42,13 @@ clean:
 ## bench: the model's MIPS and the L1 suite's wall time under the model and qemu-tcg (one run)
 bench: setup
 	node --import tsx bench/bench.ts
+
+## native: the native KVM runner's helper (native/kvm/*.c) -> build/native/svmconf-kvm; needs a C compiler and linux/kvm.h
+NATIVE_CC ?= cc
+NATIVE_CFLAGS ?= -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
+NATIVE_SRC := $(wildcard native/kvm/*.c)
+NATIVE_BIN := build/native/svmconf-kvm
+native: $(NATIVE_BIN)
+$(NATIVE_BIN): $(NATIVE_SRC) native/kvm/vmm.h
+	@mkdir -p $(dir $@)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -o $@ $(NATIVE_SRC)
