@@ -246,7 +246,7 @@ async function runPair(
       fresh.push([start, { status: 'ERROR', reason: `the boot settled no case: ${br.end}: ${br.detail}` }]);
     }
     const share = br.seconds / fresh.length;
-    for (const [i, r] of fresh) set(i, { ...r, seconds: share });
+    for (const [i, r] of fresh) set(i, { ...r, seconds: share, ...(br.note !== undefined ? { note: br.note } : {}) });
   }
 }
 
