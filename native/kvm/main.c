@@ -6,6 +6,7 @@
  *   svmconf-kvm --probe                 what KVM offers here, as JSON (capabilities, supported CPUID)
  *   svmconf-kvm --check --kernel K.elf  load only (no /dev/kvm): the loader's result as JSON
  *               [--dump FILE]           ... and guest RAM below the kernel's end written to FILE
+ *               [--cpuid FILE|-]        ... and the CPUID table as parsed
  *   svmconf-kvm --selftest              the pure parts' own checks (no /dev/kvm)
  *
  * Output: COM1's bytes on stdout, as they come. The last line on stderr is the outcome, one JSON
@@ -314,8 +315,25 @@ static int run_kernel(const struct options *o) {
       close(fd);
     }
     printf("{\"entry\":%u,\"lowest\":%u,\"highest\":%u,\"segments\":%u,\"mbi\":%u,\"mem_lower\":640,\"mem_upper\":%zu,"
-           "\"cmdline_addr\":%u,\"gdt\":%u,\"eax\":%u}\n",
+           "\"cmdline_addr\":%u,\"gdt\":%u,\"eax\":%u,\"cpuid\":[",
            li.entry, li.lowest, li.highest, li.nsegments, li.mbi, vm.ram_size / 1024 - 1024, MBI_CMDLINE_ADDR, GDT_ADDR, MB_BOOT_MAGIC);
+    /* the CPUID table as the helper parsed it, so the runner's text format is checked end to end */
+    if (o->cpuid) {
+      size_t n = 0;
+      char *text = (char *)read_file(o->cpuid, &n, err, sizeof err);
+      struct kvm_cpuid_entry2 *e = calloc(CPUID_MAX_ENTRIES, sizeof *e);
+      int k = text && e ? cpuid_parse(text, e, CPUID_MAX_ENTRIES, err, sizeof err) : -1;
+      free(text);
+      if (k < 0) {
+        free(e);
+        printf("]}\n");
+        return fail("error", "setup", err[0] ? err : "out of memory", EXIT_ERROR);
+      }
+      for (int i = 0; i < k; i++)
+        printf("%s[%u,%u,%u,%u,%u,%u,%u]", i ? "," : "", e[i].function, e[i].index, e[i].flags, e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
+      free(e);
+    }
+    printf("]}\n");
     strcpy(status, "{");
     kv_str("end", "checked");
     return finish(EXIT_OK);
