@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake
 
 all: conformance
 
@@ -54,3 +54,10 @@ native: $(NATIVE_BIN)
 $(NATIVE_BIN): $(NATIVE_SRC) native/kvm/vmm.h
 	@mkdir -p $(dir $@)
 	$(NATIVE_CC) $(NATIVE_CFLAGS) -o $@ $(NATIVE_SRC)
+
+## native-fake: fakekvm.so, a scripted stand-in for /dev/kvm the specs LD_PRELOAD into the helper where there is no KVM (not a model of KVM)
+NATIVE_FAKE := build/native/fakekvm.so
+native-fake: $(NATIVE_FAKE)
+$(NATIVE_FAKE): native/kvm/test/fakekvm.c
+	@mkdir -p $(dir $@)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -fPIC -shared -o $@ $< -ldl

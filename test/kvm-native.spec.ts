@@ -316,6 +316,88 @@ echo '${STATUS_PREFIX}{"end":"exited","reason":"debug-exit","value":0,"torture":
 });
 
 // ---------------------------------------------------------------------------------------------
+// The real helper over a stand-in for /dev/kvm (native/kvm/test/fakekvm.c, LD_PRELOAD): a scripted
+// guest that replays the model's serial output through the helper's port handling. It checks the
+// helper's run loop and its --torture cycle here, where there is no KVM; it says nothing about
+// whether KVM accepts the same ioctls (the next block does, where /dev/kvm exists).
+
+describe('native KVM runner: the real helper over a scripted stand-in for /dev/kvm', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let kernels: Kernel[];
+  let model: ScheduleResults;
+  const FAKE = join(ROOT, 'build', 'native', 'fakekvm.so');
+
+  before(async () => {
+    await execa('make', ['-s', 'native', 'native-fake'], { cwd: ROOT });
+    dir = await mkdtemp(join(tmpdir(), 'svmconf-fakekvm-'));
+    kernels = await buildKernels(filterCases(expandAll(await loadTemplates()), ['l1.int3/*']));
+    assert.equal(kernels.length, 1);
+    // what the fake guest prints: the model's own serial output for the whole batch
+    const m = modelBackend();
+    const boot = await m.boot({ kernel: kernels[0]!, start: 0, cpu: kernels[0]!.cpu, idleTimeoutMs: 60_000 });
+    await writeFile(join(dir, 'com1.txt'), boot.lines.map((l) => `${l}\n`).join(''));
+    model = await runKernels(kernels, [{ backend: m, info: await m.probe() }], { jobs: 1, idleTimeoutMs: 60_000 });
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const fakeBackend = (env: Record<string, string>, torture = false) =>
+    kvmNativeBackend({
+      torture,
+      tortureTimerUs: 1000,
+      env: { LD_PRELOAD: FAKE, FAKEKVM_OUTPUT: join(dir, 'com1.txt'), FAKEKVM_LOG: join(dir, 'fake.log'), ...env },
+      fs: fakeFs(AMD('1'), undefined),
+    });
+  const runOn = async (env: Record<string, string>, torture: boolean) => {
+    const b = fakeBackend(env, torture);
+    const info = await b.probe();
+    assert.equal(info.available, true, info.reason);
+    return runKernels(kernels, [{ backend: b, info }], { jobs: 1, idleTimeoutMs: 20_000 });
+  };
+
+  it('boots through the helper: every case OK with the model\'s record; the guest CPUID is what the runner computed', async () => {
+    const plain = await runOn({ FAKEKVM_CPUID_OUT: join(dir, 'cpuid.txt') }, false);
+    for (const [id, row] of plain) assert.deepEqual([row.kvm!.status, row.kvm!.record], ['OK', model.get(id)!.model!.record], id);
+    // the stand-in's supported table has NRIPS (0x8000000a EDX 0x9); the runner hid nothing for these
+    // kernels, so the helper handed it on unchanged through KVM_SET_CPUID2
+    const set = await readFile(join(dir, 'cpuid.txt'), 'utf8');
+    assert.match(set, /^8000000a 0 0 1 8 0 9$/m);
+  });
+
+  it('--torture: identical records, and the save/restore cycles happened and were counted (at exits and at timer signals)', async () => {
+    await rm(join(dir, 'fake.log'), { force: true });
+    const tortured = await runOn({}, true);
+    let note = '';
+    for (const [id, row] of tortured) {
+      const r = row.kvm!;
+      assert.deepEqual([r.status, r.record], ['OK', model.get(id)!.model!.record], `${id}: ${r.reason}`);
+      note = r.note ?? '';
+    }
+    const n = /^torture: (\d+) restores \((\d+) at exits, (\d+) at timer signals\); MSRs KVM would not restore, left out: 0xc0010117$/.exec(note);
+    assert.ok(n, note);
+    const [restores, atExit, atTimer] = [Number(n[1]), Number(n[2]), Number(n[3])];
+    assert.ok(atExit > 100, `at exits: ${atExit}`);
+    assert.ok(atTimer > 0, 'no restore at a timer signal');
+    assert.equal(restores, atExit + atTimer);
+    // each restore built a new VM: the stand-in saw one VM per restore plus the first (and the probe's)
+    const log = await readFile(join(dir, 'fake.log'), 'utf8');
+    assert.equal(log.split('\n').filter((l) => l === 'create vm').length, restores + 2);
+    assert.doesNotMatch(log, /before|without THRE|bad entry|unhandled/);
+  });
+
+  it('a KVM internal error is a CRASH of the running case with suberror and RIP; NRIPS hidden reaches KVM_SET_CPUID2', async () => {
+    const b = fakeBackend({ FAKEKVM_FAIL_AT: '40', FAKEKVM_CPUID_OUT: join(dir, 'cpuid-off.txt') });
+    await b.probe();
+    const r = await b.boot({ kernel: { ...kernels[0]!, cpu: { nrips: false } }, start: 0, cpu: { nrips: false }, idleTimeoutMs: 20_000 });
+    assert.equal(r.end, 'crashed');
+    assert.equal(r.detail, 'KVM internal error. Suberror: 1 (emulation failure) at RIP=0x1001bd, data 0x1 0xfeeb0b0f02ebcc0f');
+    assert.match(await readFile(join(dir, 'cpuid-off.txt'), 'utf8'), /^8000000a 0 0 1 8 0 1$/m, 'NRIPS (EDX bit 3) cleared');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // On /dev/kvm. Skipped where the kvm backend is unavailable, and the reason is printed.
 
 describe('native KVM runner on this machine\'s /dev/kvm', function () {

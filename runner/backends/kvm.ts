@@ -179,6 +179,8 @@ export interface KvmBackendOptions {
   /** Timer period for torture at arbitrary points (µs); 0 = only at exits. */
   tortureTimerUs?: number;
   killGraceMs?: number;
+  /** Extra environment for the helper (the specs' LD_PRELOAD of native/kvm/test/fakekvm.c). */
+  env?: Record<string, string>;
   fs?: HostFs;
   /** Runs `helper --probe` (tests hand in a fake). */
   probeHelper?: (helper: string) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
@@ -221,7 +223,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
   const probeHelper =
     opts.probeHelper ??
     (async (h: string) => {
-      const r = await execa(h, ['--probe'], { reject: false, stdin: 'ignore', timeout: 20_000 });
+      const r = await execa(h, ['--probe'], { reject: false, stdin: 'ignore', timeout: 20_000, ...(opts.env ? { env: opts.env } : {}) });
       return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode };
     });
   let probed: KvmProbe | undefined;
@@ -274,7 +276,14 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     let stderr = '';
     let killedFor: 'timeout' | 'abort' | undefined;
     // its own process group, so a timeout kills everything the helper is
-    const child = execa(helper, args, { reject: false, input: cpuid, buffer: false, detached: true, forceKillAfterDelay: killGraceMs });
+    const child = execa(helper, args, {
+      reject: false,
+      input: cpuid,
+      buffer: false,
+      detached: true,
+      forceKillAfterDelay: killGraceMs,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     const killGroup = (sig: NodeJS.Signals): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, sig);
