@@ -15,7 +15,7 @@ conformance: setup
 	$(SVMCONF) run $(ARGS)
 
 ## test: type check and the mocha specs (unit and end to end on qemu-tcg)
-test: setup native
+test: setup native native-fake
 	npx tsc --noEmit -p .
 	npx mocha
 
