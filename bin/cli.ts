@@ -20,8 +20,8 @@ import { modelBackend } from '../runner/backends/model.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
-import { probeHostInfo, unavailableFeatures } from '../runner/probe.ts';
-import { runKernels } from '../runner/schedule.ts';
+import { probeHostInfo } from '../runner/probe.ts';
+import { probeSafely, runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
 import { writeMarkdown } from '../report/markdown.ts';
@@ -50,18 +50,6 @@ export function allBackends(profile: Profile = DEFAULT_PROFILE, console: Console
   return [modelBackend({ profile }), qemuTcgBackend(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleBackend(console)];
 }
 
-/**
- * A backend's probe, never throwing: a probe that fails makes that backend unavailable with the
- * error as its reason, and the others are probed and run as usual.
- */
-export async function probeSafely(backend: Backend): Promise<BackendInfo> {
-  try {
-    return await backend.probe();
-  } catch (e) {
-    const reason = `probe failed: ${e instanceof Error ? e.message : String(e)}`;
-    return { name: backend.name, available: false, reason, features: unavailableFeatures(reason) };
-  }
-}
 
 class UsageError extends Error {}
 
