@@ -157,7 +157,7 @@ export function kvmDeviceProblem(facts: HostFacts): string | undefined {
       if (facts.kvmModules.length === 1 && facts.kvmModules[0] === 'kvm_pvm') {
         // kvm_pvm refuses to bind when the kernel it loads into is itself a PVM guest (dmesg:
         // "kvm-pvm: this kernel is itself a kvm-pvm guest; not binding"), and then no /dev/kvm appears
-        return '/dev/kvm does not exist: kvm_pvm is loaded but did not bind (it does not when this kernel is itself a kvm-pvm guest; see dmesg), and kvm_amd is not loaded';
+        return '/dev/kvm does not exist: kvm_pvm is loaded but did not bind (it does not when this kernel is itself a kvm-pvm guest; see dmesg)';
       }
       return `/dev/kvm does not exist although ${facts.kvmModules.join(', ')} is loaded`;
     case 'EACCES':

@@ -432,7 +432,9 @@ describe('native KVM runner on this machine\'s /dev/kvm', function () {
       const ref = model.get(id)!.model!;
       if (k.status === 'OK') {
         ok++;
-        assert.equal(k.record, ref.record, `${id}: kvm record differs from the model's`);
+        // on the bits the manual defines in that case (the model's mask; every bit when it gives none)
+        const masked = (hex: string) => (ref.mask ? Buffer.from(hex, 'hex').map((b, i) => b & Buffer.from(ref.mask!, 'hex')[i]!).toString('hex') : hex);
+        assert.equal(masked(k.record ?? ''), masked(ref.record ?? ''), `${id}: kvm record differs from the model's`);
       } else {
         process.stdout.write(`      ${id}: ${k.status} ${k.reason ?? ''}\n`);
         assert.ok(['CRASH', 'SKIP'].includes(k.status), `${id}: ${k.status} ${k.reason}`);
