@@ -37,9 +37,12 @@ enum { EXIT_OK = 0, EXIT_CRASHED = 1, EXIT_ERROR = 2, EXIT_USAGE = 3 };
 
 /* the vCPU's kvm_run, for the timer signal handler (set only while signals cannot run) */
 static struct kvm_run *volatile g_run;
+/* set by each timer signal; the loop re-arms the one-shot timer when it sees it */
+static volatile sig_atomic_t g_timer_fired;
 
 static void on_timer(int sig) {
   (void)sig;
+  g_timer_fired = 1;
   struct kvm_run *r = g_run;
   /* api.rst: with immediate_exit set, KVM_RUN returns -EINTR at once; a signal arriving while the
    * guest runs also makes it return -EINTR. Either way the loop gets control at an arbitrary point */
@@ -249,6 +252,20 @@ static void add_rip(struct vm *vm) {
   }
 }
 
+static void arm_timer(unsigned us) {
+  struct itimerval it = {{0, 0}, {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)}};
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* The timer is one-shot and re-armed once its signal has been handled: the guest always gets
+ * timer_us of its own between two timer cycles, however long a cycle takes (a periodic timer
+ * could starve it when a save/restore costs more than the period). */
+static void rearm_if_fired(const struct options *o) {
+  if (o->timer_us == 0 || !g_timer_fired) return;
+  g_timer_fired = 0;
+  arm_timer(o->timer_us);
+}
+
 /* Finish the exit KVM left pending (I/O in), then save, destroy, create, restore. */
 static int torture_cycle(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, char *err, size_t errlen) {
   sigset_t block, old;
@@ -374,8 +391,7 @@ static int run_kernel(const struct options *o) {
       sa.sa_flags = 0; /* no SA_RESTART: KVM_RUN must come back with EINTR */
       sigaction(SIGALRM, &sa, NULL);
       g_run = vm.run;
-      struct itimerval it = {{0, (suseconds_t)o->timer_us}, {0, (suseconds_t)o->timer_us}};
-      setitimer(ITIMER_REAL, &it, NULL);
+      arm_timer(o->timer_us);
     }
   }
 
@@ -392,6 +408,7 @@ static int run_kernel(const struct options *o) {
           break;
         }
         st.at_timer++;
+        rearm_if_fired(o);
       }
       continue;
     }
@@ -470,6 +487,8 @@ static int run_kernel(const struct options *o) {
         break;
       }
       st.at_exit++;
+      /* a signal that landed between the exit and this cycle was consumed by it */
+      rearm_if_fired(o);
     }
   }
   if (o->torture && o->timer_us > 0) {
