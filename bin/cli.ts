@@ -365,7 +365,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
-    .option('--torture', 'kvm backend: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and every 5 ms (also SVMCONF_KVM_TORTURE=1)')
+    .option('--torture', 'kvm backend: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and at timer signals 5 ms apart (also SVMCONF_KVM_TORTURE=1)')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 
   selection(p.command('iso').description('build the bootable suite image (GRUB, BIOS and UEFI): every kernel in one boot, protocol on COM1'))
