@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake
 
 all: conformance
 
@@ -11,10 +11,11 @@ setup:
 
 ## conformance: build every kernel, run it on every backend available here, print the matrix
 conformance: setup
+	@$(MAKE) -s native || echo "make native failed: the kvm backend will say it is unavailable"
 	$(SVMCONF) run $(ARGS)
 
 ## test: type check and the mocha specs (unit and end to end on qemu-tcg)
-test: setup
+test: setup native native-fake
 	npx tsc --noEmit -p .
 	npx mocha
 
@@ -39,6 +40,24 @@ build: setup
 clean:
 	rm -rf build out
 
-## bench: the model's MIPS and the L1 suite's wall time under the model and qemu-tcg (one run)
+## bench: the model's MIPS and the L1 suite's wall time under the model, qemu-tcg, the native kvm runner and qemu-kvm (one run)
 bench: setup
+	@$(MAKE) -s native || echo "make native failed: kvm will be reported unavailable"
 	node --import tsx bench/bench.ts
+
+## native: the native KVM runner's helper (native/kvm/*.c) -> build/native/svmconf-kvm; needs a C compiler and linux/kvm.h
+NATIVE_CC ?= cc
+NATIVE_CFLAGS ?= -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
+NATIVE_SRC := $(wildcard native/kvm/*.c)
+NATIVE_BIN := build/native/svmconf-kvm
+native: $(NATIVE_BIN)
+$(NATIVE_BIN): $(NATIVE_SRC) native/kvm/vmm.h
+	@mkdir -p $(dir $@)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -o $@ $(NATIVE_SRC)
+
+## native-fake: fakekvm.so, a scripted stand-in for /dev/kvm the specs LD_PRELOAD into the helper where there is no KVM (not a model of KVM)
+NATIVE_FAKE := build/native/fakekvm.so
+native-fake: $(NATIVE_FAKE)
+$(NATIVE_FAKE): native/kvm/test/fakekvm.c
+	@mkdir -p $(dir $@)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -fPIC -shared -o $@ $< -ldl

@@ -6,6 +6,9 @@
 //      "Performance"), so every run is printed, and the median is the figure
 //   2. the model's MIPS over the L1 suite (instructions counted by the model)
 //   3. wall time of the L1 suite under the model and under qemu-tcg, and their ratio
+//   4. per L1 kernel, the boot time (all boots of that kernel summed) under the native kvm runner,
+//      qemu-kvm and qemu-tcg, from one run of each; a backend unavailable here prints
+//      `<name>: unavailable — <reason>` instead of figures
 // The model's MIPS are given by wall time and by the process's CPU time (process.cpuUsage, which
 // also counts V8's helper threads: a conservative figure). On a shared machine the wall-time
 // figure falls with the load, the CPU-time one much less; the load average is printed with them.
@@ -16,7 +19,9 @@ import { loadavg } from 'node:os';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
 import { Machine } from '../model/machine.ts';
 import { GUEST_RAM_MIB } from '../generator/layout.ts';
-import { qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { kvmNativeBackend } from '../runner/backends/kvm.ts';
+import type { Backend } from '../runner/backend.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { runKernels } from '../runner/schedule.ts';
 import type { Kernel } from '../core/types.ts';
@@ -53,6 +58,26 @@ async function wall(kernels: Kernel[], backend: ReturnType<typeof qemuTcgBackend
   return (performance.now() - t) / 1000;
 }
 
+/** Seconds per kernel (its boots summed) for one run of `kernels` on `backend`, or why it cannot run. */
+interface Timed {
+  seconds: Map<string, number>;
+  total: number;
+}
+async function perKernel(kernels: Kernel[], backend: Backend): Promise<{ reason: string } | Timed> {
+  const info = await backend.probe();
+  if (!info.available) return { reason: info.reason };
+  const seconds = new Map<string, number>();
+  const t = performance.now();
+  await runKernels(kernels, [{ backend, info }], {
+    jobs: 1,
+    idleTimeoutMs: 60_000,
+    onProgress: (ev) => {
+      if (ev.type === 'boot') seconds.set(ev.kernel, (seconds.get(ev.kernel) ?? 0) + ev.seconds);
+    },
+  });
+  return { seconds, total: (performance.now() - t) / 1000 };
+}
+
 const loopKernels = await buildKernels(expandAll(await loadTemplates([BENCH_TEMPLATES])).filter((c) => c.template.id === 'bench.loop'), { extraDirs: [BENCH_TEMPLATES] });
 const l1 = await buildKernels(filterCases(expandAll(await loadTemplates()), ['l1.*']));
 
@@ -78,3 +103,19 @@ console.log(`                     ${cpuMips(loopCpu)} MIPS per CPU second, media
 console.log(`model, L1 suite:     ${mips(suite)} MIPS (${suite.instructions} instructions in ${suite.seconds.toFixed(2)} s, ${l1.length} kernels); ${cpuMips(suite)} MIPS per CPU second`);
 console.log(`L1 suite wall time, one job: model ${modelWall.toFixed(2)} s, qemu-tcg ${tcgWall.toFixed(2)} s, ratio model/qemu-tcg ${(modelWall / tcgWall).toFixed(2)}`);
 console.log(`loop kernel wall time: model ${loop.seconds.toFixed(2)} s (run only), qemu-tcg ${loopTcg.toFixed(2)} s (boot included), ratio ${(loop.seconds / loopTcg).toFixed(2)}`);
+
+// 4. the native runner against the stock stack and TCG, kernel by kernel
+const per: Array<[string, { reason: string } | Timed]> = [
+  ['kvm', await perKernel(l1, kvmNativeBackend())],
+  ['qemu-kvm', await perKernel(l1, qemuKvmBackend())],
+  ['qemu-tcg', await perKernel(l1, qemuTcgBackend())],
+];
+for (const [name, r] of per) if ('reason' in r) console.log(`${name}: unavailable — ${r.reason}`);
+const ran = per.filter((p): p is [string, Timed] => !('reason' in p[1]));
+if (ran.length > 0) {
+  console.log(`L1 per kernel, seconds of boot (one job): ${ran.map(([n]) => n).join(' | ')}`);
+  for (const k of l1) console.log(`  ${k.id.padEnd(28)} ${ran.map(([, r]) => (r.seconds.get(k.id) ?? NaN).toFixed(4)).join(' | ')}`);
+  console.log(`  ${'total wall'.padEnd(28)} ${ran.map(([, r]) => r.total.toFixed(3)).join(' | ')}`);
+  const kvm = ran.find(([n]) => n === 'kvm')?.[1];
+  for (const [n, r] of ran) if (kvm && n !== 'kvm') console.log(`  ratio ${n}/kvm over the L1 suite: ${(r.total / kvm.total).toFixed(1)}`);
+}

@@ -15,13 +15,14 @@ import { join, relative, resolve } from 'node:path';
 import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates, makeRenderer, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
-import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { kvmNativeBackend, type KvmBackendOptions } from '../runner/backends/kvm.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
-import { runKernels } from '../runner/schedule.ts';
+import { probeSafely, runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
 import { writeMarkdown } from '../report/markdown.ts';
@@ -46,9 +47,10 @@ function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): Cons
 }
 
 /** Every backend svmconf knows, in matrix column order. */
-export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions()): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), consoleBackend(console)];
+export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}): Backend[] {
+  return [modelBackend({ profile }), qemuTcgBackend(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleBackend(console)];
 }
+
 
 class UsageError extends Error {}
 
@@ -133,6 +135,7 @@ interface RunOptions extends CaseSelection {
   json?: boolean;
   consoleCmd?: string;
   bootCmd?: string;
+  torture?: boolean;
 }
 
 function profileOption(name: string): Profile {
@@ -151,33 +154,45 @@ async function probeAll(
   profile: Profile = DEFAULT_PROFILE,
   console: ConsoleOptions = consoleOptions(),
   listAll = false,
+  kvm: KvmBackendOptions = {},
 ): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = [...allBackends(profile, console), ...(names.length ? namedOnlyBackends(profile) : [])];
+  const known = [...allBackends(profile, console, kvm), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   // By default the console backend takes part only when a console command is configured.
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
-  return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
+  return Promise.all(chosen.map(async (backend) => ({ backend, info: await probeSafely(backend) })));
 }
 
 async function cmdRun(o: RunOptions): Promise<number> {
   const profile = profileOption(o.profile);
   const cases = await selectCases(o);
   const deviations = await registry(o.deviations);
-  const [backends, host] = await Promise.all([probeAll(o.backend, profile, consoleOptions(o)), probeHostInfo()]);
+  const kvm: KvmBackendOptions = o.torture ? { torture: true } : {};
+  const [backends, host] = await Promise.all([probeAll(o.backend, profile, consoleOptions(o), false, kvm), probeHostInfo()]);
   const progress = createProgress(cases.length * backends.length);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
   progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
   // A configured console runs the whole suite image in one boot (runner/backends/console.ts).
   const consoles = backends.filter((b) => b.info.name === CONSOLE_BACKEND && b.info.available);
+  const torture = { boots: 0, restores: 0 };
   const byCase = await runKernels(kernels, backends.filter((b) => !consoles.includes(b)), {
     jobs: o.jobs,
     idleTimeoutMs: o.timeout * 1000,
-    onProgress: (ev: { status?: string; backend?: string }) => {
-      if (ev.status) progress.caseDone(ev.status, ev.backend ?? '');
+    onProgress: (ev) => {
+      if (ev.type === 'case') progress.caseDone(ev.status, ev.backend);
+      else {
+        // the native runner's torture counts, summed over its boots (each boot's count is in its detail)
+        const restores = /torture: (\d+) restores/.exec(ev.detail);
+        if (restores) {
+          torture.boots++;
+          torture.restores += Number(restores[1]);
+        }
+      }
     },
   });
+  if (torture.boots > 0) progress.note(`kvm --torture: ${torture.restores} save/restore cycles over ${torture.boots} boots`);
   for (const { backend, info } of consoles) {
     const run = await (backend as ConsoleBackend).runSuite(kernels, {
       idleTimeoutMs: o.timeout * 1000,
@@ -352,6 +367,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
+    .option('--torture', 'kvm backend: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and at timer signals 5 ms apart (also SVMCONF_KVM_TORTURE=1)')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 
   selection(p.command('iso').description('build the bootable suite image (GRUB, BIOS and UEFI): every kernel in one boot, protocol on COM1'))

@@ -134,6 +134,8 @@ export interface CaseResult {
   mask?: string;
   /** Seconds spent in the boot that produced this result, divided among its cases. */
   seconds?: number;
+  /** How the boot that produced it ran, when the backend says (BootResult.note), e.g. `torture: 57 restores …`. */
+  note?: string;
 }
 
 export interface BackendInfo {

@@ -224,6 +224,7 @@ export function validateResults(v: Json, source = 'results'): Results {
       }
       if (ro.reason !== undefined) str(ro.reason, `${rw}.reason`);
       if (ro.seconds !== undefined) num(ro.seconds, `${rw}.seconds`);
+      if (ro.note !== undefined) str(ro.note, `${rw}.note`);
     }
   });
 

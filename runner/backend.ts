@@ -33,6 +33,11 @@ export interface BootResult {
   /** Human-readable detail: exit status, the VMM's error text, the timeout. */
   detail: string;
   seconds: number;
+  /**
+   * Something about how the boot ran that every case it settled should carry into results.json
+   * (CaseResult.note), e.g. the native KVM runner's `torture: N restores`.
+   */
+  note?: string;
 }
 
 export interface Backend {

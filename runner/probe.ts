@@ -153,9 +153,13 @@ export function kvmDeviceProblem(facts: HostFacts): string | undefined {
     case 'ok':
       return undefined;
     case 'ENOENT':
-      return facts.kvmModules.length === 0
-        ? '/dev/kvm does not exist: no KVM module is loaded (modprobe kvm_amd, or kvm_intel)'
-        : `/dev/kvm does not exist although ${facts.kvmModules.join(', ')} is loaded`;
+      if (facts.kvmModules.length === 0) return '/dev/kvm does not exist: no KVM module is loaded (modprobe kvm_amd, or kvm_intel)';
+      if (facts.kvmModules.length === 1 && facts.kvmModules[0] === 'kvm_pvm') {
+        // kvm_pvm refuses to bind when the kernel it loads into is itself a PVM guest (dmesg:
+        // "kvm-pvm: this kernel is itself a kvm-pvm guest; not binding"), and then no /dev/kvm appears
+        return '/dev/kvm does not exist: kvm_pvm is loaded but did not bind (it does not when this kernel is itself a kvm-pvm guest; see dmesg)';
+      }
+      return `/dev/kvm does not exist although ${facts.kvmModules.join(', ')} is loaded`;
     case 'EACCES':
     case 'EPERM':
       return `/dev/kvm is not accessible read-write (${facts.kvmDevice}): add the user to group kvm or run as root`;

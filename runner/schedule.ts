@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Backend, BootResult } from './backend.ts';
 import type { BackendInfo, CaseResult, Feature, Kernel, Requirement, Status } from '../core/types.ts';
 import { NOT_REACHED, parseBoot } from './protocol.ts';
+import { unavailableFeatures } from './probe.ts';
 
 export interface ScheduledBackend {
   backend: Backend;
@@ -46,6 +47,19 @@ export interface ScheduleOptions {
   signal?: AbortSignal;
   /** Boots allowed per kernel and backend (default: runnable cases + 1), so nothing loops. */
   maxBoots?: (runnable: number) => number;
+}
+
+/**
+ * A backend's probe, never throwing: a probe that fails makes that backend unavailable with the
+ * error as its reason, and the others are probed and run as usual.
+ */
+export async function probeSafely(backend: Backend): Promise<BackendInfo> {
+  try {
+    return await backend.probe();
+  } catch (e) {
+    const reason = `probe failed: ${e instanceof Error ? e.message : String(e)}`;
+    return { name: backend.name, available: false, reason, features: unavailableFeatures(reason) };
+  }
 }
 
 /** caseId → backend name → result. */
@@ -246,7 +260,7 @@ async function runPair(
       fresh.push([start, { status: 'ERROR', reason: `the boot settled no case: ${br.end}: ${br.detail}` }]);
     }
     const share = br.seconds / fresh.length;
-    for (const [i, r] of fresh) set(i, { ...r, seconds: share });
+    for (const [i, r] of fresh) set(i, { ...r, seconds: share, ...(br.note !== undefined ? { note: br.note } : {}) });
   }
 }
 

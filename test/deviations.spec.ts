@@ -171,7 +171,7 @@ describe('deviations: comparison', () => {
     assert.equal(v8.verdict, 'diverge');
     const noVersion = compareCase(outcome(CASE, MODEL, QEMU), L, { deviations: registry(), versions: {} });
     assert.equal(noVersion.verdict, 'diverge', 'a version pattern needs a version to match');
-    assert.equal(findCovering(registry(), { backend: 'kvm', version: 'QEMU 7.2.22', caseId: CASE, field: 'exit_code', value: 0x4dn, size: 8 }), undefined);
+    assert.equal(findCovering(registry(), { backend: 'qemu-kvm', version: 'QEMU 7.2.22', caseId: CASE, field: 'exit_code', value: 0x4dn, size: 8 }), undefined);
   });
 
   it('an entry for the reference backend explains the other backend differing from it', () => {

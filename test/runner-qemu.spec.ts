@@ -193,15 +193,16 @@ describe('runner/backends/qemu: probe', () => {
     assert.deepEqual(info.features.nrips, { present: false, absent: true, reason: 'QEMU 7.2 TCG does not implement NRIPS (nrip-save is dropped)' });
   });
 
-  it('kvm on a paravirtual KVM: available, but no SVM, naming kvm_pvm', async () => {
+  it('qemu-kvm on a paravirtual KVM: available, but no SVM, naming kvm_pvm', async () => {
     const info = await createQemuBackend({ accel: 'kvm', fs: fs(pvmHost), exec }).probe();
+    assert.equal(info.name, 'qemu-kvm');
     assert.equal(info.available, true);
     assert.equal(info.features.svm.present, false);
     assert.match(info.features.svm.reason, /kvm_pvm/);
     assert.equal(info.features.nrips.absent, true);
   });
 
-  it('kvm without a usable /dev/kvm, and either backend without QEMU, is unavailable', async () => {
+  it('qemu-kvm without a usable /dev/kvm, and either backend without QEMU, is unavailable', async () => {
     const noDev = await createQemuBackend({ accel: 'kvm', fs: fs(pvmHost, 'EACCES'), exec }).probe();
     assert.equal(noDev.available, false);
     assert.match(noDev.reason, /\/dev\/kvm is not accessible read-write \(EACCES\)/);

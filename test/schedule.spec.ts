@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Backend, BootRequest, BootResult } from '../runner/backend.ts';
 import type { BackendInfo, Case, CaseResult, CpuConfig, Kernel, Requirement, Template } from '../core/types.ts';
 import { formatBegin, formatCase, formatEnd, formatPanic } from '../runner/protocol.ts';
-import { runKernels, type ProgressEvent, type ScheduledBackend } from '../runner/schedule.ts';
+import { probeSafely, runKernels, type ProgressEvent, type ScheduledBackend } from '../runner/schedule.ts';
 
 /**
  * What a fake kernel does in each case:
@@ -322,5 +322,42 @@ describe('runner/schedule', () => {
     for (const k of kernels) {
       assert.deepEqual(k.cases.map((_, i) => st(res, k, i, 'b').status), ['OK', 'CRASH', 'OK']);
     }
+  });
+  it('a probe that throws makes only that backend unavailable, with the error as the reason', async () => {
+    const broken: Backend = {
+      name: 'broken',
+      probe: async () => {
+        throw new Error('helper printed garbage');
+      },
+      boot: async () => {
+        throw new Error('never booted');
+      },
+    };
+    const good = new FakeBackend('good', false);
+    const [bi, gi] = await Promise.all([probeSafely(broken), probeSafely(good)]);
+    assert.equal(bi.available, false);
+    assert.equal(bi.reason, 'probe failed: helper printed garbage');
+    assert.equal(bi.features.svm.present, false);
+    assert.equal(gi.available, true);
+    const k = mkKernel('t.probe', ['ok', 'ok']);
+    const { res } = await run([k], [
+      { backend: broken, info: bi },
+      { backend: good, info: gi },
+    ]);
+    assert.deepEqual([0, 1].map((i) => st(res, k, i, 'broken').status), ['UNSUPPORTED', 'UNSUPPORTED']);
+    assert.deepEqual([0, 1].map((i) => st(res, k, i, 'good').status), ['OK', 'OK']);
+  });
+
+  it("a boot's note (e.g. the kvm backend's torture count) goes to every case that boot settled", async () => {
+    const fb = new FakeBackend('fake');
+    let n = 0;
+    const noted: Backend = {
+      name: 'fake',
+      probe: () => fb.probe(),
+      boot: async (req) => ({ ...(await fb.boot(req)), note: `torture: ${++n} restores` }),
+    };
+    const k = mkKernel('t.note', ['ok', 'vmcrash', 'ok']);
+    const { res } = await run([k], [{ backend: noted, info: info('fake') }]);
+    assert.deepEqual([0, 1, 2].map((i) => st(res, k, i).note), ['torture: 1 restores', 'torture: 1 restores', 'torture: 2 restores']);
   });
 });

@@ -1,5 +1,6 @@
-// QEMU as a backend, in two flavours: `qemu-tcg` (QEMU's own SVM emulation) and `kvm` (QEMU as
-// the VMM over /dev/kvm, so the host CPU and KVM's nested SVM decide the outcome).
+// QEMU as a backend, in two flavours: `qemu-tcg` (QEMU's own SVM emulation) and `qemu-kvm` (QEMU
+// as the VMM over /dev/kvm, so the host CPU and KVM's nested SVM decide the outcome: the stock
+// stack, beside the native runner `kvm` of runner/backends/kvm.ts).
 //
 // One boot = one QEMU process: the kernel's serial port is QEMU's stdout (`-serial stdio`), the
 // kernel leaves through isa-debug-exit at port 0xf4 (docs/protocol.md, END), and every other way
@@ -53,7 +54,7 @@ const realExec: ExecFn = async (file, args) => {
 
 export interface QemuBackendOptions {
   accel: QemuAccel;
-  /** Backend name in results; `qemu-tcg` / `kvm` by default. */
+  /** Backend name in results; `qemu-tcg` / `qemu-kvm` by default. */
   name?: string;
   binary?: string;
   /**
@@ -257,7 +258,7 @@ export async function qemuAcceptsCpu(
 
 export function createQemuBackend(opts: QemuBackendOptions): Backend {
   const accel = opts.accel;
-  const name = opts.name ?? (accel === 'tcg' ? 'qemu-tcg' : 'kvm');
+  const name = opts.name ?? (accel === 'tcg' ? 'qemu-tcg' : 'qemu-kvm');
   const binary = opts.binary ?? QEMU_BINARY;
   const cpuModel = opts.cpuModel ?? defaultCpuModel(accel);
   const enforce = opts.enforce ?? true;
@@ -420,6 +421,6 @@ export function qemuTcgBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Ba
   return createQemuBackend({ ...opts, accel: 'tcg' });
 }
 
-export function kvmBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {
+export function qemuKvmBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {
   return createQemuBackend({ ...opts, accel: 'kvm' });
 }

@@ -1,0 +1,352 @@
+// `kvm`: the native KVM runner. One boot = one svmconf-kvm process (native/kvm/, built by
+// `make native`): it creates a VM over /dev/kvm, loads the multiboot kernel, writes COM1's bytes to
+// its stdout (parsed like QEMU's serial output) and ends with one status line on stderr, a JSON
+// object after "SVMCONF-KVM ", which classifyKvmExit turns into a BootResult. A C helper in its own
+// process rather than an addon: no Node ABI to build against, a VMM crash is the boot's CRASH and
+// not the runner's, and the helper can be run and straced alone (README "The native KVM runner").
+//
+// The guest's CPUID is KVM_GET_SUPPORTED_CPUID (asked once, by `svmconf-kvm --probe`) with the
+// features the kernel's cpu config hides cleared (runner/kvm-cpuid.ts), handed in on stdin.
+
+import { execa } from 'execa';
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import type { BackendInfo, Feature } from '../../core/types.ts';
+import { FEATURES } from '../../core/types.ts';
+import { GUEST_RAM_MIB } from '../../generator/layout.ts';
+import { ROOT } from '../../generator/index.ts';
+import {
+  kvmDeviceProblem,
+  kvmFeatures,
+  meetFeatures,
+  readHostFacts,
+  realHostFs,
+  unavailableFeatures,
+  type FeatureTable,
+  type HostFs,
+} from '../probe.ts';
+import { cpuidHas, formatCpuid, guestCpuid, type CpuidEntry } from '../kvm-cpuid.ts';
+
+export const KVM_BACKEND = 'kvm';
+/** Where `make native` puts the helper (Makefile NATIVE_BIN). */
+export const KVM_HELPER = join(ROOT, 'build', 'native', 'svmconf-kvm');
+export const KVM_HELPER_MISSING = `the native helper is not built: run \`make native\` (needs a C compiler and linux/kvm.h: Debian gcc, libc6-dev, linux-libc-dev)`;
+/** Prefix of the helper's status line (native/kvm/main.c STATUS_PREFIX). */
+export const STATUS_PREFIX = 'SVMCONF-KVM ';
+/** Timer period of `--torture` at arbitrary points (µs); see KvmBackendOptions.tortureTimerUs. */
+export const DEFAULT_TORTURE_TIMER_US = 5000;
+
+/** What `svmconf-kvm --probe` prints. */
+export interface KvmProbe {
+  api: number;
+  caps: {
+    nested_state: number;
+    xsave2: number;
+    xsave: boolean;
+    xcrs: boolean;
+    sregs2: boolean;
+    split_irqchip: boolean;
+    exception_payload: boolean;
+    immediate_exit: boolean;
+    debugregs: boolean;
+    vcpu_events: boolean;
+  };
+  cpuid: CpuidEntry[];
+}
+
+/** The helper's status line (native/kvm/main.c), as far as the runner reads it. */
+export interface KvmStatus {
+  end: 'exited' | 'crashed' | 'error' | 'probed' | 'checked';
+  reason: string;
+  detail?: string;
+  value?: number;
+  rip?: string;
+  suberror?: number;
+  suberror_name?: string;
+  data?: string[];
+  hardware_entry_failure_reason?: string;
+  exit_reason?: number;
+  type?: number;
+  exits?: number;
+  seconds?: number;
+  torture?: {
+    restores: number;
+    at_exit: number;
+    at_timer: number;
+    msrs_saved: number;
+    msrs_unreadable: number;
+    msrs_unwritable: number;
+    nested_state_bytes: number;
+    saw_guest_mode: boolean;
+    unwritable: string[];
+  };
+}
+
+/** The last status line on the helper's stderr, or undefined (the helper died before writing it). */
+export function parseStatus(stderr: string): KvmStatus | undefined {
+  const lines = stderr.split('\n').filter((l) => l.startsWith(STATUS_PREFIX));
+  const last = lines[lines.length - 1];
+  if (last === undefined) return undefined;
+  try {
+    const v = JSON.parse(last.slice(STATUS_PREFIX.length)) as KvmStatus;
+    return typeof v === 'object' && v !== null && typeof v.end === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `torture: N restores (a at exits, b at timer signals)`, plus MSRs that could not be written back. */
+export function tortureNote(s: KvmStatus): string | undefined {
+  const t = s.torture;
+  if (!t) return undefined;
+  let note = `torture: ${t.restores} restores (${t.at_exit} at exits, ${t.at_timer} at timer signals)`;
+  if (t.saw_guest_mode) note += ', some while L2 ran';
+  if (t.msrs_unwritable > 0) note += `; MSRs KVM would not restore, left out: ${t.unwritable.join(' ')}`;
+  return note;
+}
+
+export interface KvmExitFacts {
+  status?: KvmStatus;
+  exitCode?: number;
+  signal?: string;
+  stderr: string;
+  killedFor?: 'timeout';
+  spawnError?: string;
+  idleTimeoutMs: number;
+}
+
+const at = (s: KvmStatus): string => (s.rip ? ` at RIP=${s.rip}` : '');
+
+/** How the helper ended → BootResult end and detail. Pure, so each way out is tested. */
+export function classifyKvmExit(x: KvmExitFacts): Pick<BootResult, 'end' | 'detail'> {
+  if (x.spawnError !== undefined) {
+    return { end: 'crashed', detail: `failed to launch svmconf-kvm: ${x.spawnError === 'ENOENT' ? KVM_HELPER_MISSING : x.spawnError}` };
+  }
+  if (x.killedFor === 'timeout') return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; svmconf-kvm killed` };
+  const s = x.status;
+  if (s === undefined) {
+    const tail = x.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-3).join(' | ');
+    const how = x.signal ? `killed by ${x.signal}` : `exit status ${x.exitCode ?? '?'}`;
+    // A VMM that dies is a crash of this boot only: the runner goes on with the next one.
+    return { end: 'crashed', detail: `svmconf-kvm ended without a status line (${how})${tail ? `: ${tail}` : ''}` };
+  }
+  const note = tortureNote(s);
+  const withNote = (d: string): string => (note ? `${d}; ${note}` : d);
+  if (s.end === 'exited') {
+    const how =
+      s.reason === 'debug-exit' ? `debug-exit value ${s.value ?? '?'}` : s.reason === 'shutdown-port' ? 'Shutdown written to port 0x8900' : s.reason === 'hlt' ? `HLT with interrupts off${at(s)}` : s.reason;
+    return { end: 'exited', detail: withNote(how) };
+  }
+  if (s.end === 'crashed') {
+    let d: string;
+    switch (s.reason) {
+      case 'internal-error':
+        d = `KVM internal error. Suberror: ${s.suberror ?? '?'} (${s.suberror_name ?? '?'})${at(s)}${s.data?.length ? `, data ${s.data.join(' ')}` : ''}`;
+        break;
+      case 'fail-entry':
+        d = `KVM: entry failed, hardware error ${s.hardware_entry_failure_reason ?? '?'}${at(s)}`;
+        break;
+      case 'triple-fault':
+        d = `triple fault (KVM_EXIT_SHUTDOWN)${at(s)}`;
+        break;
+      case 'system-event':
+        d = `KVM system event ${s.type ?? '?'}${at(s)}`;
+        break;
+      case 'unexpected-exit':
+        d = `unexpected KVM exit reason ${s.exit_reason ?? '?'}${at(s)}`;
+        break;
+      case 'torture':
+        d = `save/restore failed: ${s.detail ?? '?'}${at(s)}`;
+        break;
+      default:
+        d = `${s.reason}: ${s.detail ?? ''}${at(s)}`;
+    }
+    return { end: 'crashed', detail: withNote(d) };
+  }
+  return { end: 'crashed', detail: `svmconf-kvm could not start the guest (${s.reason}): ${s.detail ?? ''}` };
+}
+
+export interface KvmBackendOptions {
+  /** The helper binary (default KVM_HELPER). */
+  helper?: string;
+  memoryMib?: number;
+  /**
+   * Save the whole vCPU, destroy the VM, create a new one and restore, at every exit to user space
+   * and at every tick of a timer (native/kvm/state.c). Default: SVMCONF_KVM_TORTURE=1.
+   */
+  torture?: boolean;
+  /** Timer period for torture at arbitrary points (µs); 0 = only at exits. */
+  tortureTimerUs?: number;
+  killGraceMs?: number;
+  /** Extra environment for the helper (the specs' LD_PRELOAD of native/kvm/test/fakekvm.c). */
+  env?: Record<string, string>;
+  fs?: HostFs;
+  /** Runs `helper --probe` (tests hand in a fake). */
+  probeHelper?: (helper: string) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
+  /** Whether the helper exists and is executable. */
+  helperExists?: (helper: string) => Promise<boolean>;
+}
+
+async function executable(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The feature table from what KVM offers (supported CPUID) — hiding is always possible. */
+export function cpuidFeatures(cpuid: readonly CpuidEntry[]): FeatureTable {
+  const t = {} as FeatureTable;
+  for (const f of FEATURES as readonly Feature[]) {
+    const has = cpuidHas(cpuid, f);
+    t[f] = { present: has, absent: true, reason: has ? '' : `KVM_GET_SUPPORTED_CPUID does not offer ${f}` };
+  }
+  return t;
+}
+
+export interface KvmBackend extends Backend {
+  /** The last probe's answer from the helper (after probe()). */
+  readonly kvm: () => KvmProbe | undefined;
+}
+
+export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
+  const helper = opts.helper ?? KVM_HELPER;
+  const memoryMib = opts.memoryMib ?? GUEST_RAM_MIB;
+  const torture = opts.torture ?? process.env.SVMCONF_KVM_TORTURE === '1';
+  const timerUs = opts.tortureTimerUs ?? DEFAULT_TORTURE_TIMER_US;
+  const killGraceMs = opts.killGraceMs ?? 2000;
+  const fs = opts.fs ?? realHostFs;
+  const helperExists = opts.helperExists ?? executable;
+  const probeHelper =
+    opts.probeHelper ??
+    (async (h: string) => {
+      const r = await execa(h, ['--probe'], { reject: false, stdin: 'ignore', timeout: 20_000, ...(opts.env ? { env: opts.env } : {}) });
+      return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode };
+    });
+  let probed: KvmProbe | undefined;
+  const name = KVM_BACKEND;
+
+  async function probe(): Promise<BackendInfo> {
+    const unavailable = (reason: string): BackendInfo => ({ name, available: false, reason, features: unavailableFeatures(reason) });
+    const facts = await readHostFacts(fs);
+    const problems: string[] = [];
+    const device = kvmDeviceProblem(facts);
+    if (device !== undefined) problems.push(device);
+    if (!(await helperExists(helper))) problems.push(helper === KVM_HELPER ? KVM_HELPER_MISSING : `${helper} not found or not executable`);
+    if (problems.length > 0) return unavailable(problems.join('; '));
+
+    const r = await probeHelper(helper);
+    let p: KvmProbe;
+    try {
+      p = JSON.parse(r.stdout) as KvmProbe;
+      if (!Array.isArray(p.cpuid)) throw new Error('no cpuid table');
+    } catch {
+      const s = parseStatus(r.stderr);
+      return unavailable(`svmconf-kvm --probe failed: ${s?.detail ?? (r.stderr.trim() || `exit status ${r.exitCode}`)}`);
+    }
+    probed = p;
+    const features = meetFeatures(kvmFeatures(facts), cpuidFeatures(p.cpuid));
+    const nested = p.caps.nested_state > 0 ? `nested state ${p.caps.nested_state} bytes` : 'no nested state (KVM_CAP_NESTED_STATE 0)';
+    return {
+      name,
+      available: true,
+      reason: '',
+      features,
+      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${torture ? `; torture (timer ${timerUs} µs)` : ''}`,
+    };
+  }
+
+  async function boot(req: BootRequest): Promise<BootResult> {
+    req.signal?.throwIfAborted();
+    if (probed === undefined) {
+      const info = await probe();
+      if (!info.available || probed === undefined) throw new Error(info.reason || 'KVM is not available');
+    }
+    const cpuid = formatCpuid(guestCpuid(probed.cpuid, req.cpu));
+    const cmdline = req.end === undefined ? `start=${req.start}` : `start=${req.start} end=${req.end}`;
+    const args = ['--kernel', req.kernel.elf, '--cmdline', cmdline, '--mem-mib', String(memoryMib), '--cpuid', '-'];
+    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []));
+
+    const t0 = performance.now();
+    const lines: string[] = [];
+    let partial = '';
+    let stderr = '';
+    let killedFor: 'timeout' | 'abort' | undefined;
+    // its own process group, so a timeout kills everything the helper is
+    const child = execa(helper, args, {
+      reject: false,
+      input: cpuid,
+      buffer: false,
+      detached: true,
+      forceKillAfterDelay: killGraceMs,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    const killGroup = (sig: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const kill = (why: 'timeout' | 'abort'): void => {
+      if (killedFor !== undefined) return;
+      killedFor = why;
+      clearTimeout(idle);
+      killGroup('SIGKILL');
+    };
+    let idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
+    const emit = (line: string): void => {
+      lines.push(line);
+      try {
+        req.onLine?.(line);
+      } catch {
+        // an observer's failure is not the boot's
+      }
+    };
+    child.stdout?.setEncoding('latin1');
+    child.stdout?.on('data', (chunk: string) => {
+      clearTimeout(idle);
+      if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
+      partial += chunk;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        emit(partial.slice(0, nl).replace(/\r$/, ''));
+        partial = partial.slice(nl + 1);
+      }
+    });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 256 * 1024) stderr += chunk;
+    });
+    const onAbort = (): void => kill('abort');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    let result;
+    try {
+      result = await child;
+    } finally {
+      clearTimeout(idle);
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+    if (partial !== '') emit(partial.replace(/\r$/, ''));
+    if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
+    const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
+    const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+    const status = parseStatus(stderr);
+    const { end, detail } = classifyKvmExit({
+      ...(status ? { status } : {}),
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stderr,
+      ...(killedFor === 'timeout' ? { killedFor } : {}),
+      ...(spawnError !== undefined ? { spawnError } : {}),
+      idleTimeoutMs: req.idleTimeoutMs,
+    });
+    const note = status ? tortureNote(status) : undefined;
+    return { end, lines, detail, seconds: (performance.now() - t0) / 1000, ...(note ? { note } : {}) };
+  }
+
+  return { name, probe, boot, kvm: () => probed };
+}
