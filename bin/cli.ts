@@ -17,10 +17,11 @@ import { buildKernels, expandAll, filterCases, loadTemplates, makeRenderer, ROOT
 import type { Backend } from '../runner/backend.ts';
 import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { modelBackend } from '../runner/backends/model.ts';
+import { bochsBackends, type BochsBackend } from '../runner/backends/bochs.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
-import { probeHostInfo } from '../runner/probe.ts';
+import { probeHostInfo, unavailableFeatures } from '../runner/probe.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
@@ -47,7 +48,56 @@ function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): Cons
 
 /** Every backend svmconf knows, in matrix column order. */
 export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions()): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), consoleBackend(console)];
+  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), ...bochsBackends(), consoleBackend(console)];
+}
+
+/** The name of the model column that runs under `profile` as the reference of another backend. */
+export function referenceModelName(profile: string): string {
+  return `model@${profile}`;
+}
+
+/**
+ * Probe a backend; a probe that throws makes the backend unavailable with the error as its reason,
+ * so one broken backend never stops the others.
+ */
+async function safeProbe(backend: Backend): Promise<BackendInfo> {
+  try {
+    return await backend.probe();
+  } catch (e) {
+    const reason = `probe failed: ${(e as Error).message ?? String(e)}`;
+    return { name: backend.name, available: false, reason, features: unavailableFeatures(reason) };
+  }
+}
+
+/**
+ * Backends compared with the model under another profile than the run's (the Bochs flavours,
+ * `referenceProfile`): add a model column under that profile, placed after the run's model, and
+ * point the backend's `reference` at it; the run's own profile needs no extra column.
+ */
+export async function withReferenceModels(
+  probed: Array<{ backend: Backend; info: BackendInfo }>,
+  profile: Profile,
+): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
+  const extra: Array<{ backend: Backend; info: BackendInfo }> = [];
+  const hasModel = probed.some((b) => b.info.name === 'model');
+  for (const b of probed) {
+    const want = (b.backend as Partial<BochsBackend>).referenceProfile;
+    if (want === undefined || !b.info.available) continue;
+    if (want === profile.name && hasModel) {
+      b.info.reference = 'model';
+      continue;
+    }
+    const name = referenceModelName(want);
+    if (!extra.some((e) => e.info.name === name)) {
+      const backend = modelBackend({ profile: profileOption(want), name });
+      const info = await safeProbe(backend);
+      info.reference = name;
+      extra.push({ backend, info });
+    }
+    b.info.reference = name;
+  }
+  const at = probed.findIndex((b) => b.info.name === 'model') + 1;
+  return [...probed.slice(0, at), ...extra, ...probed.slice(at)];
 }
 
 class UsageError extends Error {}
@@ -157,7 +207,8 @@ async function probeAll(
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   // By default the console backend takes part only when a console command is configured.
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
-  return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
+  const probed = await Promise.all(chosen.map(async (backend) => ({ backend, info: await safeProbe(backend) })));
+  return listAll ? probed : withReferenceModels(probed, profile);
 }
 
 async function cmdRun(o: RunOptions): Promise<number> {
