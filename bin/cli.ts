@@ -31,7 +31,7 @@ import { printTable } from '../report/table.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
 import {
-  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
+  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, withSvmEdx, type Profile,
 } from '../model/profile.ts';
 import { createProgress } from './progress.ts';
 import { allMutantNames, formatKillTable, runMutants, survivors } from '../runner/mutants.ts';
@@ -81,15 +81,16 @@ export async function withReferenceModels(
   const extra: Array<{ backend: Backend; info: BackendInfo }> = [];
   const hasModel = probed.some((b) => b.info.name === 'model');
   for (const b of probed) {
-    const want = (b.backend as Partial<BochsBackend>).referenceProfile;
+    const { referenceProfile: want, referenceSvmEdx } = b.backend as Partial<BochsBackend>;
     if (want === undefined || !b.info.available) continue;
-    if (want === profile.name && hasModel) {
+    const reference = referenceSvmEdx === undefined ? profileOption(want) : withSvmEdx(profileOption(want), referenceSvmEdx);
+    if (reference === profile && hasModel) {
       b.info.reference = 'model';
       continue;
     }
     const name = referenceModelName(want);
     if (!extra.some((e) => e.info.name === name)) {
-      const backend = modelBackend({ profile: profileOption(want), name });
+      const backend = modelBackend({ profile: reference, name });
       const info = await safeProbe(backend);
       info.reference = name;
       extra.push({ backend, info });

@@ -68,6 +68,8 @@ export interface FlavourSpec {
   referenceProfile: string;
   /** What the CPU model's fixed CPUID shows (8000_0001 ECX, 8000_000A EDX). */
   features: Record<Feature, boolean>;
+  /** CPUID 8000_000A EDX of the CPU model: the reference profile shows only these SVM features. */
+  svmEdx: number;
   /** For the reason texts. */
   part: string;
 }
@@ -84,6 +86,7 @@ export const BOCHS_FLAVOURS: Readonly<Record<BochsFlavour, FlavourSpec>> = {
     cpuModel: 'ryzen',
     referenceProfile: 'amd-17h',
     features: { svm: true, npt: true, nrips: true },
+    svmEdx: 0x44f,
     part: 'Bochs cpu model ryzen (family 17h)',
   },
   phenom: {
@@ -91,6 +94,7 @@ export const BOCHS_FLAVOURS: Readonly<Record<BochsFlavour, FlavourSpec>> = {
     cpuModel: 'phenom_8650_toliman',
     referenceProfile: 'amd-10h',
     features: { svm: true, npt: true, nrips: false },
+    svmEdx: 0x7,
     part: 'Bochs cpu model phenom_8650_toliman (family 10h)',
   },
 };
@@ -112,6 +116,8 @@ export interface BochsBackendOptions {
 export interface BochsBackend extends Backend {
   /** The model profile this column is compared with. */
   readonly referenceProfile: string;
+  /** The SVM features (8000_000A EDX) the reference profile keeps: those the CPU model shows. */
+  readonly referenceSvmEdx: number;
 }
 
 /** The bochsrc of one boot. Paths are relative to the boot's directory (Bochs runs there). */
@@ -453,7 +459,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
   }
 
-  return { name, referenceProfile: spec.referenceProfile, probe, boot };
+  return { name, referenceProfile: spec.referenceProfile, referenceSvmEdx: spec.svmEdx, probe, boot };
 }
 
 /** Both flavours, in matrix column order. */
