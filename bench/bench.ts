@@ -6,6 +6,7 @@
 //      "Performance"), so every run is printed, and the median is the figure
 //   2. the model's MIPS over the L1 suite (instructions counted by the model)
 //   3. wall time of the L1 suite under the model and under qemu-tcg, and their ratio
+//   4. wall time per L1 kernel under each Bochs flavour
 
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -14,8 +15,10 @@ import { Machine } from '../model/machine.ts';
 import { GUEST_RAM_MIB } from '../generator/layout.ts';
 import { qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { modelBackend } from '../runner/backends/model.ts';
+import { bochsBackends } from '../runner/backends/bochs.ts';
 import { runKernels } from '../runner/schedule.ts';
 import type { Kernel } from '../core/types.ts';
+import type { Backend } from '../runner/backend.ts';
 
 const BENCH_TEMPLATES = join(ROOT, 'bench', 'templates');
 
@@ -35,7 +38,7 @@ async function modelMips(kernels: Kernel[]): Promise<{ instructions: number; sec
   return { instructions, seconds };
 }
 
-async function wall(kernels: Kernel[], backend: ReturnType<typeof qemuTcgBackend>): Promise<number> {
+async function wall(kernels: Kernel[], backend: Backend): Promise<number> {
   const info = await backend.probe();
   if (!info.available) throw new Error(`${backend.name} unavailable: ${info.reason}`);
   const t = performance.now();
@@ -62,3 +65,22 @@ console.log(`model, loop kernel:  ${mips(loop)} MIPS, median of ${LOOP_RUNS} run
 console.log(`model, L1 suite:     ${mips(suite)} MIPS (${suite.instructions} instructions in ${suite.seconds.toFixed(2)} s, ${l1.length} kernels)`);
 console.log(`L1 suite wall time, one job: model ${modelWall.toFixed(2)} s, qemu-tcg ${tcgWall.toFixed(2)} s, ratio model/qemu-tcg ${(modelWall / tcgWall).toFixed(2)}`);
 console.log(`loop kernel wall time: model ${loop.seconds.toFixed(2)} s (run only), qemu-tcg ${loopTcg.toFixed(2)} s (boot included), ratio ${(loop.seconds / loopTcg).toFixed(2)}`);
+
+/**
+ * 4. Bochs: wall time per L1 kernel (one boot each, BIOS included) on each flavour, one job;
+ * a flavour that cannot run here says why instead.
+ */
+async function bochsPerKernel(kernels: Kernel[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const backend of bochsBackends()) {
+    const info = await backend.probe();
+    if (!info.available) {
+      lines.push(`${backend.name}: unavailable — ${info.reason}`);
+      continue;
+    }
+    const seconds = await wall(kernels, backend);
+    lines.push(`${backend.name}, L1 suite: ${seconds.toFixed(2)} s for ${kernels.length} kernels, ${(seconds / kernels.length).toFixed(3)} s per kernel (${info.version ?? 'Bochs'})`);
+  }
+  return lines;
+}
+for (const line of await bochsPerKernel(l1)) console.log(line);
