@@ -3,7 +3,7 @@
 // (equal, or a known deviation of the registry), a crash, a triple fault and a hang in one batch.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
@@ -107,6 +107,25 @@ describe('runner/backends/bochs: probe', () => {
     } finally {
       process.env.PATH = saved;
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('says so when no network namespace can be created for the rfb display', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svmconf-fake-path-'));
+    const saved = process.env.PATH;
+    try {
+      // a Bochs that prints its banner, and an unshare that is refused as in a locked-down container
+      await writeFile(join(dir, 'bochs'), '#!/bin/sh\necho "Bochs x86 Emulator 2.7"\n', { mode: 0o755 });
+      await writeFile(join(dir, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 });
+      process.env.PATH = dir;
+      const fs: HostFs = { ...realHostFs, readText: async () => 'x' };
+      const info = await bochsBackend({ flavour: 'ryzen', fs }).probe();
+      assert.equal(info.available, false);
+      assert.match(info.reason, /private network namespace/);
+      assert.match(info.reason, /Operation not permitted/);
+    } finally {
+      process.env.PATH = saved;
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
