@@ -9,6 +9,7 @@
 //   4. per L1 kernel, the boot time (all boots of that kernel summed) under the native kvm runner,
 //      qemu-kvm and qemu-tcg, from one run of each; a backend unavailable here prints
 //      `<name>: unavailable — <reason>` instead of figures
+//   5. wall time per L1 kernel under each Bochs flavour
 // The model's MIPS are given by wall time and by the process's CPU time (process.cpuUsage, which
 // also counts V8's helper threads: a conservative figure). On a shared machine the wall-time
 // figure falls with the load, the CPU-time one much less; the load average is printed with them.
@@ -23,6 +24,7 @@ import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { kvmNativeBackend } from '../runner/backends/kvm.ts';
 import type { Backend } from '../runner/backend.ts';
 import { modelBackend } from '../runner/backends/model.ts';
+import { bochsBackends } from '../runner/backends/bochs.ts';
 import { runKernels } from '../runner/schedule.ts';
 import type { Kernel } from '../core/types.ts';
 
@@ -50,7 +52,7 @@ async function modelMips(kernels: Kernel[]): Promise<Speed> {
   return { instructions, seconds, cpuSeconds };
 }
 
-async function wall(kernels: Kernel[], backend: ReturnType<typeof qemuTcgBackend>): Promise<number> {
+async function wall(kernels: Kernel[], backend: Backend): Promise<number> {
   const info = await backend.probe();
   if (!info.available) throw new Error(`${backend.name} unavailable: ${info.reason}`);
   const t = performance.now();
@@ -119,3 +121,22 @@ if (ran.length > 0) {
   const kvm = ran.find(([n]) => n === 'kvm')?.[1];
   for (const [n, r] of ran) if (kvm && n !== 'kvm') console.log(`  ratio ${n}/kvm over the L1 suite: ${(r.total / kvm.total).toFixed(1)}`);
 }
+
+/**
+ * 5. Bochs: wall time per L1 kernel (one boot each, BIOS included) on each flavour, one job;
+ * a flavour that cannot run here says why instead.
+ */
+async function bochsPerKernel(kernels: Kernel[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const backend of bochsBackends()) {
+    const info = await backend.probe();
+    if (!info.available) {
+      lines.push(`${backend.name}: unavailable — ${info.reason}`);
+      continue;
+    }
+    const seconds = await wall(kernels, backend);
+    lines.push(`${backend.name}, L1 suite: ${seconds.toFixed(2)} s for ${kernels.length} kernels, ${(seconds / kernels.length).toFixed(3)} s per kernel (${info.version ?? 'Bochs'})`);
+  }
+  return lines;
+}
+for (const line of await bochsPerKernel(l1)) console.log(line);

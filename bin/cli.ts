@@ -18,6 +18,7 @@ import type { Backend } from '../runner/backend.ts';
 import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { kvmNativeBackend, type KvmBackendOptions } from '../runner/backends/kvm.ts';
 import { modelBackend } from '../runner/backends/model.ts';
+import { bochsBackends, type BochsBackend } from '../runner/backends/bochs.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
@@ -31,7 +32,7 @@ import { printTable } from '../report/table.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
 import {
-  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, type Profile,
+  DEFAULT_PROFILE, findProfile, hardwareCpuid, hardwareSvmSwitches, PROFILES, profileNames, svmFeatureNames, withSvmEdx, type Profile,
 } from '../model/profile.ts';
 import { createProgress } from './progress.ts';
 import { allMutantNames, formatKillTable, runMutants, survivors } from '../runner/mutants.ts';
@@ -48,7 +49,44 @@ function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): Cons
 
 /** Every backend svmconf knows, in matrix column order. */
 export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleBackend(console)];
+  return [modelBackend({ profile }), qemuTcgBackend(), ...bochsBackends(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleBackend(console)];
+}
+
+/** The name of the model column that runs under `profile` as the reference of another backend. */
+export function referenceModelName(profile: string): string {
+  return `model@${profile}`;
+}
+
+/**
+ * Backends compared with the model under another profile than the run's (the Bochs flavours,
+ * `referenceProfile`): add a model column under that profile, placed after the run's model, and
+ * point the backend's `reference` at it; the run's own profile needs no extra column.
+ */
+export async function withReferenceModels(
+  probed: Array<{ backend: Backend; info: BackendInfo }>,
+  profile: Profile,
+): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
+  const extra: Array<{ backend: Backend; info: BackendInfo }> = [];
+  const hasModel = probed.some((b) => b.info.name === 'model');
+  for (const b of probed) {
+    const { referenceProfile: want, referenceSvmEdx } = b.backend as Partial<BochsBackend>;
+    if (want === undefined || !b.info.available) continue;
+    const reference = referenceSvmEdx === undefined ? profileOption(want) : withSvmEdx(profileOption(want), referenceSvmEdx);
+    if (reference === profile && hasModel) {
+      b.info.reference = 'model';
+      continue;
+    }
+    const name = referenceModelName(want);
+    if (!extra.some((e) => e.info.name === name)) {
+      const backend = modelBackend({ profile: reference, name });
+      const info = await probeSafely(backend);
+      info.reference = name;
+      extra.push({ backend, info });
+    }
+    b.info.reference = name;
+  }
+  const at = probed.findIndex((b) => b.info.name === 'model') + 1;
+  return [...probed.slice(0, at), ...extra, ...probed.slice(at)];
 }
 
 
@@ -161,7 +199,8 @@ async function probeAll(
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   // By default the console backend takes part only when a console command is configured.
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
-  return Promise.all(chosen.map(async (backend) => ({ backend, info: await probeSafely(backend) })));
+  const probed = await Promise.all(chosen.map(async (backend) => ({ backend, info: await probeSafely(backend) })));
+  return listAll ? probed : withReferenceModels(probed, profile);
 }
 
 async function cmdRun(o: RunOptions): Promise<number> {

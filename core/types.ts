@@ -145,6 +145,12 @@ export interface BackendInfo {
   /** What the backend can offer to cases; absent features come with the reason why. */
   features: Record<Feature, { present: boolean; absent: boolean; reason: string }>;
   version?: string;
+  /**
+   * The backend this column's records are compared with, when not the run's reference (`model`):
+   * a Bochs flavour is compared with the model under the profile of its CPU family
+   * (`model@amd-17h`), and that model column names itself (report/compare.ts, groups).
+   */
+  reference?: string;
 }
 
 export interface HostInfo {

@@ -153,3 +153,17 @@ export function withoutFeatures(p: Profile, hide: ReadonlyArray<'svm' | 'npt' | 
   }
   return { ...p, name: `${p.name}${hide.map((f) => `-${f}`).join('')}`, cpuid };
 }
+
+/**
+ * A profile whose CPUID 8000_000A EDX keeps only the bits of `shown`, as a VMM (or an emulator's
+ * fixed CPU model) that offers a subset of the part's SVM features. Every behaviour switch follows
+ * CPUID, so the model then behaves as that subset says: e.g. amd-17h as Bochs' `ryzen` model
+ * shows it (EDX 0x44f: no decode assists, so EXITINFO1 of an INTn intercept is not written).
+ */
+export function withSvmEdx(p: Profile, shown: number): Profile {
+  const leaf = p.cpuid['0x8000000a'];
+  if (!leaf) return p;
+  const edx = (leaf.edx & shown) >>> 0;
+  if (edx === leaf.edx) return p;
+  return { ...p, name: `${p.name}(edx=0x${edx.toString(16)})`, cpuid: { ...p.cpuid, '0x8000000a': { ...leaf, edx } } };
+}

@@ -67,6 +67,12 @@ export interface CompareOptions {
   deviations?: readonly Deviation[];
   /** Backend name → BackendInfo.version, for the entries' version patterns (compareResults fills it). */
   versions?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Backend name → the backend it is compared with (BackendInfo.reference; compareResults fills
+   * it). Backends naming the same reference form a group compared on its own, the reference
+   * naming itself; backends not named here are compared with the case's usual reference.
+   */
+  referenceOf?: Readonly<Record<string, string>>;
 }
 
 
@@ -116,6 +122,11 @@ export interface CaseComparison {
   diffs: FieldDiff[];
   /** Short digest (6 hex digits of the CRC-32) of each OK backend's record. */
   digests: Record<string, string>;
+  /**
+   * With reference groups (CompareOptions.referenceOf): OK backend → the reference it was compared
+   * with, when that is not `reference`. The diffs of each group list its own reference first.
+   */
+  references?: Record<string, string>;
 }
 
 /** Column order: the given list, else Results.backends' order, then backends only seen in cases. */
@@ -144,12 +155,39 @@ function safeBytes(record: string | undefined): Uint8Array | undefined {
   }
 }
 
-/** Compare one case across its OK backends. `layout` may be undefined (template unknown): raw compare. */
+/** The reference a backend is compared with, and the backends of each reference group. */
+function referenceGroups(columns: readonly string[], referenceOf: Readonly<Record<string, string>>): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const b of columns) {
+    const g = referenceOf[b] ?? '';
+    groups.set(g, [...(groups.get(g) ?? []), b]);
+  }
+  return groups;
+}
+
+/**
+ * Compare one case across its OK backends. `layout` may be undefined (template unknown): raw compare.
+ * With reference groups, each group is compared on its own and the verdicts combine: diverge if
+ * any group diverges, else known, else agree if any group compared two records, else single/none.
+ */
 export function compareCase(
   outcome: CaseOutcome,
   layout: readonly RecordField[] | undefined,
   opts: CompareOptions = {},
 ): CaseComparison {
+  const referenceOf = opts.referenceOf ?? {};
+  const allColumns = [...(opts.backends ?? [])];
+  for (const name of Object.keys(outcome.results)) if (!allColumns.includes(name)) allColumns.push(name);
+  const groups = referenceGroups(allColumns, referenceOf);
+  if (groups.size > 1 || (groups.size === 1 && !groups.has(''))) {
+    const parts = [...groups].map(([ref, members]) => {
+      const results = Object.fromEntries(members.filter((b) => outcome.results[b] !== undefined).map((b) => [b, outcome.results[b]!]));
+      return compareCase({ ...outcome, results }, layout, {
+        ...opts, referenceOf: {}, backends: members, ...(ref !== '' ? { preference: [ref] } : {}),
+      });
+    });
+    return mergeGroups(outcome, allColumns, parts);
+  }
   const columns = [...(opts.backends ?? [])];
   for (const name of Object.keys(outcome.results)) if (!columns.includes(name)) columns.push(name);
   const ok = columns.filter((b) => outcome.results[b]?.status === 'OK');
@@ -281,6 +319,47 @@ export function compareCase(
   return { ...base, verdict, agreeing, diverging, known, deviations, diffs, digests };
 }
 
+const VERDICT_RANK: Readonly<Record<Verdict, number>> = { none: 0, single: 1, agree: 2, known: 3, diverge: 4 };
+
+/** One comparison of a case from the comparisons of its reference groups. */
+function mergeGroups(outcome: CaseOutcome, columns: readonly string[], parts: readonly CaseComparison[]): CaseComparison {
+  const inOrder = (xs: Iterable<string>): string[] => {
+    const set = new Set(xs);
+    return columns.filter((b) => set.has(b));
+  };
+  const main = parts.find((p) => p.reference !== undefined && p.ok.length > 1) ?? parts.find((p) => p.reference !== undefined);
+  const reference = main?.reference;
+  const references: Record<string, string> = {};
+  for (const p of parts) {
+    if (p.reference === undefined || p.reference === reference) continue;
+    for (const b of p.ok) references[b] = p.reference;
+  }
+  let verdict: Verdict = 'none';
+  for (const p of parts) if (VERDICT_RANK[p.verdict] > VERDICT_RANK[verdict]) verdict = p.verdict;
+  const ok = inOrder(parts.flatMap((p) => p.ok));
+  return {
+    id: outcome.id, template: outcome.template, params: outcome.params, verdict, reference, ok,
+    agreeing: inOrder(parts.flatMap((p) => p.agreeing)),
+    diverging: inOrder(parts.flatMap((p) => p.diverging)),
+    known: inOrder(parts.flatMap((p) => p.known)),
+    deviations: parts.flatMap((p) => p.deviations),
+    diffs: parts.flatMap((p) => p.diffs),
+    digests: Object.assign({}, ...parts.map((p) => p.digests)),
+    ...(Object.keys(references).length > 0 ? { references } : {}),
+  };
+}
+
+/** The reference a backend's record was compared with in a case. */
+export function referenceFor(c: Pick<CaseComparison, 'reference' | 'references'>, backend: string): string | undefined {
+  return c.references?.[backend] ?? c.reference;
+}
+
+/** `model`, or `model, model@amd-10h` when the named backends were compared with several references. */
+export function referencesText(c: Pick<CaseComparison, 'reference' | 'references'>, backends: readonly string[]): string {
+  const refs = [...new Set(backends.map((b) => referenceFor(c, b) ?? '?'))];
+  return refs.length > 0 ? refs.join(', ') : (c.reference ?? '?');
+}
+
 /** One line per field difference: `exit_int_info: qemu-tcg V=1 …, kvm V=1 …`. */
 export function formatDiff(d: FieldDiff): string {
   const ids = [...new Set(d.known.map((k) => k.id))];
@@ -362,7 +441,8 @@ export function compareResults(results: Results, opts: CompareOptions = {}): Com
   const backends = backendOrder(results, opts.backends);
   const versions = { ...Object.fromEntries(results.backends.map((b) => [b.name, b.version] as const)), ...opts.versions };
   const definedMask = opts.definedMask ?? maskFromResults;
-  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, definedMask }));
+  const referenceOf = opts.referenceOf ?? Object.fromEntries(results.backends.filter((b) => b.reference !== undefined).map((b) => [b.name, b.reference!] as const));
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, definedMask, referenceOf }));
   return { backends, cases, summary: summarize(results, cases, backends) };
 }
 

@@ -2,7 +2,7 @@
 
 import type { BackendInfo, CaseOutcome, CaseResult, Feature, HostInfo, Status } from '../core/types.ts';
 import { FEATURES } from '../core/types.ts';
-import type { CaseComparison, Verdict } from './compare.ts';
+import { referenceFor, type CaseComparison, type Verdict } from './compare.ts';
 import { describeCrash } from './decode.ts';
 
 /** The part of a case id after its template id (`nrips=1,vec=3`), or `(default)` when there is none. */
@@ -45,7 +45,7 @@ export function cellFor(cmp: CaseComparison, result: CaseResult | undefined, bac
   }
   const d = cmp.digests[backend] ?? '';
   if (cmp.verdict === 'single') return { kind: 'single', text: d };
-  if (backend === cmp.reference) return { kind: 'reference', text: d };
+  if (referenceFor(cmp, backend) === backend) return { kind: 'reference', text: d };
   if (cmp.diverging.includes(backend)) return { kind: 'diverge', text: `≠${d}` };
   if (cmp.known.includes(backend)) return { kind: 'known', text: `~${d}` };
   const informational = cmp.diffs.some((x) => x.differing.includes(backend));

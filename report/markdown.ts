@@ -3,7 +3,7 @@
 
 import { axisVerdicts } from './axes.ts';
 import type { Results } from '../core/types.ts';
-import { compareResults, formatDiff, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
+import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
 import {
@@ -47,7 +47,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   row(['backend', 'available', 'version', 'reason', ...FEATURES]);
   row(['---', '---', '---', '---', ...FEATURES.map(() => '---')]);
   for (const b of results.backends) {
-    row([code(b.name), b.available ? 'yes' : 'no', mdCell(b.version ?? ''), mdCell(b.reason),
+    const against = b.reference !== undefined && b.reference !== b.name ? ` (compared with ${b.reference})` : '';
+    row([code(b.name), b.available ? 'yes' : 'no', mdCell(`${b.version ?? ''}${against}`), mdCell(b.reason),
       ...FEATURES.map((f) => mdCell(featureState(b, f)))]);
   }
   L.push('');
@@ -98,7 +99,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   for (const c of [...diverging, ...informational]) {
     const kind = c.verdict === 'diverge' ? '' : ' (informational only)';
     L.push(`### ${code(c.id)}${kind}`, '');
-    L.push(`Reference: ${code(c.reference ?? '?')}; differing: ${[...new Set(c.diffs.flatMap((d) => d.differing))].map(code).join(', ')}`, '');
+    const differing = [...new Set(c.diffs.flatMap((d) => d.differing))];
+    L.push(`Reference: ${referencesText(c, differing).split(', ').map(code).join(', ')}; differing: ${differing.map(code).join(', ')}`, '');
     for (const d of c.diffs) L.push(`- ${mdCell(formatDiff(d))}`);
     L.push('');
   }
@@ -125,7 +127,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   for (const { entry, cases } of used) L.push(...deviationSection(entry, cases.map((c) => c.id)));
   for (const c of known) {
     L.push(`### ${code(c.id)} (${mdCell(verdictText(c))})`, '');
-    L.push(`Reference: ${code(c.reference ?? '?')}; differing: ${c.known.map(code).join(', ')}`, '');
+    L.push(`Reference: ${referencesText(c, c.known).split(', ').map(code).join(', ')}; differing: ${c.known.map(code).join(', ')}`, '');
     for (const d of c.diffs) L.push(`- ${mdCell(formatDiff(d))}`);
     L.push('');
   }
@@ -163,7 +165,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   L.push('Cells of OK results: `OK <digest> (ref)` is the reference record (first OK backend in the preference order; ' +
     'the digest is the first 6 hex digits of the CRC-32 of the record\'s hex text), `OK =` identical to the reference, ' +
     '`OK ≠<digest>` different from it, `OK ~<digest>` different only where a registry entry explains it (known deviation), ' +
-    '`OK ≈` different only in bits the architecture leaves undefined.', '');
+    '`OK ≈` different only in bits the architecture leaves undefined. A backend the Backends table shows "compared with" ' +
+    'another is compared with that one instead (each Bochs flavour with the model under the profile of its CPU family).', '');
   L.push('Verdicts (per case, over the backends whose status is OK):', '');
   for (const v of VERDICTS) L.push(`- **${v}**: ${VERDICT_MEANING[v]}`);
   L.push('- **agree\\***: agree, with differences only in undefined bits (listed as informational)');

@@ -3,7 +3,7 @@
 // totals. Colour only on a TTY without NO_COLOR.
 
 import type { Results } from '../core/types.ts';
-import { compareResults, formatDiff, STATUSES, usedDeviations } from './compare.ts';
+import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations } from './compare.ts';
 import { evidenceLines } from './deviations.ts';
 import { warmColdLines } from './warmcold.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
@@ -90,7 +90,8 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   if (diverging.length === 0) out.push('  none');
   for (const c of [...diverging, ...informational]) {
     const tag = c.verdict === 'diverge' ? paint('red', 'diverge') : paint('cyan', 'informational only');
-    out.push(`  ${c.id}  ${tag}  (reference ${c.reference}; differs: ${[...new Set(c.diffs.flatMap((d) => d.differing))].join(', ')})`);
+    const differs = [...new Set(c.diffs.flatMap((d) => d.differing))];
+    out.push(`  ${c.id}  ${tag}  (reference ${referencesText(c, differs)}; differs: ${differs.join(', ')})`);
     for (const d of c.diffs) out.push(`    ${d.informational ? paint('dim', formatDiff(d)) : formatDiff(d)}`);
   }
   out.push('');
@@ -112,7 +113,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
       out.push(`    cases: ${cases.map((c) => c.id).join(', ')}`);
     }
     for (const c of known) {
-      out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${c.reference}; differs: ${c.known.join(', ')})`);
+      out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${referencesText(c, c.known)}; differs: ${c.known.join(', ')})`);
       for (const d of c.diffs) out.push(`    ${paint('dim', formatDiff(d))}`);
     }
     out.push('');
@@ -123,7 +124,8 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   const nameW = Math.max(8, ...results.backends.map((b) => b.name.length));
   for (const b of results.backends) {
     const avail = b.available ? paint('green', pad('available', 11)) : paint('yellow', pad('unavailable', 11));
-    const version = b.version ? ` ${b.version};` : '';
+    const against = b.reference !== undefined && b.reference !== b.name ? ` compared with ${b.reference};` : '';
+    const version = b.version ? ` ${b.version};${against}` : against;
     const reason = b.reason ? ` ${b.reason};` : '';
     out.push(`  ${pad(b.name, nameW)}  ${avail}${version}${reason} ${featureSummary(b)}`);
   }

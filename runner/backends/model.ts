@@ -29,6 +29,8 @@ export interface ModelBackendOptions {
   l0?: boolean;
   /** Mutants to switch on (model/mutants.ts); the backend is then named `model+<mutants>`. */
   mutants?: readonly MutantName[];
+  /** The backend's name, when not derived from the options (a reference column: `model@amd-10h`). */
+  name?: string;
 }
 
 /** The profile a boot runs under: the chosen one with the features the kernel needs hidden removed from CPUID. */
@@ -41,7 +43,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
   const profile = opts.profile ?? DEFAULT_PROFILE;
   const mutants = opts.mutants ?? [];
-  const name = `model${opts.l0 ? '-l0' : ''}${mutants.length ? `+${mutants.join('+')}` : ''}`;
+  const name = opts.name ?? `model${opts.l0 ? '-l0' : ''}${mutants.length ? `+${mutants.join('+')}` : ''}`;
   return {
     name,
     // which bits of a record the manual defines in the case's situation (model/svm/masks.ts),

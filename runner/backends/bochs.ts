@@ -1,0 +1,468 @@
+// Bochs as a backend, in two flavours that differ by the CPU model Bochs emulates:
+//   bochs-ryzen   `cpu: model=ryzen`                 family 17h (Zen 1), SVM with NRIPS
+//   bochs-phenom  `cpu: model=phenom_8650_toliman`   family 10h (K10 rev. B3), SVM without NRIPS
+// Bochs' CPU models have a fixed CPUID, so nothing can be hidden from them: a case that needs a
+// feature absent runs only on the flavour that lacks it, and each flavour's column is compared
+// with the model under the profile of the same family (`referenceProfile`).
+//
+// One boot = one Bochs process, headless (/work/shared/recipes.md, "Bochs"): Debian's Bochs has no
+// `nogui` display library, so it draws to an rfb display inside a private network namespace
+// (`unshare -rn`: the rfb port listens nowhere) and its built-in debugger is told to continue,
+// then quit. Bochs has no multiboot loader either: `optramimage1` puts the kernel's flat image at
+// its link address and a boot sector on a floppy image (runner/bochs/boot.S) does what a multiboot
+// loader does, command line included. COM1 goes to a file, read as it grows; the kernel leaves by
+// writing "Shutdown" to port 0x8900 (docs/protocol.md, END).
+
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import type { BackendInfo, Feature } from '../../core/types.ts';
+import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
+import { sha256 } from '../../generator/toolchain.ts';
+import { realHostFs, unavailableFeatures, type HostFs } from '../probe.ts';
+
+export const BOCHS_BINARY = 'bochs';
+export const UNSHARE_BINARY = 'unshare';
+export const BOCHS_NOT_FOUND = 'bochs not found: apt-get install bochs bochsbios vgabios seabios (or run make setup)';
+
+/** The system BIOS (package bochsbios) and a VGA BIOS whose file exists (vgabios' default link dangles: recipes.md). */
+export const BOCHS_BIOS = { file: '/usr/share/bochs/BIOS-bochs-latest', pkg: 'bochsbios' } as const;
+export const BOCHS_VGABIOS = { file: '/usr/share/seabios/vgabios-isavga.bin', pkg: 'seabios' } as const;
+
+/** The boot sector's source, assembled at run time (runner/bochs/boot.S). */
+export const BOOT_SECTOR_SOURCE = join(import.meta.dirname, '..', 'bochs', 'boot.S');
+
+/**
+ * Where things go in the boot sector and in guest memory; passed to the assembler as --defsym, so
+ * they live here only. The BIOS loads a boot sector at 0x7c00; the entry point is patched at
+ * ENTRY_OFF and the command line at CMDLINE_OFF (up to the signature at 510).
+ */
+export const BOOT_SECTOR = {
+  LOAD_ADDR: 0x7c00,
+  SIZE: 512,
+  ENTRY_OFF: 0xfc,
+  CMDLINE_OFF: 0x100,
+  CMDLINE_END: 0x1fe,
+} as const;
+
+/** A 1.44 MB floppy, the size Bochs expects for `floppya: 1_44=`. */
+const FLOPPY_BYTES = 1_474_560;
+
+/**
+ * Multiboot mem_lower / mem_upper in KiB (Multiboot Specification 3.3): conventional memory below
+ * 640 KiB, and the memory from 1 MiB to the first hole (all of it above 1 MiB here).
+ */
+export const MEM_LOWER_KB = 639;
+export const MEM_UPPER_KB = GUEST_RAM_MIB * 1024 - 1024;
+
+export type BochsFlavour = 'ryzen' | 'phenom';
+
+export interface FlavourSpec {
+  name: string;
+  /** `cpu: model=` */
+  cpuModel: string;
+  /** The model profile of the same family, the reference this column is compared with. */
+  referenceProfile: string;
+  /** What the CPU model's fixed CPUID shows (8000_0001 ECX, 8000_000A EDX). */
+  features: Record<Feature, boolean>;
+  /** CPUID 8000_000A EDX of the CPU model: the reference profile shows only these SVM features. */
+  svmEdx: number;
+  /** For the reason texts. */
+  part: string;
+}
+
+/**
+ * The two flavours. Bochs 2.7 cpu/cpudb/amd/ryzen.cc reports family 17h model 01h with 8000_000A
+ * EDX 0x44f (NP, LBRV, SVML, NRIPS, FLUSH_BY_ASID, PAUSE_FILTER; recipes.md measured it);
+ * phenomx3_8650_toliman.cc family 10h model 02h with EDX 0x7 (NP, LBRV, SVML), as the amd-10h
+ * profile (which was measured from that very file).
+ */
+export const BOCHS_FLAVOURS: Readonly<Record<BochsFlavour, FlavourSpec>> = {
+  ryzen: {
+    name: 'bochs-ryzen',
+    cpuModel: 'ryzen',
+    referenceProfile: 'amd-17h',
+    features: { svm: true, npt: true, nrips: true },
+    svmEdx: 0x44f,
+    part: 'Bochs cpu model ryzen (family 17h)',
+  },
+  phenom: {
+    name: 'bochs-phenom',
+    cpuModel: 'phenom_8650_toliman',
+    referenceProfile: 'amd-10h',
+    features: { svm: true, npt: true, nrips: false },
+    svmEdx: 0x7,
+    part: 'Bochs cpu model phenom_8650_toliman (family 10h)',
+  },
+};
+
+export interface BochsBackendOptions {
+  flavour: BochsFlavour;
+  binary?: string;
+  /** Where the assembled boot sector is cached (default build/bochs under the repository). */
+  cacheDir?: string;
+  /** Keep each boot's directory (bochsrc, logs, COM1) for inspection instead of removing it. */
+  keepFiles?: boolean;
+  /** How often the COM1 file is read while Bochs runs. */
+  pollMs?: number;
+  fs?: HostFs;
+  /** Command used to enter a private network namespace; tests replace it. */
+  unshare?: { file: string; args: string[] };
+}
+
+export interface BochsBackend extends Backend {
+  /** The model profile this column is compared with. */
+  readonly referenceProfile: string;
+  /** The SVM features (8000_000A EDX) the reference profile keeps: those the CPU model shows. */
+  readonly referenceSvmEdx: number;
+}
+
+/** The bochsrc of one boot. Paths are relative to the boot's directory (Bochs runs there). */
+export function bochsrc(o: { cpuModel: string; kernelBin: string; floppy: string; com1: string; log: string; megs: number }): string {
+  return [
+    `megs: ${o.megs}`,
+    `cpu: model=${o.cpuModel}`,
+    `romimage: file=${BOCHS_BIOS.file}`,
+    `vgaromimage: file=${BOCHS_VGABIOS.file}`,
+    // headless: an rfb display that waits for no client, inside a network namespace of its own
+    'display_library: rfb, options="timeout=0"',
+    `floppya: 1_44=${o.floppy}, status=inserted`,
+    'boot: floppy',
+    `optramimage1: file=${o.kernelBin}, address=0x${KERNEL_LOAD_ADDR.toString(16)}`,
+    `com1: enabled=1, mode=file, dev=${o.com1}`,
+    `log: ${o.log}`,
+    // a panic (the shutdown port's "Shutdown" is one) ends Bochs; errors are logged and go on
+    'panic: action=fatal',
+    'error: action=report',
+    'sound: driver=dummy',
+    'speaker: enabled=0',
+    '',
+  ].join('\n');
+}
+
+/** The debugger script: continue until the machine stops, then quit. */
+export const DEBUGGER_SCRIPT = 'c\nq\n';
+
+/** The ELF32 entry point and the lowest PT_LOAD physical address of a multiboot kernel. */
+export function elf32Layout(elf: Uint8Array): { entry: number; loadBase: number } {
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (v.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 1) throw new Error('not an ELF32 image');
+  const entry = v.getUint32(24, true);
+  const phoff = v.getUint32(28, true);
+  const phentsize = v.getUint16(42, true);
+  const phnum = v.getUint16(44, true);
+  let loadBase = Infinity;
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * phentsize;
+    if (v.getUint32(p, true) === 1 /* PT_LOAD */) loadBase = Math.min(loadBase, v.getUint32(p + 12, true));
+  }
+  if (!Number.isFinite(loadBase)) throw new Error('the ELF has no PT_LOAD segment');
+  return { entry, loadBase };
+}
+
+/** The boot sector with a kernel's entry point and command line patched in. */
+export function patchBootSector(sector: Uint8Array, entry: number, cmdline: string): Uint8Array {
+  const room = BOOT_SECTOR.CMDLINE_END - BOOT_SECTOR.CMDLINE_OFF - 1;
+  const bytes = Buffer.from(cmdline, 'latin1');
+  if (bytes.length > room || bytes.length >= CMDLINE_MAX) throw new Error(`command line too long for the boot sector (${bytes.length} > ${room} bytes)`);
+  const out = Uint8Array.from(sector);
+  new DataView(out.buffer).setUint32(BOOT_SECTOR.ENTRY_OFF, entry >>> 0, true);
+  out.fill(0, BOOT_SECTOR.CMDLINE_OFF, BOOT_SECTOR.CMDLINE_END);
+  out.set(bytes, BOOT_SECTOR.CMDLINE_OFF);
+  return out;
+}
+
+/** The kernel command line of a boot (docs/protocol.md). */
+export function commandLine(start: number, end?: number): string {
+  return end === undefined ? `start=${start}` : `start=${start} end=${end}`;
+}
+
+const buildCache = new Map<string, Promise<Uint8Array>>();
+
+/** Assemble runner/bochs/boot.S once per cache directory and source (GNU as, ld, objcopy). */
+export function bootSector(cacheDir: string): Promise<Uint8Array> {
+  let p = buildCache.get(cacheDir);
+  if (!p) {
+    p = assembleBootSector(cacheDir);
+    p.catch(() => buildCache.delete(cacheDir));
+    buildCache.set(cacheDir, p);
+  }
+  return p;
+}
+
+async function assembleBootSector(cacheDir: string): Promise<Uint8Array> {
+  const source = await readFile(BOOT_SECTOR_SOURCE, 'utf8');
+  const defs: Record<string, number> = {
+    LOAD_ADDR: BOOT_SECTOR.LOAD_ADDR,
+    ENTRY_OFF: BOOT_SECTOR.ENTRY_OFF,
+    CMDLINE_OFF: BOOT_SECTOR.CMDLINE_OFF,
+    CMDLINE_END: BOOT_SECTOR.CMDLINE_END,
+    MEM_LOWER_KB,
+    MEM_UPPER_KB,
+  };
+  const defsym = Object.entries(defs).flatMap(([k, v]) => ['--defsym', `${k}=${v}`]);
+  const dir = join(cacheDir, sha256('bochs-boot', source, JSON.stringify(defs)));
+  const out = join(dir, 'boot.bin');
+  try {
+    return new Uint8Array(await readFile(out));
+  } catch {
+    // not built yet
+  }
+  await mkdir(dir, { recursive: true });
+  const obj = join(dir, 'boot.o');
+  const elf = join(dir, 'boot.elf');
+  await execa('as', ['--32', '--fatal-warnings', ...defsym, '-o', obj, BOOT_SECTOR_SOURCE]);
+  await execa('ld', ['-m', 'elf_i386', '-nostdlib', `-Ttext=0x${BOOT_SECTOR.LOAD_ADDR.toString(16)}`, '-o', elf, obj]);
+  const tmp = `${out}.${process.pid}.tmp`;
+  await execa('objcopy', ['-O', 'binary', elf, tmp]);
+  const bin = new Uint8Array(await readFile(tmp));
+  if (bin.length !== BOOT_SECTOR.SIZE || bin[510] !== 0x55 || bin[511] !== 0xaa) {
+    throw new Error(`${BOOT_SECTOR_SOURCE}: the boot sector is ${bin.length} bytes or lacks its signature`);
+  }
+  await rename(tmp, out);
+  return bin;
+}
+
+export interface BochsExitFacts {
+  exitCode?: number;
+  signal?: string;
+  /** Bochs' stdout and stderr (its exit message is there). */
+  output: string;
+  /** The end of bochs.log. */
+  log: string;
+  killedFor?: 'timeout';
+  spawnError?: string;
+  idleTimeoutMs: number;
+}
+
+/** The message Bochs prints when a panic ends it ("Bochs is exiting with the following message"). */
+export function bochsExitMessage(output: string): string | undefined {
+  const m = /Bochs is exiting with the following message:\s*\n\s*\[([^\]]*)\]\s*(.*)/.exec(output);
+  return m ? `${m[1]!.trim()}: ${m[2]!.trim()}` : undefined;
+}
+
+/** Turn how Bochs ended into a BootResult's end and detail. Pure, so tests can check each way. */
+export function classifyBochsExit(x: BochsExitFacts): Pick<BootResult, 'end' | 'detail'> {
+  if (x.spawnError !== undefined) return { end: 'crashed', detail: `failed to launch: ${x.spawnError}` };
+  if (x.killedFor === 'timeout') return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; Bochs killed` };
+  const message = bochsExitMessage(x.output);
+  if (message !== undefined && /Shutdown port: shutdown requested/.test(message)) {
+    return { end: 'exited', detail: 'shutdown port 0x8900' };
+  }
+  // A triple fault resets the machine (exception.cc: "3rd exception with no resolution … resetting");
+  // the debugger stops at the reset and, reading end of input, quits.
+  const triple = /exception\(\): 3rd \((\d+)\) exception with no resolution/.exec(x.log);
+  if (triple) return { end: 'crashed', detail: `triple fault (reset; third exception vector ${triple[1]})` };
+  if (message !== undefined) return { end: 'crashed', detail: `Bochs panic: ${message}` };
+  const how = x.exitCode !== undefined ? `exit status ${x.exitCode}` : `killed by ${x.signal ?? 'a signal'}`;
+  const last = x.output.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^\(\d+\)|^Next at|^<bochs/.test(l)).slice(-2).join(' | ');
+  return { end: 'crashed', detail: `Bochs stopped (${how})${last ? `: ${last}` : ''}` };
+}
+
+/** The version in Bochs' banner, e.g. `2.7`. */
+export function parseBochsVersion(text: string): string | undefined {
+  return /Bochs x86 Emulator (\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
+}
+
+/** The last `max` bytes of a file, or '' when it does not exist. */
+async function tail(path: string, max: number): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(0, size - max);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('latin1');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+const DEFAULT_UNSHARE = { file: UNSHARE_BINARY, args: ['-rn'] };
+
+export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
+  const spec = BOCHS_FLAVOURS[opts.flavour];
+  const name = spec.name;
+  const binary = opts.binary ?? BOCHS_BINARY;
+  const cacheDir = opts.cacheDir ?? join(import.meta.dirname, '..', '..', 'build', 'bochs');
+  const pollMs = opts.pollMs ?? 20;
+  const fs = opts.fs ?? realHostFs;
+  let unshare = opts.unshare ?? DEFAULT_UNSHARE;
+
+  async function probe(): Promise<BackendInfo> {
+    const unavailable = (reason: string, version?: string): BackendInfo => ({
+      name, available: false, reason, features: unavailableFeatures(reason), ...(version ? { version } : {}),
+    });
+    const path = await fs.which(binary);
+    if (path === undefined) return unavailable(binary === BOCHS_BINARY ? BOCHS_NOT_FOUND : `${binary} not found`);
+    for (const f of [BOCHS_BIOS, BOCHS_VGABIOS]) {
+      if ((await fs.readText(f.file)) === undefined) return unavailable(`${f.file} not found: apt-get install ${f.pkg}`);
+    }
+    const v = await execa(path, ['--help'], { reject: false, stdin: 'ignore', all: true, timeout: 20_000 });
+    const version = parseBochsVersion(String(v.all ?? ''));
+    const shown = version ? `Bochs ${version}` : undefined;
+    // The rfb display listens on a TCP port: only inside a network namespace of its own.
+    if (!opts.unshare) {
+      const tries = [DEFAULT_UNSHARE, { file: UNSHARE_BINARY, args: ['-n'] }];
+      const errors: string[] = [];
+      let ok = false;
+      for (const t of tries) {
+        const r = await execa(t.file, [...t.args, 'true'], { reject: false, stdin: 'ignore', all: true, timeout: 20_000 });
+        if (r.exitCode === 0) {
+          unshare = t;
+          ok = true;
+          break;
+        }
+        errors.push(`${t.file} ${t.args.join(' ')}: ${String(r.all ?? '').trim() || `exit status ${r.exitCode}`}`);
+      }
+      if (!ok) {
+        return unavailable(`cannot enter a private network namespace for the headless rfb display (${errors.join('; ')}): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root`, shown);
+      }
+    }
+    const features = {} as BackendInfo['features'];
+    for (const f of ['svm', 'npt', 'nrips'] as Feature[]) {
+      const has = spec.features[f];
+      features[f] = {
+        present: has,
+        // a Bochs CPU model's CPUID is fixed (the cpuid options apply to model=corei7… only when no model is named)
+        absent: !has,
+        reason: has ? `${spec.part} has ${f} and cannot hide it` : `${spec.part} has no ${f}`,
+      };
+    }
+    return { name, available: true, reason: '', features, ...(shown ? { version: shown } : {}) };
+  }
+
+  async function boot(req: BootRequest): Promise<BootResult> {
+    req.signal?.throwIfAborted();
+    const t0 = performance.now();
+    const [sector, elf] = await Promise.all([bootSector(cacheDir), readFile(req.kernel.elf)]);
+    const { entry, loadBase } = elf32Layout(elf);
+    if (loadBase !== KERNEL_LOAD_ADDR) {
+      throw new Error(`${req.kernel.elf}: first PT_LOAD at 0x${loadBase.toString(16)}, but the flat image is loaded at 0x${KERNEL_LOAD_ADDR.toString(16)}`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), `svmconf-${name}-`));
+    try {
+      const floppy = Buffer.alloc(FLOPPY_BYTES);
+      floppy.set(patchBootSector(sector, entry, commandLine(req.start, req.end)), 0);
+      await Promise.all([
+        writeFile(join(dir, 'floppy.img'), floppy),
+        writeFile(join(dir, 'bochsrc'), bochsrc({ cpuModel: spec.cpuModel, kernelBin: req.kernel.bin, floppy: 'floppy.img', com1: 'com1.out', log: 'bochs.log', megs: GUEST_RAM_MIB })),
+        writeFile(join(dir, 'dbg.rc'), DEBUGGER_SCRIPT),
+        writeFile(join(dir, 'com1.out'), ''),
+      ]);
+      return await runBochs(dir, req, t0);
+    } finally {
+      if (!opts.keepFiles) await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async function runBochs(dir: string, req: BootRequest, t0: number): Promise<BootResult> {
+    const lines: string[] = [];
+    let partial = '';
+    let output = '';
+    let offset = 0;
+    let killedFor: 'timeout' | 'abort' | undefined;
+    const emit = (line: string): void => {
+      lines.push(line);
+      try {
+        req.onLine?.(line);
+      } catch {
+        // a failing observer must not take the boot down with it
+      }
+    };
+
+    // Own process group, so a timeout kills unshare, Bochs and anything Bochs started at once.
+    const child = spawn(unshare.file, [...unshare.args, binary, '-q', '-f', 'bochsrc', '-rc', 'dbg.rc'], {
+      cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    });
+    const collect = (chunk: Buffer): void => {
+      if (output.length < 256 * 1024) output += chunk.toString('latin1');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const exited = new Promise<{ code?: number; signal?: string; error?: string }>((resolve) => {
+      child.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? String(e) }));
+      child.on('close', (code, signal) => resolve({ ...(code !== null ? { code } : {}), ...(signal !== null ? { signal } : {}) }));
+    });
+    const killGroup = (why: 'timeout' | 'abort'): void => {
+      if (killedFor !== undefined) return;
+      killedFor = why;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+
+    let lastOutput = performance.now();
+    const com1 = join(dir, 'com1.out');
+    const readNew = async (): Promise<void> => {
+      const fh = await open(com1, 'r').catch(() => undefined);
+      if (!fh) return;
+      try {
+        for (;;) {
+          const buf = Buffer.alloc(64 * 1024);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          if (bytesRead === 0) break;
+          offset += bytesRead;
+          lastOutput = performance.now();
+          // latin1: a corrupted byte stays one (wrong) character and fails the CRC
+          partial += buf.subarray(0, bytesRead).toString('latin1');
+          let nl: number;
+          while ((nl = partial.indexOf('\n')) >= 0) {
+            emit(partial.slice(0, nl).replace(/\r$/, ''));
+            partial = partial.slice(nl + 1);
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+    };
+
+    const onAbort = (): void => killGroup('abort');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    let done = false;
+    const ended = exited.then((r) => {
+      done = true;
+      return r;
+    });
+    try {
+      while (!done) {
+        await Promise.race([ended, new Promise((r) => setTimeout(r, pollMs))]);
+        await readNew();
+        if (!done && performance.now() - lastOutput > req.idleTimeoutMs) killGroup('timeout');
+      }
+    } finally {
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+    const r = await ended;
+    await readNew();
+    if (partial !== '') emit(partial.replace(/\r$/, '')); // a line cut short: the parser says so
+    if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
+    const log = await tail(join(dir, 'bochs.log'), 64 * 1024);
+    const { end, detail } = classifyBochsExit({
+      ...(r.code !== undefined ? { exitCode: r.code } : {}),
+      ...(r.signal !== undefined ? { signal: r.signal } : {}),
+      ...(r.error !== undefined ? { spawnError: r.error === 'ENOENT' ? `${unshare.file} not found` : r.error } : {}),
+      ...(killedFor === 'timeout' ? { killedFor } : {}),
+      output,
+      log,
+      idleTimeoutMs: req.idleTimeoutMs,
+    });
+    return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  return { name, referenceProfile: spec.referenceProfile, referenceSvmEdx: spec.svmEdx, probe, boot };
+}
+
+/** Both flavours, in matrix column order. */
+export function bochsBackends(opts: Omit<BochsBackendOptions, 'flavour'> = {}): BochsBackend[] {
+  return (Object.keys(BOCHS_FLAVOURS) as BochsFlavour[]).map((flavour) => bochsBackend({ ...opts, flavour }));
+}
