@@ -2,7 +2,7 @@
 // The front matter is validated field by field; every error names the file and the line.
 
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
 import {
   DEFINED_WHEN, FEATURES, FIELD_ROLES, type DefinedWhen, type Feature, type FieldDecode, type FieldRole, type FieldType, type RecordField, type Requirement, type Template,
 } from '../core/types.ts';
@@ -153,6 +153,16 @@ export function parseTemplate(file: string, displayPath: string, text: string): 
     throw new TemplateError(displayPath, line, `front matter is not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const fm = new FrontMatter(displayPath, doc, front, frontLine);
+  // " #" after a plain value starts a YAML comment and silently cuts text ("... #UD" -> "..."):
+  // a comment on a value's line is refused; whole-line comments are fine
+  visit(doc, {
+    Scalar(_key, node) {
+      if (node.comment !== undefined && node.range) {
+        const line = frontLine + front.slice(0, node.range[0]).split('\n').length - 1;
+        throw new TemplateError(displayPath, line, `front matter: a \`#\` after this value starts a YAML comment ("#${node.comment}"), which cuts the text: quote the value`);
+      }
+    },
+  });
   if (!isMap(doc.contents)) fm.fail([], 'must be a YAML map');
   const raw = doc.toJS() as Record<string, unknown>;
   for (const key of Object.keys(raw)) {

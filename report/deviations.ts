@@ -8,7 +8,7 @@
 // template front matter does (generator/template.ts).
 
 import { readFile } from 'node:fs/promises';
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { globToRegExp } from '../generator/matrix.ts';
 import { EVENT_TYPE, EVENTINJ } from '../arch/svm.ts';
 import { RFLAGS, RFLAGS_FLAG_NAMES, VEC } from '../arch/x86.ts';
@@ -315,6 +315,15 @@ export function parseDeviations(text: string, file = 'deviations.yaml'): Deviati
     const e = doc.errors[0]!;
     throw new DeviationError(file, e.linePos?.[0]?.line, `not valid YAML: ${e.message.split('\n')[0]}`);
   }
+  // " #" after a plain value starts a YAML comment, which silently cuts text such as
+  // "raises #UD" to "raises": a comment on a value's line is refused (whole-line comments are fine)
+  visit(doc, {
+    Scalar(_key, node) {
+      if (isScalar(node) && node.comment !== undefined && node.range) {
+        throw new DeviationError(file, lines.linePos(node.range[0]).line, `a \`#\` after this value starts a YAML comment ("#${node.comment}"), which cuts the text: quote the value or use \`>-\``);
+      }
+    },
+  });
   const src = new Source(file, doc, lines);
   if (doc.contents === null) return [];
   if (!isSeq(doc.contents)) src.fail([], isMap(doc.contents) ? 'the registry is a list of entries (`- id: …`), not a map' : 'the registry is a list of entries');

@@ -111,6 +111,12 @@ describe('deviations: validation', () => {
     assert.match(e.message, /already used by the entry at line 2/);
   });
 
+  it('refuses a `#` comment on a value line (it would cut "raises #UD" to "raises")', () => {
+    const e = errorOf('- id: x\n  summary: QEMU raises #UD here\n');
+    assert.match(e.message, /starts a YAML comment \("#UD here"\)/);
+    assert.equal(e.line, 2);
+  });
+
   it('rejects a map at the top and invalid YAML', () => {
     assert.match(errorOf('id: x\n').message, /a list of entries/);
     assert.match(errorOf('- id: [\n').message, /not valid YAML/);

@@ -84,6 +84,13 @@ describe('generator: front matter', () => {
     assert.match(templateError(() => parseTemplate('/x', 'x', '\tnop\n')).message, /starts with a `---` line/);
   });
 
+  it('refuses a `#` comment on a value line, which would cut a title such as "#UD in 64-bit mode"', () => {
+    const e = templateError(() => sample(FRONT.replace('title: a sample', 'title: INTO raises #OF')));
+    assert.match(e.message, /starts a YAML comment \("#OF"\).*quote the value/);
+    assert.equal(e.line, 3);
+    assert.equal(sample(FRONT.replace('title: a sample', 'title: "INTO raises #OF"')).title, 'INTO raises #OF');
+  });
+
   it('reports invalid YAML with its line', () => {
     const e = templateError(() => sample(FRONT.replace('title: a sample', 'title: a: b')));
     assert.match(e.message, /not valid YAML/);
