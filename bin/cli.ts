@@ -11,7 +11,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
+import type { BackendInfo, Case, CaseResult, CpuIdentity, HostInfo, Results } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates, makeRenderer, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
 import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
@@ -20,6 +20,7 @@ import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptio
 import { buildIso } from '../generator/iso.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
+import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu } from '../runner/cpu.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
@@ -123,7 +124,9 @@ async function cmdBuild(o: CaseSelection & { json?: boolean }): Promise<number> 
 
 interface RunOptions extends CaseSelection {
   deviations?: string;
-  profile: string;
+  /** Absent: the default profile, or the family table's profile for the CPU of a hardware backend. */
+  profile?: string;
+  machineCpu?: string;
   backend: string[];
   jobs: number;
   timeout: number;
@@ -158,12 +161,51 @@ async function probeAll(
   return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
 }
 
+/**
+ * Each backend's CPU (runner/cpu.ts) into its BackendInfo; without --profile, the model follows
+ * the profile the family table gives for the CPU of the run's hardware backend (kvm, console), so a
+ * hardware run is compared with its own family.
+ */
+async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends: Array<{ backend: Backend; info: BackendInfo }>; profile: Profile; note?: string }> {
+  let machineCpu: CpuIdentity | undefined;
+  if (o.machineCpu !== undefined) {
+    try {
+      machineCpu = parseMachineCpu(o.machineCpu);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  let profile = o.profile !== undefined ? profileOption(o.profile) : DEFAULT_PROFILE;
+  const stamp = (list: Array<{ backend: Backend; info: BackendInfo }>) => {
+    for (const { info } of list) {
+      const cpu = backendCpu(info, { host, profile, ...(machineCpu ? { machineCpu } : {}) });
+      if (cpu) info.cpu = cpu;
+    }
+    return list;
+  };
+  let backends = stamp(await probeAll(o.backend, profile, consoleOptions(o)));
+  let note: string | undefined;
+  if (o.profile === undefined) {
+    const hw = backends.find((b) => HARDWARE_BACKENDS.includes(b.info.name) && b.info.available && b.info.cpu)?.info;
+    const wanted = hw?.cpu?.profile !== undefined ? findProfile(hw.cpu.profile) : undefined;
+    if (hw?.cpu && wanted) {
+      note = `model profile ${wanted.name}: the family table's profile for ${hw.name}'s CPU (${hw.cpu.familyName}, family ${hw.cpu.family.toString(16)}h model ${hw.cpu.model.toString(16)}h)`;
+      if (wanted !== profile) {
+        profile = wanted;
+        backends = stamp(await probeAll(o.backend, profile, consoleOptions(o)));
+      }
+    }
+  }
+  return { backends, profile, ...(note ? { note } : {}) };
+}
+
 async function cmdRun(o: RunOptions): Promise<number> {
-  const profile = profileOption(o.profile);
   const cases = await selectCases(o);
   const deviations = await registry(o.deviations);
-  const [backends, host] = await Promise.all([probeAll(o.backend, profile, consoleOptions(o)), probeHostInfo()]);
+  const host = await probeHostInfo();
+  const { backends, note: profileNote } = await probeWithCpus(o, host);
   const progress = createProgress(cases.length * backends.length);
+  if (profileNote) progress.note(profileNote);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
   progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
@@ -346,7 +388,8 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
-    .option('--profile <name>', 'CPU profile of the model backend (see `svmconf profiles`)', DEFAULT_PROFILE.name)
+    .option('--profile <name>', `CPU profile of the model backend (see \`svmconf profiles\`; default: the family table's profile for the CPU of a kvm/console backend, else ${DEFAULT_PROFILE.name})`)
+    .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
