@@ -25,7 +25,10 @@ import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
 import { writeMarkdown } from '../report/markdown.ts';
-import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
+import { buildResults, readResults, ResultsFormatError, serializeResults, writeResults } from '../report/results.ts';
+import { buildMatrix, publishExitCode, PublishError, type PublishInput } from '../report/publish.ts';
+import { writePublished } from '../report/publish-render.ts';
+import { HW_DIR, readHwFamily, recordHardware, RecordError, type HwRecording } from '../report/hwrecords.ts';
 import { printTable } from '../report/table.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
@@ -347,6 +350,61 @@ async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<n
   return EXIT.AGREE;
 }
 
+/** A path relative to the working directory when it is below it, else absolute. */
+function shownPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : resolve(p);
+}
+
+/** readResults with a missing or unreadable file said plainly (the path and why). */
+async function readResultsFile(file: string): Promise<Results> {
+  try {
+    return await readResults(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ResultsFormatError(`${file}: no such file`);
+    if (code === 'EISDIR') throw new ResultsFormatError(`${file}: a directory, not a results.json`);
+    if (code === 'EACCES') throw new ResultsFormatError(`${file}: not readable (permission denied)`);
+    throw e;
+  }
+}
+
+/** `svmconf publish`: one matrix per CPU family from several results files (report/publish.ts). */
+async function cmdPublish(files: string[], o: { out: string; deviations?: string; hw?: string; json?: boolean }): Promise<number> {
+  const inputs: PublishInput[] = [];
+  for (const f of files) {
+    inputs.push({ source: shownPath(f), results: await readResultsFile(f) });
+  }
+  const deviations = await registry(o.deviations);
+  const prelim = buildMatrix(inputs, { deviations });
+  const recorded = new Map<string, HwRecording[]>();
+  for (const fam of prelim.families) {
+    const recs = await readHwFamily(fam.slug, o.hw ? resolve(o.hw) : HW_DIR);
+    if (recs.length) recorded.set(fam.slug, recs);
+  }
+  const matrix = recorded.size ? buildMatrix(inputs, { deviations, recorded }) : prelim;
+  const paths = await writePublished(o.out, matrix, deviations);
+  if (o.json) process.stdout.write(`${JSON.stringify(matrix, null, 2)}\n`);
+  else {
+    for (const f of matrix.families) {
+      const v = f.summary.verdicts;
+      process.stdout.write(`${f.name} (family ${f.family.toString(16)}h, ${f.slug}${f.profile ? `, profile ${f.profile}` : ''}): ${f.runs.length} run(s), ${f.columns.length} column(s)${f.recorded.length ? ` incl. ${f.recorded.length} recorded` : ''}, ${f.summary.cases} cases: diverge ${v.diverge}, known ${v.known}, agree ${v.agree}, single ${v.single}, none ${v.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}\n`);
+    }
+    process.stdout.write(`wrote ${Object.values(paths).map(shownPath).join(', ')}\n`);
+  }
+  return publishExitCode(matrix);
+}
+
+/** `svmconf record`: a run's hardware records into expected/hw/<family>/<cpu>/ (report/hwrecords.ts). */
+async function cmdRecord(file: string, o: { backend?: string; force?: boolean; hw?: string }): Promise<number> {
+  const results = await readResultsFile(file);
+  const command = ['svmconf', ...process.argv.slice(2)].join(' ');
+  const r = await recordHardware(results, { source: file, ...(o.backend ? { backend: o.backend } : {}), force: o.force === true, command, ...(o.hw ? { dir: resolve(o.hw) } : {}) });
+  process.stdout.write(`${shownPath(r.dir)}: ${r.cases} case(s) of ${r.backend} on ${r.cpu.modelName ?? 'the CPU'} (${r.cpu.familyName}), ${r.files.length} file(s) and PROVENANCE.json${r.forced ? ' — FORCED: not a hardware backend, the provenance says so' : ''}\n`);
+  process.stdout.write('review with `git diff expected/hw/` and commit it to contribute the records\n');
+  return EXIT.AGREE;
+}
+
 /** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
 async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean; firstKill?: boolean }): Promise<number> {
   const profile = profileOption(o.profile);
@@ -416,6 +474,23 @@ export function program(setCode: (code: number) => void): Command {
     .option('--json', 'machine-readable output')
     .action(async (o) => setCode(await cmdMutants(o)));
 
+  p.command('publish')
+    .description('merge results.json files from several machines and runs into one matrix per CPU family: matrix.md, matrix.html, matrix.json, junit.xml')
+    .argument('<results...>', 'results.json files')
+    .option('--out <dir>', 'where the matrix files go', join(ROOT, 'out', 'publish'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--hw <dir>', 'recorded hardware (default: expected/hw)')
+    .option('--json', 'print matrix.json to stdout')
+    .action(async (files: string[], o) => setCode(await cmdPublish(files, { ...o, out: resolve(o.out) })));
+
+  p.command('record')
+    .description("store a run's hardware records under expected/hw/<family>/<cpu>/ with their provenance, to contribute them")
+    .argument('<results>', 'results.json of a run with a hardware backend (kvm, qemu-kvm, console)')
+    .option('--backend <name>', 'the backend to record (default: the run\'s only hardware backend)')
+    .option('--force', 'record an emulator or the model anyway (PROVENANCE.json then says forced: not hardware truth)')
+    .option('--hw <dir>', 'where recordings go (default: expected/hw)')
+    .action(async (file: string, o) => setCode(await cmdRecord(file, o)));
+
   p.command('profiles')
     .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')
     .option('--json', 'machine-readable output')
@@ -450,7 +525,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError) {
+    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
+      || e instanceof RecordError || e instanceof PublishError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }
