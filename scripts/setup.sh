@@ -2,13 +2,14 @@
 # make setup: install what svmconf needs and is missing, and say what was done.
 #   Debian packages: binutils (as/ld/objcopy build the kernels), qemu-system-x86 (qemu-tcg and
 #   qemu-kvm backends), and for the Bochs, ISO and UEFI work: bochs, bochsbios, vgabios, seabios,
-#   grub-pc-bin, grub-efi-amd64-bin, grub-common, xorriso, mtools, ovmf.
+#   grub-pc-bin, grub-efi-amd64-bin, grub-common, xorriso, mtools, ovmf; chromium (headless, for the
+#   spec that checks the published matrix.html in a real browser: test/publish-browser.spec.ts).
 #   npm packages: `npm ci` when node_modules is missing or older than package-lock.json.
 # Idempotent and quick when nothing is missing, so `make conformance` and `make test` run it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(binutils qemu-system-x86 bochs bochsbios vgabios seabios grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools ovmf)
+PACKAGES=(binutils qemu-system-x86 bochs bochsbios vgabios seabios grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools ovmf chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

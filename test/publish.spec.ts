@@ -1,7 +1,5 @@
 // `svmconf publish` and `svmconf record` (report/publish.ts, report/publish-render.ts,
-// report/hwrecords.ts). Fixtures: test/fixtures/publish/{zen4,k10}.results.json are the l1.faults and
-// l1.icebp cases of `svmconf run --backend model,qemu-tcg --filter 'l1.*' --jobs 1` on this
-// machine, with the default profile (amd-19h, Zen 4) and with --profile amd-10h (K10).
+// report/hwrecords.ts), on the fixtures of test/support/publish-fixtures.ts.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,21 +12,10 @@ import { buildMatrix, publishExitCode, type Matrix } from '../report/publish.ts'
 import { renderJunit, renderPublishMarkdown, writePublished } from '../report/publish-render.ts';
 import { parseResults, readResults, ResultsFormatError } from '../report/results.ts';
 import { identify } from '../runner/cpu.ts';
+import { FIXTURES, loadFixture, tweak } from './support/publish-fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-export const FIXTURES = join(ROOT, 'test', 'fixtures', 'publish');
-export const loadFixture = (name: 'zen4' | 'k10'): Results => parseResults(readFileSync(join(FIXTURES, `${name}.results.json`), 'utf8'), name);
 const registry = () => loadDeviations(join(ROOT, 'expected', 'deviations.yaml'));
-
-/** Flip the low byte of one field of one backend's record (a defined bit: a divergence). */
-export function tweak(r: Results, caseId: string, backend: string, byteOffset = 0): Results {
-  const copy = structuredClone(r);
-  const res = copy.cases.find((c) => c.id === caseId)!.results[backend]!;
-  const rec = res.record!;
-  const b = (parseInt(rec.slice(2 * byteOffset, 2 * byteOffset + 2), 16) ^ 0x01).toString(16).padStart(2, '0');
-  res.record = rec.slice(0, 2 * byteOffset) + b + rec.slice(2 * byteOffset + 2);
-  return copy;
-}
 
 const UD2 = 'l1.faults/kind=ud2,prefix=none';
 
