@@ -18,6 +18,7 @@ import { kvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
+import { consoleLogBackend, ConsoleLogError, readConsoleLog } from '../runner/backends/console-log.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu } from '../runner/cpu.ts';
@@ -49,8 +50,9 @@ function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): Cons
 }
 
 /** Every backend svmconf knows, in matrix column order. */
-export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions()): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), consoleBackend(console)];
+export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), consoleLog?: string): Backend[] {
+  // a saved console log (parse-log, --console-log) stands in for the live console
+  return [modelBackend({ profile }), qemuTcgBackend(), kvmBackend(), consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console)];
 }
 
 class UsageError extends Error {}
@@ -130,6 +132,8 @@ interface RunOptions extends CaseSelection {
   /** Absent: the default profile, or the family table's profile for the CPU of a hardware backend. */
   profile?: string;
   machineCpu?: string;
+  /** A saved console log to read instead of attaching to a console (parse-log). */
+  consoleLog?: string;
   backend: string[];
   jobs: number;
   timeout: number;
@@ -155,12 +159,13 @@ async function probeAll(
   profile: Profile = DEFAULT_PROFILE,
   console: ConsoleOptions = consoleOptions(),
   listAll = false,
+  consoleLog?: string,
 ): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = [...allBackends(profile, console), ...(names.length ? namedOnlyBackends(profile) : [])];
+  const known = [...allBackends(profile, console, consoleLog), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   // By default the console backend takes part only when a console command is configured.
-  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
+  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd || consoleLog !== undefined);
   return Promise.all(chosen.map(async (backend) => ({ backend, info: await backend.probe() })));
 }
 
@@ -186,7 +191,7 @@ async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends:
     }
     return list;
   };
-  let backends = stamp(await probeAll(o.backend, profile, consoleOptions(o)));
+  let backends = stamp(await probeAll(o.backend, profile, consoleOptions(o), false, o.consoleLog));
   let note: string | undefined;
   if (o.profile === undefined) {
     const hw = backends.find((b) => HARDWARE_BACKENDS.includes(b.info.name) && b.info.available && b.info.cpu)?.info;
@@ -195,7 +200,7 @@ async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends:
       note = `model profile ${wanted.name}: the family table's profile for ${hw.name}'s CPU (${hw.cpu.familyName}, family ${hw.cpu.family.toString(16)}h model ${hw.cpu.model.toString(16)}h)`;
       if (wanted !== profile) {
         profile = wanted;
-        backends = stamp(await probeAll(o.backend, profile, consoleOptions(o)));
+        backends = stamp(await probeAll(o.backend, profile, consoleOptions(o), false, o.consoleLog));
       }
     }
   }
@@ -451,7 +456,23 @@ export function program(setCode: (code: number) => void): Command {
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
+    .option('--console-log <file>', 'console backend: read a saved serial log of one boot of the image instead of a live console')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
+
+  selection(p.command('parse-log').description("turn a captured serial log of the suite image (e.g. a LAVA job's) into results.json, with the model run beside it"))
+    .argument('<log>', 'the console log (raw bytes as captured: escape sequences, CR/LF and noise are cleaned)')
+    .option('--machine-cpu <eax>', "the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A10F11): its family in results.json and the model's profile")
+    .option('--profile <name>', "the model's profile (default: the family table's profile for --machine-cpu, else " + DEFAULT_PROFILE.name + ')')
+    .option('--no-model', 'only the log\'s results, no model run')
+    .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--json', 'print results.json to stdout instead of the table')
+    .action(async (log: string, o) => {
+      await readConsoleLog(resolve(log)); // a log that cannot be read fails before the model runs
+      setCode(await cmdRun({
+      ...o, consoleLog: resolve(log), backend: o.model === false ? [CONSOLE_BACKEND] : ['model', CONSOLE_BACKEND], jobs: 1, timeout: 30, out: resolve(o.out),
+      }));
+    });
 
   selection(p.command('iso').description('build the bootable suite image (GRUB, BIOS and UEFI): every kernel in one boot, protocol on COM1'))
     .option('--out <file>', 'the image', join(ROOT, 'out', 'svmconf.iso'))
@@ -526,7 +547,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
-      || e instanceof RecordError || e instanceof PublishError) {
+      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

@@ -1,0 +1,74 @@
+// A saved serial log as the console backend (runner/backends/console-log.ts) and `svmconf
+// parse-log`. test/fixtures/publish/l1-qemu-bios.serial.log is the COM1 output of QEMU 7.2 TCG
+// (SeaBIOS, -cpu qemu64,+svm,+npt) booting `svmconf iso --filter 'l1.*' --menu-timeout 0`, as
+// captured by `-serial stdio`: GRUB's escape sequences, CRs and the loader's plain lines included.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Case, Kernel, Results } from '../core/types.ts';
+import { crc32Hex } from '../runner/crc32.ts';
+import { consoleLogBackend, ConsoleLogError, logEnding, logLines } from '../runner/backends/console-log.ts';
+import { FIXTURES } from './support/publish-fixtures.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const line = (body: string): string => `SVMCONF ${body} ${crc32Hex(`SVMCONF ${body}`)}`;
+
+/** A kernel of two cases; only ids matter to the console's parser. */
+const KERNEL = { id: 't.two#0', cases: [{ id: 't.two/a=1' }, { id: 't.two/a=2' }] as unknown as Case[], cpu: {}, elf: '', bin: '', map: '' } as Kernel;
+
+describe('console log (parse-log)', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'svmconf-log-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text, 'latin1');
+    return p;
+  };
+
+  it('cleans a terminal stream and reads every case of a complete boot', async () => {
+    const log = write('ok.log', [
+      '\x1b[H\x1b[J\x1b[1;1H  Booting `svmconf: full suite\'\r', '\rsvmconf-suite: begin 1\r',
+      line('BEGIN t.two#0 2 0'), line('CASE t.two/a=1 OK 0102'), `noise ${line('CASE t.two/a=2 SKIP(nrips) -')}`, line('END'), 'svmconf-suite: done', '',
+    ].join('\r\n'));
+    const run = await consoleLogBackend(log).runSuite([KERNEL], { idleTimeoutMs: 1000 });
+    assert.equal(run.end, 'done');
+    assert.deepEqual(run.results.get('t.two/a=1'), { status: 'OK', record: '0102' });
+    assert.equal(run.results.get('t.two/a=2')?.status, 'SKIP');
+  });
+
+  it('never passes a case the log does not show with a valid line', async () => {
+    const bad = line('CASE t.two/a=1 OK 0102').replace(/ OK 0102 /, ' OK 0103 '); // record changed, CRC kept
+    const log = write('cut.log', ['svmconf-suite: begin 1', line('BEGIN t.two#0 2 0'), bad, ''].join('\n'));
+    const run = await consoleLogBackend(log).runSuite([KERNEL], { idleTimeoutMs: 1000 });
+    assert.equal(run.end, 'exited');
+    assert.equal(run.results.get('t.two/a=1')?.status, 'ERROR', 'bad CRC');
+    assert.notEqual(run.results.get('t.two/a=2')?.status, 'OK');
+    assert.equal(logEnding(logLines('svmconf-suite: begin 1\nsvmconf-suite: begin 1\n')).end, 'restarted');
+  });
+
+  it('names the file when it is missing or not a log of the suite', async () => {
+    await assert.rejects(consoleLogBackend(join(dir, 'none.log')).runSuite([KERNEL], { idleTimeoutMs: 1000 }), (e: Error) => e instanceof ConsoleLogError && /none\.log: cannot read/.test(e.message));
+    const other = write('other.log', 'Linux version 6.1\nlogin:\n');
+    await assert.rejects(consoleLogBackend(other).runSuite([KERNEL], { idleTimeoutMs: 1000 }), /other\.log: no "SVMCONF BEGIN" line/);
+  });
+
+  it('svmconf parse-log turns a captured QEMU boot of the image into results.json with the machine\'s family', async function () {
+    this.timeout(120_000);
+    const out = join(dir, 'out');
+    const r = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), 'parse-log', join(FIXTURES, 'l1-qemu-bios.serial.log'),
+      '--filter', 'l1.*', '--no-model', '--machine-cpu', '0x00060FB1', '--out', out], { cwd: ROOT }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    assert.equal((r as { code?: number }).code ?? 0, 0, String((r as { stderr?: string }).stderr));
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+    assert.deepEqual(results.backends.map((b) => b.name), ['console']);
+    assert.equal(results.cases.length, 42);
+    assert.ok(results.cases.every((c) => c.results.console?.status === 'OK'));
+    const cpu = results.backends[0]!.cpu!;
+    assert.deepEqual([cpu.family, cpu.model, cpu.familyName, cpu.profile], [15, 107, 'K8 (rev. F/G)', 'amd-10h'], 'qemu64: CPUID 1 EAX 0x00060FB1');
+  });
+});
