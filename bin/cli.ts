@@ -21,14 +21,14 @@ import { buildIso } from '../generator/iso.ts';
 import { consoleLogBackend, ConsoleLogError, readConsoleLog } from '../runner/backends/console-log.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
-import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu } from '../runner/cpu.ts';
+import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu, runCpu } from '../runner/cpu.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
-import { writeMarkdown } from '../report/markdown.ts';
-import { buildResults, readResults, ResultsFormatError, serializeResults, writeResults } from '../report/results.ts';
+import { renderMarkdown, writeMarkdown } from '../report/markdown.ts';
+import { buildResults, readResults, ResultsFormatError, serializeResults, writeFileAtomic, writeResults } from '../report/results.ts';
 import { buildMatrix, publishExitCode, PublishError, type PublishInput } from '../report/publish.ts';
-import { writePublished } from '../report/publish-render.ts';
+import { renderRecordedSection, writePublished } from '../report/publish-render.ts';
 import { HW_DIR, readHwFamily, recordHardware, RecordError, type HwRecording } from '../report/hwrecords.ts';
 import { printTable } from '../report/table.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
@@ -252,10 +252,18 @@ async function cmdRun(o: RunOptions): Promise<number> {
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
-  await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
+  // the model against the hardware recorded for this run's family (expected/hw/<family>/), when there is any
+  const family = runCpu(results.backends, results.host);
+  const recs = await readHwFamily(family.familySlug);
+  const recordedSection = recs.length
+    ? renderRecordedSection(buildMatrix([{ source: 'this run', results }], { deviations, recorded: new Map([[family.familySlug, recs]]) }).families[0]!)
+    : [];
+  await writeFileAtomic(join(o.out, 'matrix.md'), renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : ''));
   if (o.json) process.stdout.write(serializeResults(results));
   else {
     printTable(results, process.stdout, { deviations, comparison });
+    process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${recs.length ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
+    if (recordedSection.length) process.stdout.write(`\n${recordedSection.join('\n')}`);
     process.stdout.write(`\nwrote ${join(o.out, 'results.json')} and ${join(o.out, 'matrix.md')}\n`);
   }
   return exitCodeFor(results, deviations);

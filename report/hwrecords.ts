@@ -109,6 +109,7 @@ export function chooseRecordBackend(results: Results, o: Pick<RecordOptions, 'ba
   if (!HARDWARE_BACKENDS.includes(info.name) && !o.force) {
     throw new RecordError(`${o.source}: ${info.name} is ${info.name.startsWith('model') ? 'the model' : 'an emulator'}, not hardware: only ${HARDWARE_BACKENDS.join(', ')} records are hardware truth (--force records it anyway, marked forced in PROVENANCE.json)`);
   }
+  if (!info.available) throw new RecordError(`${o.source}: backend ${info.name} was unavailable in this run (${info.reason}): nothing to record`);
   if (!info.cpu) {
     throw new RecordError(`${o.source}: backend ${info.name} has no CPU in results.json (a results file from before family detection, or a console run without --machine-cpu): run again${info.name === 'console' ? ' with --machine-cpu <CPUID 1 EAX>' : ''}`);
   }

@@ -106,6 +106,41 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
   return `${L.join('\n')}\n`;
 }
 
+/**
+ * The model against recorded hardware of one family, for `svmconf run`'s matrix.md and terminal:
+ * a line per recording with its counts, then every case where a recording is not equal to the model.
+ */
+export function renderRecordedSection(f: FamilySection): string[] {
+  const recorded = f.columns.filter((c) => c.kind === 'recorded');
+  if (recorded.length === 0) return [];
+  const model = f.columns.find((c) => c.kind === 'model');
+  const L: string[] = [`## Recorded hardware: ${mdCell(f.name)} (expected/hw/${f.slug}/)`, ''];
+  for (const col of recorded) {
+    const counts = new Map<string, number>();
+    for (const c of f.cases) {
+      const k = c.cells[col.key]?.kind ?? 'missing';
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    L.push(`- ${code(col.key)}: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`);
+  }
+  L.push('');
+  const differing = f.cases.filter((c) => recorded.some((col) => ['diverge', 'known', 'informational', 'problem'].includes(c.cells[col.key]?.kind ?? '')));
+  if (differing.length === 0) {
+    L.push(`Every recorded case equals ${model ? code(model.key) : 'the model'} where both have a record.`, '');
+    return L;
+  }
+  L.push(`| case | ${model ? code(model.key) : 'model'} | ${recorded.map((c) => code(c.key)).join(' | ')} |`, `|---|---|${recorded.map(() => '---').join('|')}|`);
+  for (const c of differing) L.push(`| ${code(c.id)} | ${mdCell(cellText(model ? c.cells[model.key] : undefined))} | ${recorded.map((col) => mdCell(cellText(c.cells[col.key]))).join(' | ')} |`);
+  L.push('');
+  for (const c of differing) {
+    for (const cmp of c.comparisons.filter((x) => x.origin.startsWith('recorded '))) {
+      for (const d of cmp.diffs) L.push(`- ${code(c.id)} ${mdCell(d.field)}: ${mdCell(d.values.map((v) => `${v.column} ${v.text}`).join('; '))}`);
+    }
+  }
+  L.push('');
+  return L;
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTML
 

@@ -302,11 +302,13 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
           ?? columns.find((c) => c.kind === 'model');
         const modelRun = modelCol ? runs.find((r) => r.results.cases.some((c) => c.id === id && c.results[modelCol.backend]) && keyOf(r.source, modelCol.backend) === modelCol.key) : undefined;
         const modelResult = modelRun?.results.cases.find((c) => c.id === id)?.results[modelCol!.backend];
-        const pair: CaseOutcome = { id, template: first.template, params: first.params, results: { ...(modelResult ? { model: modelResult } : {}), [rec.provenance.backend.name]: hwResult } };
-        const versions = { [rec.provenance.backend.name]: rec.provenance.backend.version };
-        const cmp = compareCase(pair, layouts.get(first.template) ?? rec.layouts.get(first.template), { deviations: opts.deviations ?? [], versions, backends: ['model', rec.provenance.backend.name] });
+        // the recording under its backend's name (the registry's entries are per backend), unless that is the model's own (a forced recording)
+        const hwName = rec.provenance.backend.name === 'model' ? 'recorded-model' : rec.provenance.backend.name;
+        const pair: CaseOutcome = { id, template: first.template, params: first.params, results: { ...(modelResult ? { model: modelResult } : {}), [hwName]: hwResult } };
+        const versions = { [hwName]: rec.provenance.backend.version };
+        const cmp = compareCase(pair, layouts.get(first.template) ?? rec.layouts.get(first.template), { deviations: opts.deviations ?? [], versions, backends: ['model', hwName] });
         const colOf = (b: string) => (b === 'model' ? modelCol?.key ?? 'model' : key);
-        const cell = cellFor(cmp, hwResult, rec.provenance.backend.name);
+        const cell = cellFor(cmp, hwResult, hwName);
         if (modelResult) verdicts.push(cmp.verdict);
         cells[key] = {
           status: hwResult.status, kind: cell.kind, text: cell.text, source: rec.dir,

@@ -60,7 +60,7 @@ export function parseMachineCpu(text: string): CpuIdentity {
 export function backendCpu(info: BackendInfo, ctx: { host: HostInfo; profile: Profile; machineCpu?: CpuIdentity; tcgCpuModel?: string }): CpuIdentity | undefined {
   const name = info.name;
   if (MODEL_BACKENDS.includes(name) || name.startsWith('model+')) {
-    return identify(ctx.profile, `profile ${ctx.profile.name}`, { modelName: ctx.profile.title ?? ctx.profile.name });
+    return identify(ctx.profile, `profile ${ctx.profile.name}`, { modelName: `svmconf model, profile ${ctx.profile.name}` });
   }
   if (name === 'qemu-tcg') {
     const cpuModel = (ctx.tcgCpuModel ?? defaultCpuModel('tcg')).split(',')[0]!;

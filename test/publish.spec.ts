@@ -9,7 +9,7 @@ import type { Results } from '../core/types.ts';
 import { loadDeviations } from '../report/deviations.ts';
 import { readHwFamily, recordHardware, RecordError, HW_PROVENANCE_FILE } from '../report/hwrecords.ts';
 import { buildMatrix, publishExitCode, type Matrix } from '../report/publish.ts';
-import { renderJunit, renderPublishMarkdown, writePublished } from '../report/publish-render.ts';
+import { renderJunit, renderPublishMarkdown, renderRecordedSection, writePublished } from '../report/publish-render.ts';
 import { parseResults, readResults, ResultsFormatError } from '../report/results.ts';
 import { identify } from '../runner/cpu.ts';
 import { FIXTURES, loadFixture, tweak } from './support/publish-fixtures.ts';
@@ -195,6 +195,12 @@ describe('svmconf record: hardware truth with provenance', () => {
       assert.equal(gp.cells[col.key]!.kind, 'diverge');
       assert.equal(gp.verdict, 'diverge');
       assert.ok(gp.comparisons.some((c) => c.origin.startsWith('recorded ') && c.diffs.some((d) => d.field === 'error_code')));
+      // what `svmconf run` adds to its matrix.md for the run's family
+      const section = renderRecordedSection(f).join('\n');
+      assert.match(section, /^## Recorded hardware: Zen 4 \(expected\/hw\/19h-zen-4\/\)/);
+      assert.match(section, /`l1\.faults\/kind=gp_idt_limit,prefix=none` error_code: model \(amd-19h\) 0x\w+; recorded kvm/);
+      assert.doesNotMatch(section, /icebp\/prefix=none/, 'cases equal to the model are not listed');
+      assert.match(section, /icebp\/prefix=ds/, 'the one left with QEMU\'s record is');
       // another family has no recording
       assert.deepEqual(await readHwFamily('10h-k10', dir), []);
       // a broken recording names its file
