@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Case, Kernel, Results } from '../core/types.ts';
 import { crc32Hex } from '../runner/crc32.ts';
-import { consoleLogBackend, ConsoleLogError, logEnding, logLines } from '../runner/backends/console-log.ts';
+import { consoleLogBackend, ConsoleLogError, lavaLogText, logEnding, logLines } from '../runner/backends/console-log.ts';
 import { FIXTURES } from './support/publish-fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -40,6 +40,21 @@ describe('console log (parse-log)', () => {
     assert.equal(run.end, 'done');
     assert.deepEqual(run.results.get('t.two/a=1'), { status: 'OK', record: '0102' });
     assert.equal(run.results.get('t.two/a=2')?.status, 'SKIP');
+  });
+
+  it('reads a LAVA job log (YAML entries, the target\'s lines) like the raw console', async () => {
+    const target = ['svmconf-suite: begin 1', line('BEGIN t.two#0 2 0'), line('CASE t.two/a=1 OK 0102'), line('CASE t.two/a=2 OK 0304'), line('END'), 'svmconf-suite: done'];
+    const entries = [
+      { dt: '2026-11-25T06:00:00.000000', lvl: 'info', msg: 'start: 2.1 minimal-boot' },
+      ...target.map((msg, i) => ({ dt: `2026-11-25T06:00:0${i}.000000`, lvl: 'target', msg })),
+      { dt: '2026-11-25T06:00:09.000000', lvl: 'results', msg: { case: 't.two/a=1', result: 'pass' } },
+    ];
+    assert.equal(lavaLogText('SVMCONF BEGIN x'), undefined, 'raw serial text is not a LAVA log');
+    const log = write('lava.yaml', entries.map((e) => `- ${JSON.stringify(e)}`).join('\n') + '\n');
+    const run = await consoleLogBackend(log).runSuite([KERNEL], { idleTimeoutMs: 1000 });
+    assert.equal(run.end, 'done');
+    assert.deepEqual([run.results.get('t.two/a=1')?.record, run.results.get('t.two/a=2')?.record], ['0102', '0304']);
+    assert.ok(!run.lines.some((l) => l.includes('minimal-boot')), 'only the target\'s lines');
   });
 
   it('never passes a case the log does not show with a valid line', async () => {

@@ -4,6 +4,7 @@
 // so a case without a valid CASE line in the log is never a pass.
 
 import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import type { BackendInfo, Feature, Kernel } from '../../core/types.ts';
 import { TerminalLines } from '../terminal.ts';
 import { CONSOLE_BACKEND, resultsFromConsole, SUITE_BEGIN, SUITE_DONE, type ConsoleBackend, type SuiteRun, type SuiteRunOptions } from './console.ts';
@@ -19,6 +20,29 @@ export function logLines(raw: Buffer | string): string[] {
   term.push(typeof raw === 'string' ? raw : raw.toString('latin1'));
   term.end();
   return lines;
+}
+
+/**
+ * A LAVA job log (YAML: one `- {"dt": …, "lvl": …, "msg": …}` entry a line, as the job page's log
+ * download gives it) turned back into the device's serial text: the `target` entries' messages,
+ * one a line. Undefined when `text` is not such a log (then it is taken as raw serial output).
+ */
+export function lavaLogText(text: string): string | undefined {
+  const first = text.split('\n', 1)[0] ?? '';
+  if (!/^- \{"?dt"?:/.test(first)) return undefined;
+  let entries: unknown;
+  try {
+    entries = parseYaml(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(entries)) return undefined;
+  const out: string[] = [];
+  for (const e of entries) {
+    const o = e as { lvl?: unknown; msg?: unknown };
+    if (o?.lvl === 'target' && typeof o.msg === 'string') out.push(o.msg);
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** How the captured session ended, judged from its lines (a live session knows; a log only shows). */
@@ -37,7 +61,8 @@ export async function readConsoleLog(file: string): Promise<string[]> {
   } catch (e) {
     throw new ConsoleLogError(`${file}: cannot read the console log (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const lines = logLines(raw);
+  const lava = lavaLogText(raw.toString('latin1'));
+  const lines = logLines(lava ?? raw);
   if (!lines.some((l) => l.includes('SVMCONF BEGIN '))) {
     throw new ConsoleLogError(`${file}: no "SVMCONF BEGIN" line: not a console log of the suite image (${lines.length} line(s))`);
   }
