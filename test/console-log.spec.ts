@@ -13,6 +13,8 @@ import type { Case, Kernel, Results } from '../core/types.ts';
 import { crc32Hex } from '../runner/crc32.ts';
 import { consoleLogBackend, ConsoleLogError, lavaLogText, logEnding, logLines } from '../runner/backends/console-log.ts';
 import { FIXTURES } from './support/publish-fixtures.ts';
+import { parse as parseYaml } from 'yaml';
+import { SUITE_BEGIN, SUITE_DONE } from '../runner/backends/console.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const line = (body: string): string => `SVMCONF ${body} ${crc32Hex(`SVMCONF ${body}`)}`;
@@ -71,6 +73,23 @@ describe('console log (parse-log)', () => {
     await assert.rejects(consoleLogBackend(join(dir, 'none.log')).runSuite([KERNEL], { idleTimeoutMs: 1000 }), (e: Error) => e instanceof ConsoleLogError && /none\.log: cannot read/.test(e.message));
     const other = write('other.log', 'Linux version 6.1\nlogin:\n');
     await assert.rejects(consoleLogBackend(other).runSuite([KERNEL], { idleTimeoutMs: 1000 }), /other\.log: no "SVMCONF BEGIN" line/);
+  });
+
+  it('docs/lava-job.yaml watches the loader\'s own lines and matches every CASE line of a real boot', () => {
+    const job = parseYaml(readFileSync(join(ROOT, 'docs', 'lava-job.yaml'), 'utf8')) as { actions: Array<Record<string, { monitors?: Array<Record<string, string | Record<string, string>>> }>> };
+    const monitor = job.actions.find((a) => a.test)!.test!.monitors![0]!;
+    assert.equal(monitor.start, SUITE_BEGIN.trim());
+    assert.equal(monitor.end, SUITE_DONE);
+    // LAVA's patterns are Python regular expressions: (?P<name>…) is (?<name>…) in JavaScript
+    const re = new RegExp((monitor.pattern as string).replace(/\(\?P</g, '(?<'));
+    const cases = readFileSync(join(FIXTURES, 'l1-qemu-bios.serial.log'), 'latin1').split('\n').filter((l) => l.startsWith('SVMCONF CASE '));
+    assert.equal(cases.length, 42);
+    for (const l of cases) {
+      const m = re.exec(l);
+      assert.ok(m?.groups, l);
+      assert.ok(Object.keys(monitor.fixupdict as Record<string, string>).includes(m.groups.result!), l);
+      assert.equal(m.groups.test_case_id, l.split(' ')[2]);
+    }
   });
 
   it('svmconf parse-log turns a captured QEMU boot of the image into results.json with the machine\'s family', async function () {
