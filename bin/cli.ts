@@ -22,6 +22,7 @@ import { consoleLogBackend, ConsoleLogError, readConsoleLog } from '../runner/ba
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu, runCpu } from '../runner/cpu.ts';
+import { classifyCpu, FAMILY_TABLE, familyLabel } from '../model/profiles/families.ts';
 import { runKernels } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
@@ -418,6 +419,32 @@ async function cmdRecord(file: string, o: { backend?: string; force?: boolean; h
   return EXIT.AGREE;
 }
 
+/** `svmconf families`: the family table of model/profiles/families.ts, or one CPU classified. */
+async function cmdFamilies(o: { cpu?: string; json?: boolean }): Promise<number> {
+  if (o.cpu !== undefined) {
+    let cpu: CpuIdentity;
+    try {
+      cpu = parseMachineCpu(o.cpu);
+    } catch (e) {
+      throw new UsageError((e as Error).message.replace('--machine-cpu', '--cpu'));
+    }
+    const f = classifyCpu(cpu);
+    if (o.json) process.stdout.write(`${JSON.stringify(f, null, 2)}\n`);
+    else process.stdout.write(`${familyLabel(f)}: ${f.slug}, profile ${f.profile ?? '(none)'}${f.profileNote ? ` (${f.profileNote})` : ''}\n  source: ${f.source}\n`);
+    return EXIT.AGREE;
+  }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(FAMILY_TABLE, null, 2)}\n`);
+    return EXIT.AGREE;
+  }
+  const h = (n: number) => n.toString(16).toUpperCase().padStart(2, '0');
+  for (const r of FAMILY_TABLE) {
+    const models = r.models.map(([a, b]) => `${h(a)}h-${h(b)}h`).join(', ');
+    process.stdout.write(`${r.vendor} family ${h(r.family)}h models ${models}: ${r.name} -> ${r.profile}${r.profileNote ? ` (${r.profileNote})` : ''}\n  parts: ${r.parts}\n  source: ${r.source}\n`);
+  }
+  return EXIT.AGREE;
+}
+
 /** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
 async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean; firstKill?: boolean }): Promise<number> {
   const profile = profileOption(o.profile);
@@ -519,6 +546,12 @@ export function program(setCode: (code: number) => void): Command {
     .option('--force', 'record an emulator or the model anyway (PROVENANCE.json then says forced: not hardware truth)')
     .option('--hw <dir>', 'where recordings go (default: expected/hw)')
     .action(async (file: string, o) => setCode(await cmdRecord(file, o)));
+
+  p.command('families')
+    .description('the CPU family table: (vendor, family, model range) -> family name and model profile, with sources; --cpu classifies one CPU')
+    .option('--cpu <eax>', 'classify CPUID Fn0000_0001 EAX (e.g. 0x00A10F11; VENDOR:0x… for another vendor)')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => setCode(await cmdFamilies(o)));
 
   p.command('profiles')
     .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')
