@@ -181,7 +181,7 @@ const SCRIPT = `
     var v = col === 'verdict' ? tb.getAttribute('data-verdict-rank')
       : col === 'id' ? tb.getAttribute('data-id')
       : col === 'template' ? tb.getAttribute('data-template')
-      : (tb.querySelector('td[data-col="' + col + '"]') || {}).textContent || '';
+      : (tb.querySelector('tr.row').children[Number(col.slice(4)) + 2] || {}).textContent || '';
     return v;
   }
   document.querySelectorAll('table.matrix').forEach(function(table){
@@ -259,7 +259,8 @@ function htmlSection(f: FamilySection, registry: readonly Deviation[]): string {
   if (f.recorded.length === 0) H.push(`<p class="muted">Recorded hardware: none under expected/hw/${esc(f.slug)}/ yet.</p>`);
   else H.push(`<p>Recorded hardware: ${f.recorded.map((r) => `${esc(r.provenance.cpu.name)} (microcode ${esc(r.provenance.cpu.microcode)}, ${esc(r.provenance.backend.name)} ${esc(r.provenance.backend.version)}, recorded ${esc(r.provenance.recorded)}${r.provenance.forced ? ', <b>forced: not hardware truth</b>' : ''})`).join('; ')}</p>`);
   H.push(`<table class="matrix" data-family="${esc(f.slug)}"><thead><tr><th data-sort="id">case</th><th data-sort="template">template</th>`);
-  for (const c of f.columns) H.push(`<th data-sort="${esc(c.key)}" data-kind="${c.kind}" title="${esc(columnTitle(c))}">${esc(c.key)}<br><span class="muted">${esc(c.cpu?.familyName ?? 'CPU not known')}</span></th>`);
+  // columns sort by position (`col:N`), so a column name needs no quoting in a selector
+  for (const [i, c] of f.columns.entries()) H.push(`<th data-sort="col:${i}" data-column="${esc(c.key)}" data-kind="${c.kind}" title="${esc(columnTitle(c))}">${esc(c.key)}<br><span class="muted">${esc(c.cpu?.familyName ?? 'CPU not known')}</span></th>`);
   H.push('<th data-sort="verdict">verdict</th></tr></thead>');
   const width = f.columns.length + 3;
   for (const c of f.cases) {
