@@ -365,7 +365,8 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
 }
 
 function recordedKey(rec: HwRecording): string {
-  return `recorded ${rec.provenance.backend.name} @ ${rec.provenance.cpu.name} (${rec.cpu})`;
+  // the directory name: unique within the family, and it names the CPU (the full name is in the column's CPU)
+  return `recorded ${rec.provenance.backend.name} @ ${rec.cpu}`;
 }
 
 /** Exit code of publish: 2 problems, 1 divergences, 0 otherwise (as `svmconf run`). */

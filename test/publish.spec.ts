@@ -188,7 +188,8 @@ describe('svmconf record: hardware truth with provenance', () => {
       const m = buildMatrix([{ source: 'zen4.json', results: loadFixture('zen4') }], { deviations, recorded });
       const f = m.families[0]!;
       const col = f.columns.find((c) => c.kind === 'recorded')!;
-      assert.match(col.key, /^recorded kvm @ AMD EPYC 9654/);
+      assert.equal(col.key, 'recorded kvm @ amd-epyc-9654-96-core-processor-f19m11s1');
+      assert.equal(col.cpu?.modelName, 'AMD EPYC 9654 96-Core Processor');
       // the recorded ICEBP equals the model; the recorded IDT-gate error code (QEMU's) is a divergence for kvm
       assert.equal(f.cases.find((c) => c.id === 'l1.icebp/prefix=none')!.cells[col.key]!.kind, 'agree');
       const gp = f.cases.find((c) => c.id === 'l1.faults/kind=gp_idt_limit,prefix=none')!;
