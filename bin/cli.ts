@@ -133,6 +133,8 @@ interface RunOptions extends CaseSelection {
   /** Absent: the default profile, or the family table's profile for the CPU of a hardware backend. */
   profile?: string;
   machineCpu?: string;
+  /** The console machine's CPU name (`model name` of its /proc/cpuinfo), for records and their directory. */
+  machineName?: string;
   /** A saved console log to read instead of attaching to a console (parse-log). */
   consoleLog?: string;
   backend: string[];
@@ -179,7 +181,7 @@ async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends:
   let machineCpu: CpuIdentity | undefined;
   if (o.machineCpu !== undefined) {
     try {
-      machineCpu = parseMachineCpu(o.machineCpu);
+      machineCpu = parseMachineCpu(o.machineCpu, o.machineName);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -488,6 +490,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
     .option('--profile <name>', `CPU profile of the model backend (see \`svmconf profiles\`; default: the family table's profile for the CPU of a kvm/console backend, else ${DEFAULT_PROFILE.name})`)
     .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
+    .option('--machine-name <name>', "console backend: the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
@@ -497,6 +500,7 @@ export function program(setCode: (code: number) => void): Command {
   selection(p.command('parse-log').description("turn a captured serial log of the suite image (e.g. a LAVA job's) into results.json, with the model run beside it"))
     .argument('<log>', 'the console log (raw bytes as captured: escape sequences, CR/LF and noise are cleaned)')
     .option('--machine-cpu <eax>', "the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A10F11): its family in results.json and the model's profile")
+    .option('--machine-name <name>', "the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
     .option('--profile <name>', "the model's profile (default: the family table's profile for --machine-cpu, else " + DEFAULT_PROFILE.name + ')')
     .option('--no-model', 'only the log\'s results, no model run')
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))

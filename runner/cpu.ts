@@ -49,11 +49,11 @@ export function hostCpu(host: HostInfo): CpuIdentity {
  * `--machine-cpu`: CPUID Fn0000_0001 EAX in hex (`0x00A00F11`), optionally with the vendor
  * (`HygonGenuine:0x00900F01`; AMD by default). Throws with what is expected.
  */
-export function parseMachineCpu(text: string): CpuIdentity {
+export function parseMachineCpu(text: string, modelName?: string): CpuIdentity {
   const m = /^(?:([A-Za-z]{12}):)?(0x)?([0-9a-fA-F]{1,8})$/.exec(text.trim());
   if (!m) throw new Error(`--machine-cpu ${JSON.stringify(text)}: expected CPUID Fn0000_0001 EAX in hex, e.g. 0x00A00F11 (optionally VENDOR:0x…)`);
   const d = decodeCpuidSignature(Number.parseInt(m[3]!, 16));
-  return identify({ vendor: m[1] ?? VENDOR_AMD, family: d.family, model: d.model, stepping: d.stepping }, `--machine-cpu ${text.trim()}`);
+  return identify({ vendor: m[1] ?? VENDOR_AMD, family: d.family, model: d.model, stepping: d.stepping }, `--machine-cpu ${text.trim()}`, modelName ? { modelName } : {});
 }
 
 /** The CPU a backend's records show, or undefined when nothing says (a console without --machine-cpu). */

@@ -106,6 +106,8 @@ describe('CPU family detection', () => {
     const given = parseMachineCpu('0x00A10F11');
     assert.equal(backendCpu(info('console'), { host, profile, machineCpu: given })?.familyName, 'Zen 4');
     assert.throws(() => parseMachineCpu('zen4'), /CPUID Fn0000_0001 EAX/);
+    assert.equal(parseMachineCpu('0x00A10F11', 'AMD EPYC 9654 96-Core Processor').modelName, 'AMD EPYC 9654 96-Core Processor');
+    assert.equal(parseMachineCpu('HygonGenuine:0x00900F01').familyName, 'Hygon Dhyana (Zen)');
     // the run's family: the hardware backend's, else the model's profile
     assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('kvm'), cpu: kvm }], host).familyName, 'Zen 5');
     assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('qemu-tcg'), cpu: tcg }], host).familyName, 'K10');
