@@ -404,7 +404,7 @@ async function cmdPublish(files: string[], o: { out: string; deviations?: string
   else {
     for (const f of matrix.families) {
       const v = f.summary.verdicts;
-      process.stdout.write(`${f.name} (family ${f.family.toString(16)}h, ${f.slug}${f.profile ? `, profile ${f.profile}` : ''}): ${f.runs.length} run(s), ${f.columns.length} column(s)${f.recorded.length ? ` incl. ${f.recorded.length} recorded` : ''}, ${f.summary.cases} cases: diverge ${v.diverge}, known ${v.known}, agree ${v.agree}, single ${v.single}, none ${v.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}\n`);
+      process.stdout.write(`${f.name} (family ${f.family.toString(16).toUpperCase().padStart(2, '0')}h, ${f.slug}${f.profile ? `, profile ${f.profile}` : ''}): ${f.runs.length} run(s), ${f.columns.length} column(s)${f.recorded.length ? ` incl. ${f.recorded.length} recorded` : ''}, ${f.summary.cases} cases: diverge ${v.diverge}, known ${v.known}, agree ${v.agree}, single ${v.single}, none ${v.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}\n`);
     }
     process.stdout.write(`wrote ${Object.values(paths).map(shownPath).join(', ')}\n`);
   }

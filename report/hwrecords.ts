@@ -57,10 +57,11 @@ export class RecordError extends Error {
   override name = 'RecordError';
 }
 
-/** The CPU's directory name: `amd-epyc-9654-96-core-processor-0a101148`-like, from name and microcode. */
+/** The CPU's directory name: `amd-epyc-9654-96-core-processor-19h-11h-s1` (name, family, model, stepping). */
 export function cpuSlug(cpu: Pick<CpuIdentity, 'modelName' | 'family' | 'model' | 'stepping'>): string {
   const name = slugify(cpu.modelName ?? '') || 'cpu';
-  return `${name}-f${cpu.family.toString(16)}m${cpu.model.toString(16)}s${cpu.stepping}`;
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return `${name}-${h(cpu.family)}h-${h(cpu.model)}h-s${cpu.stepping}`;
 }
 
 function gitCommit(): string {

@@ -172,7 +172,7 @@ describe('svmconf record: hardware truth with provenance', () => {
     try {
       const out = await recordHardware(hwRun(), { source: 'hw.json', dir, command: 'svmconf record hw.json', now: new Date('2026-11-25T00:00:00Z') });
       assert.equal(out.backend, 'kvm');
-      assert.equal(out.dir, join(dir, '19h-zen-4', 'amd-epyc-9654-96-core-processor-f19m11s1'));
+      assert.equal(out.dir, join(dir, '19h-zen-4', 'amd-epyc-9654-96-core-processor-19h-11h-s1'));
       assert.deepEqual(readdirSync(out.dir).sort(), ['PROVENANCE.json', 'l1.faults.json', 'l1.icebp.json']);
       const prov = JSON.parse(readFileSync(join(out.dir, HW_PROVENANCE_FILE), 'utf8'));
       assert.deepEqual(prov.cpu, { vendor: 'AuthenticAMD', family: 25, model: 17, stepping: 1, name: 'AMD EPYC 9654 96-Core Processor', microcode: '0xa101148', source: 'host /proc/cpuinfo' });
@@ -188,7 +188,7 @@ describe('svmconf record: hardware truth with provenance', () => {
       const m = buildMatrix([{ source: 'zen4.json', results: loadFixture('zen4') }], { deviations, recorded });
       const f = m.families[0]!;
       const col = f.columns.find((c) => c.kind === 'recorded')!;
-      assert.equal(col.key, 'recorded kvm @ amd-epyc-9654-96-core-processor-f19m11s1');
+      assert.equal(col.key, 'recorded kvm @ amd-epyc-9654-96-core-processor-19h-11h-s1');
       assert.equal(col.cpu?.modelName, 'AMD EPYC 9654 96-Core Processor');
       // the recorded ICEBP equals the model; the recorded IDT-gate error code (QEMU's) is a divergence for kvm
       assert.equal(f.cases.find((c) => c.id === 'l1.icebp/prefix=none')!.cells[col.key]!.kind, 'agree');
