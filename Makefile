@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake publish
 
 all: conformance
 
@@ -30,6 +30,10 @@ mutants: setup
 ## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; README "Bootable image")
 iso: setup
 	$(SVMCONF) iso $(ARGS)
+
+## publish: one matrix per CPU family from results files: make publish ARGS='a/results.json b/results.json [--out dir]'
+publish: setup
+	$(SVMCONF) publish $(ARGS)
 
 list: setup
 	$(SVMCONF) list $(ARGS)

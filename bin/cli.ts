@@ -12,7 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import type { BackendInfo, Case, CaseResult, Results } from '../core/types.ts';
+import type { BackendInfo, Case, CaseResult, CpuIdentity, HostInfo, Results } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates, makeRenderer, ROOT, TemplateError, ToolMissingError } from '../generator/index.ts';
 import type { Backend } from '../runner/backend.ts';
 import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
@@ -21,13 +21,19 @@ import { modelBackend } from '../runner/backends/model.ts';
 import { bochsBackends, type BochsBackend } from '../runner/backends/bochs.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { buildIso } from '../generator/iso.ts';
+import { consoleLogBackend, ConsoleLogError, readConsoleLog } from '../runner/backends/console-log.ts';
 import { defaultCacheDir } from '../generator/kernel.ts';
 import { probeHostInfo } from '../runner/probe.ts';
 import { probeSafely, runKernels } from '../runner/schedule.ts';
+import { backendCpu, HARDWARE_BACKENDS, parseMachineCpu, runCpu } from '../runner/cpu.ts';
+import { classifyCpu, FAMILY_TABLE, familyLabel } from '../model/profiles/families.ts';
 import { compareResults, deviationsByCase } from '../report/compare.ts';
 import { DeviationError, loadDeviations, type Deviation } from '../report/deviations.ts';
-import { writeMarkdown } from '../report/markdown.ts';
-import { buildResults, readResults, serializeResults, writeResults } from '../report/results.ts';
+import { renderMarkdown, writeMarkdown } from '../report/markdown.ts';
+import { buildResults, readResults, ResultsFormatError, serializeResults, writeFileAtomic, writeResults } from '../report/results.ts';
+import { buildMatrix, publishExitCode, PublishError, type PublishInput } from '../report/publish.ts';
+import { renderRecordedSection, writePublished } from '../report/publish-render.ts';
+import { HW_DIR, readHwFamily, recordHardware, RecordError, type HwRecording } from '../report/hwrecords.ts';
 import { printTable } from '../report/table.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, readGoldenDir, readProvenance, runGolden, writeGolden } from '../report/golden.ts';
@@ -48,8 +54,9 @@ function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}): Cons
 }
 
 /** Every backend svmconf knows, in matrix column order. */
-export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}): Backend[] {
-  return [modelBackend({ profile }), qemuTcgBackend(), ...bochsBackends(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleBackend(console)];
+export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}, consoleLog?: string): Backend[] {
+  // a saved console log (parse-log, --console-log) stands in for the live console
+  return [modelBackend({ profile }), qemuTcgBackend(), ...bochsBackends(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console)];
 }
 
 /** The name of the model column that runs under `profile` as the reference of another backend. */
@@ -165,7 +172,13 @@ async function cmdBuild(o: CaseSelection & { json?: boolean }): Promise<number> 
 
 interface RunOptions extends CaseSelection {
   deviations?: string;
-  profile: string;
+  /** Absent: the default profile, or the family table's profile for the CPU of a hardware backend. */
+  profile?: string;
+  machineCpu?: string;
+  /** The console machine's CPU name (`model name` of its /proc/cpuinfo), for records and their directory. */
+  machineName?: string;
+  /** A saved console log to read instead of attaching to a console (parse-log). */
+  consoleLog?: string;
   backend: string[];
   jobs: number;
   timeout: number;
@@ -193,23 +206,62 @@ async function probeAll(
   console: ConsoleOptions = consoleOptions(),
   listAll = false,
   kvm: KvmBackendOptions = {},
+  consoleLog?: string,
 ): Promise<Array<{ backend: Backend; info: BackendInfo }>> {
-  const known = [...allBackends(profile, console, kvm), ...(names.length ? namedOnlyBackends(profile) : [])];
+  const known = [...allBackends(profile, console, kvm, consoleLog), ...(names.length ? namedOnlyBackends(profile) : [])];
   const unknown = names.filter((n) => !known.some((b) => b.name === n));
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
-  // By default the console backend takes part only when a console command is configured.
-  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd);
+  // By default the console backend takes part only when a console command (or a saved log) is given.
+  const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd || consoleLog !== undefined);
   const probed = await Promise.all(chosen.map(async (backend) => ({ backend, info: await probeSafely(backend) })));
   return listAll ? probed : withReferenceModels(probed, profile);
 }
 
+/**
+ * Each backend's CPU (runner/cpu.ts) into its BackendInfo; without --profile, the model follows
+ * the profile the family table gives for the CPU of the run's hardware backend (kvm, console), so a
+ * hardware run is compared with its own family.
+ */
+async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends: Array<{ backend: Backend; info: BackendInfo }>; profile: Profile; note?: string }> {
+  let machineCpu: CpuIdentity | undefined;
+  if (o.machineCpu !== undefined) {
+    try {
+      machineCpu = parseMachineCpu(o.machineCpu, o.machineName);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  let profile = o.profile !== undefined ? profileOption(o.profile) : DEFAULT_PROFILE;
+  const stamp = (list: Array<{ backend: Backend; info: BackendInfo }>) => {
+    for (const { info } of list) {
+      const cpu = backendCpu(info, { host, profile, ...(machineCpu ? { machineCpu } : {}) });
+      if (cpu) info.cpu = cpu;
+    }
+    return list;
+  };
+  let backends = stamp(await probeAll(o.backend, profile, consoleOptions(o), false, o.torture ? { torture: true } : {}, o.consoleLog));
+  let note: string | undefined;
+  if (o.profile === undefined) {
+    const hw = backends.find((b) => HARDWARE_BACKENDS.includes(b.info.name) && b.info.available && b.info.cpu)?.info;
+    const wanted = hw?.cpu?.profile !== undefined ? findProfile(hw.cpu.profile) : undefined;
+    if (hw?.cpu && wanted) {
+      note = `model profile ${wanted.name}: the family table's profile for ${hw.name}'s CPU (${hw.cpu.familyName}, family ${hw.cpu.family.toString(16)}h model ${hw.cpu.model.toString(16)}h)`;
+      if (wanted !== profile) {
+        profile = wanted;
+        backends = stamp(await probeAll(o.backend, profile, consoleOptions(o), false, o.torture ? { torture: true } : {}, o.consoleLog));
+      }
+    }
+  }
+  return { backends, profile, ...(note ? { note } : {}) };
+}
+
 async function cmdRun(o: RunOptions): Promise<number> {
-  const profile = profileOption(o.profile);
   const cases = await selectCases(o);
   const deviations = await registry(o.deviations);
-  const kvm: KvmBackendOptions = o.torture ? { torture: true } : {};
-  const [backends, host] = await Promise.all([probeAll(o.backend, profile, consoleOptions(o), false, kvm), probeHostInfo()]);
+  const host = await probeHostInfo();
+  const { backends, note: profileNote } = await probeWithCpus(o, host);
   const progress = createProgress(cases.length * backends.length);
+  if (profileNote) progress.note(profileNote);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
   const kernels = await buildKernels(cases, { extraDirs: o.templates });
   progress.note(`built ${kernels.length} kernel(s) for ${cases.length} case(s)`);
@@ -258,10 +310,18 @@ async function cmdRun(o: RunOptions): Promise<number> {
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   await mkdir(o.out, { recursive: true });
   await writeResults(join(o.out, 'results.json'), results);
-  await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
+  // the model against the hardware recorded for this run's family (expected/hw/<family>/), when there is any
+  const family = runCpu(results.backends, results.host);
+  const recs = await readHwFamily(family.familySlug);
+  const recordedSection = recs.length
+    ? renderRecordedSection(buildMatrix([{ source: 'this run', results }], { deviations, recorded: new Map([[family.familySlug, recs]]) }).families[0]!)
+    : [];
+  await writeFileAtomic(join(o.out, 'matrix.md'), renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : ''));
   if (o.json) process.stdout.write(serializeResults(results));
   else {
     printTable(results, process.stdout, { deviations, comparison });
+    process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${recs.length ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
+    if (recordedSection.length) process.stdout.write(`\n${recordedSection.join('\n')}`);
     process.stdout.write(`\nwrote ${join(o.out, 'results.json')} and ${join(o.out, 'matrix.md')}\n`);
   }
   return exitCodeFor(results, deviations);
@@ -361,6 +421,87 @@ async function cmdExpected(o: { profile: string[]; check?: boolean }): Promise<n
   return EXIT.AGREE;
 }
 
+/** A path relative to the working directory when it is below it, else absolute. */
+function shownPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : resolve(p);
+}
+
+/** readResults with a missing or unreadable file said plainly (the path and why). */
+async function readResultsFile(file: string): Promise<Results> {
+  try {
+    return await readResults(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ResultsFormatError(`${file}: no such file`);
+    if (code === 'EISDIR') throw new ResultsFormatError(`${file}: a directory, not a results.json`);
+    if (code === 'EACCES') throw new ResultsFormatError(`${file}: not readable (permission denied)`);
+    throw e;
+  }
+}
+
+/** `svmconf publish`: one matrix per CPU family from several results files (report/publish.ts). */
+async function cmdPublish(files: string[], o: { out: string; deviations?: string; hw?: string; json?: boolean }): Promise<number> {
+  const inputs: PublishInput[] = [];
+  for (const f of files) {
+    inputs.push({ source: shownPath(f), results: await readResultsFile(f) });
+  }
+  const deviations = await registry(o.deviations);
+  const prelim = buildMatrix(inputs, { deviations });
+  const recorded = new Map<string, HwRecording[]>();
+  for (const fam of prelim.families) {
+    const recs = await readHwFamily(fam.slug, o.hw ? resolve(o.hw) : HW_DIR);
+    if (recs.length) recorded.set(fam.slug, recs);
+  }
+  const matrix = recorded.size ? buildMatrix(inputs, { deviations, recorded }) : prelim;
+  const paths = await writePublished(o.out, matrix, deviations);
+  if (o.json) process.stdout.write(`${JSON.stringify(matrix, null, 2)}\n`);
+  else {
+    for (const f of matrix.families) {
+      const v = f.summary.verdicts;
+      process.stdout.write(`${f.name} (family ${f.family.toString(16).toUpperCase().padStart(2, '0')}h, ${f.slug}${f.profile ? `, profile ${f.profile}` : ''}): ${f.runs.length} run(s), ${f.columns.length} column(s)${f.recorded.length ? ` incl. ${f.recorded.length} recorded` : ''}, ${f.summary.cases} cases: diverge ${v.diverge}, known ${v.known}, agree ${v.agree}, single ${v.single}, none ${v.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}\n`);
+    }
+    process.stdout.write(`wrote ${Object.values(paths).map(shownPath).join(', ')}\n`);
+  }
+  return publishExitCode(matrix);
+}
+
+/** `svmconf record`: a run's hardware records into expected/hw/<family>/<cpu>/ (report/hwrecords.ts). */
+async function cmdRecord(file: string, o: { backend?: string; force?: boolean; hw?: string }): Promise<number> {
+  const results = await readResultsFile(file);
+  const command = ['svmconf', ...process.argv.slice(2)].join(' ');
+  const r = await recordHardware(results, { source: file, ...(o.backend ? { backend: o.backend } : {}), force: o.force === true, command, ...(o.hw ? { dir: resolve(o.hw) } : {}) });
+  process.stdout.write(`${shownPath(r.dir)}: ${r.cases} case(s) of ${r.backend} on ${r.cpu.modelName ?? 'the CPU'} (${r.cpu.familyName}), ${r.files.length} file(s) and PROVENANCE.json${r.forced ? ' — FORCED: not a hardware backend, the provenance says so' : ''}\n`);
+  process.stdout.write('review with `git diff expected/hw/` and commit it to contribute the records\n');
+  return EXIT.AGREE;
+}
+
+/** `svmconf families`: the family table of model/profiles/families.ts, or one CPU classified. */
+async function cmdFamilies(o: { cpu?: string; json?: boolean }): Promise<number> {
+  if (o.cpu !== undefined) {
+    let cpu: CpuIdentity;
+    try {
+      cpu = parseMachineCpu(o.cpu);
+    } catch (e) {
+      throw new UsageError((e as Error).message.replace('--machine-cpu', '--cpu'));
+    }
+    const f = classifyCpu(cpu);
+    if (o.json) process.stdout.write(`${JSON.stringify(f, null, 2)}\n`);
+    else process.stdout.write(`${familyLabel(f)}: ${f.slug}, profile ${f.profile ?? '(none)'}${f.profileNote ? ` (${f.profileNote})` : ''}\n  source: ${f.source}\n`);
+    return EXIT.AGREE;
+  }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(FAMILY_TABLE, null, 2)}\n`);
+    return EXIT.AGREE;
+  }
+  const h = (n: number) => n.toString(16).toUpperCase().padStart(2, '0');
+  for (const r of FAMILY_TABLE) {
+    const models = r.models.map(([a, b]) => `${h(a)}h-${h(b)}h`).join(', ');
+    process.stdout.write(`${r.vendor} family ${h(r.family)}h models ${models}: ${r.name} -> ${r.profile}${r.profileNote ? ` (${r.profileNote})` : ''}\n  parts: ${r.parts}\n  source: ${r.source}\n`);
+  }
+  return EXIT.AGREE;
+}
+
 /** `svmconf mutants`: the kill table (runner/mutants.ts); exit 1 if a mutant survives or the correct L0 is not transparent. */
 async function cmdMutants(o: CaseSelection & { mutant: string[]; profile: string; jobs: number; json?: boolean; firstKill?: boolean }): Promise<number> {
   const profile = profileOption(o.profile);
@@ -402,12 +543,31 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
     .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
-    .option('--profile <name>', 'CPU profile of the model backend (see `svmconf profiles`)', DEFAULT_PROFILE.name)
+    .option('--profile <name>', `CPU profile of the model backend (see \`svmconf profiles\`; default: the family table's profile for the CPU of a kvm/console backend, else ${DEFAULT_PROFILE.name})`)
+    .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
+    .option('--machine-name <name>', "console backend: the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
     .option('--json', 'print results.json to stdout instead of the table')
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
     .option('--torture', 'kvm backend: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and at timer signals 5 ms apart (also SVMCONF_KVM_TORTURE=1)')
+    .option('--console-log <file>', 'console backend: read a saved serial log of one boot of the image instead of a live console')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
+
+  selection(p.command('parse-log').description("turn a captured serial log of the suite image (e.g. a LAVA job's) into results.json, with the model run beside it"))
+    .argument('<log>', 'the console log (raw bytes as captured: escape sequences, CR/LF and noise are cleaned)')
+    .option('--machine-cpu <eax>', "the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A10F11): its family in results.json and the model's profile")
+    .option('--machine-name <name>', "the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
+    .option('--profile <name>', "the model's profile (default: the family table's profile for --machine-cpu, else " + DEFAULT_PROFILE.name + ')')
+    .option('--no-model', 'only the log\'s results, no model run')
+    .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--json', 'print results.json to stdout instead of the table')
+    .action(async (log: string, o) => {
+      await readConsoleLog(resolve(log)); // a log that cannot be read fails before the model runs
+      setCode(await cmdRun({
+      ...o, consoleLog: resolve(log), backend: o.model === false ? [CONSOLE_BACKEND] : ['model', CONSOLE_BACKEND], jobs: 1, timeout: 30, out: resolve(o.out),
+      }));
+    });
 
   selection(p.command('iso').description('build the bootable suite image (GRUB, BIOS and UEFI): every kernel in one boot, protocol on COM1'))
     .option('--out <file>', 'the image', join(ROOT, 'out', 'svmconf.iso'))
@@ -429,6 +589,29 @@ export function program(setCode: (code: number) => void): Command {
     .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
     .option('--json', 'machine-readable output')
     .action(async (o) => setCode(await cmdMutants(o)));
+
+  p.command('publish')
+    .description('merge results.json files from several machines and runs into one matrix per CPU family: matrix.md, matrix.html, matrix.json, junit.xml')
+    .argument('<results...>', 'results.json files')
+    .option('--out <dir>', 'where the matrix files go', join(ROOT, 'out', 'publish'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--hw <dir>', 'recorded hardware (default: expected/hw)')
+    .option('--json', 'print matrix.json to stdout')
+    .action(async (files: string[], o) => setCode(await cmdPublish(files, { ...o, out: resolve(o.out) })));
+
+  p.command('record')
+    .description("store a run's hardware records under expected/hw/<family>/<cpu>/ with their provenance, to contribute them")
+    .argument('<results>', 'results.json of a run with a hardware backend (kvm, qemu-kvm, console)')
+    .option('--backend <name>', 'the backend to record (default: the run\'s only hardware backend)')
+    .option('--force', 'record an emulator or the model anyway (PROVENANCE.json then says forced: not hardware truth)')
+    .option('--hw <dir>', 'where recordings go (default: expected/hw)')
+    .action(async (file: string, o) => setCode(await cmdRecord(file, o)));
+
+  p.command('families')
+    .description('the CPU family table: (vendor, family, model range) -> family name and model profile, with sources; --cpu classifies one CPU')
+    .option('--cpu <eax>', 'classify CPUID Fn0000_0001 EAX (e.g. 0x00A10F11; VENDOR:0x… for another vendor)')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => setCode(await cmdFamilies(o)));
 
   p.command('profiles')
     .description('the CPU profiles (AMD families) the model can follow, with their SVM CPUID and sources')
@@ -464,7 +647,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError) {
+    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
+      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

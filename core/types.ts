@@ -151,6 +151,30 @@ export interface BackendInfo {
    * (`model@amd-17h`), and that model column names itself (report/compare.ts, groups).
    */
   reference?: string;
+  /**
+   * The CPU whose behaviour this backend's records show, and its family (model/profiles/families.ts):
+   * the host's for kvm, the emulated CPU model for qemu-tcg, the profile for the model, the machine's
+   * (when given) for console. Absent in results written before CPU family detection.
+   */
+  cpu?: CpuIdentity;
+}
+
+/** A CPU as results.json records it: the signature, where it was read, and what the family table makes of it. */
+export interface CpuIdentity {
+  vendor: string;
+  family: number;
+  model: number;
+  stepping: number;
+  modelName?: string;
+  /** Microcode revision as the OS reports it (`0xa101148`), where readable. */
+  microcode?: string;
+  /** Where the signature comes from: `host /proc/cpuinfo`, `QEMU -cpu qemu64`, `profile amd-19h`, `--machine-cpu`. */
+  source: string;
+  /** Family-table name (`Zen 4`) and slug (`19h-zen-4`). */
+  familyName: string;
+  familySlug: string;
+  /** The model profile the family is compared with (absent: no profile fits). */
+  profile?: string;
 }
 
 export interface HostInfo {
@@ -160,6 +184,8 @@ export interface HostInfo {
   stepping: number;
   modelName: string;
   kernel: string;
+  /** /proc/cpuinfo `microcode` (absent where the OS does not show it, e.g. in many VMs). */
+  microcode?: string;
 }
 
 export interface CaseOutcome {

@@ -163,6 +163,7 @@ export function validateResults(v: Json, source = 'results'): Results {
   const host = obj(root.host, '$.host');
   for (const k of ['vendor', 'modelName', 'kernel']) str(host[k], `$.host.${k}`);
   for (const k of ['family', 'model', 'stepping']) num(host[k], `$.host.${k}`);
+  if (host.microcode !== undefined) str(host.microcode, '$.host.microcode');
 
   const names = new Set<string>();
   arr(root.backends, '$.backends').forEach((b, i) => {
@@ -174,6 +175,12 @@ export function validateResults(v: Json, source = 'results'): Results {
     bool(o.available, `${w}.available`);
     str(o.reason, `${w}.reason`);
     if (o.version !== undefined) str(o.version, `${w}.version`);
+    if (o.cpu !== undefined) {
+      const cpu = obj(o.cpu, `${w}.cpu`);
+      for (const k of ['vendor', 'source', 'familyName', 'familySlug']) str(cpu[k], `${w}.cpu.${k}`);
+      for (const k of ['family', 'model', 'stepping']) num(cpu[k], `${w}.cpu.${k}`);
+      for (const k of ['modelName', 'microcode', 'profile']) if (cpu[k] !== undefined) str(cpu[k], `${w}.cpu.${k}`);
+    }
     const feats = obj(o.features, `${w}.features`);
     for (const f of FEATURES) {
       const fo = obj(feats[f], `${w}.features.${f}`);

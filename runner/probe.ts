@@ -71,6 +71,8 @@ export interface CpuFacts {
   model: number;
   stepping: number;
   modelName: string;
+  /** `microcode` line of /proc/cpuinfo, when the kernel shows one. */
+  microcode?: string;
   flags: Set<string>;
 }
 
@@ -102,12 +104,14 @@ export function parseCpuinfo(text: string): CpuFacts {
     const v = Number.parseInt(fields.get(k) ?? '', 10);
     return Number.isFinite(v) ? v : -1;
   };
+  const microcode = fields.get('microcode');
   return {
     vendor: fields.get('vendor_id') ?? 'unknown',
     family: num('cpu family'),
     model: num('model'),
     stepping: num('stepping'),
     modelName: fields.get('model name') ?? 'unknown',
+    ...(microcode ? { microcode } : {}),
     flags: new Set((fields.get('flags') ?? '').split(/\s+/).filter((f) => f !== '')),
   };
 }
@@ -138,6 +142,7 @@ export function hostInfo(facts: HostFacts): HostInfo {
     stepping: facts.cpu.stepping,
     modelName: facts.cpu.modelName,
     kernel: facts.kernelRelease,
+    ...(facts.cpu.microcode ? { microcode: facts.cpu.microcode } : {}),
   };
 }
 
