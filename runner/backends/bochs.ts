@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import { LineSplitter, lineRecorder } from '../lines.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
 import { sha256 } from '../../generator/toolchain.ts';
@@ -365,18 +366,10 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
 
   async function runBochs(dir: string, req: BootRequest, t0: number): Promise<BootResult> {
     const lines: string[] = [];
-    let partial = '';
+    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
     let output = '';
     let offset = 0;
     let killedFor: 'timeout' | 'abort' | undefined;
-    const emit = (line: string): void => {
-      lines.push(line);
-      try {
-        req.onLine?.(line);
-      } catch {
-        // a failing observer must not take the boot down with it
-      }
-    };
 
     // Own process group, so a timeout kills unshare, Bochs and anything Bochs started at once.
     const child = spawn(unshare.file, [...unshare.args, binary, '-q', '-f', 'bochsrc', '-rc', 'dbg.rc'], {
@@ -413,13 +406,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
           if (bytesRead === 0) break;
           offset += bytesRead;
           lastOutput = performance.now();
-          // latin1: a corrupted byte stays one (wrong) character and fails the CRC
-          partial += buf.subarray(0, bytesRead).toString('latin1');
-          let nl: number;
-          while ((nl = partial.indexOf('\n')) >= 0) {
-            emit(partial.slice(0, nl).replace(/\r$/, ''));
-            partial = partial.slice(nl + 1);
-          }
+          splitter.push(buf.subarray(0, bytesRead).toString('latin1')); // runner/lines.ts: why latin1
         }
       } finally {
         await fh.close();
@@ -444,7 +431,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     }
     const r = await ended;
     await readNew();
-    if (partial !== '') emit(partial.replace(/\r$/, '')); // a line cut short: the parser says so
+    splitter.end(); // a line cut short: the parser says so
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
     const log = await tail(join(dir, 'bochs.log'), 64 * 1024);
     const { end, detail } = classifyBochsExit({

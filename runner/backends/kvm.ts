@@ -8,6 +8,7 @@
 // The guest's CPUID is KVM_GET_SUPPORTED_CPUID (asked once, by `svmconf-kvm --probe`) with the
 // features the kernel's cpu config hides cleared (runner/kvm-cpuid.ts), handed in on stdin.
 
+import { LineSplitter, lineRecorder } from '../lines.ts';
 import { execa } from 'execa';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -272,7 +273,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
 
     const t0 = performance.now();
     const lines: string[] = [];
-    let partial = '';
+    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
     let stderr = '';
     let killedFor: 'timeout' | 'abort' | undefined;
     // its own process group, so a timeout kills everything the helper is
@@ -298,24 +299,11 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       killGroup('SIGKILL');
     };
     let idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-    const emit = (line: string): void => {
-      lines.push(line);
-      try {
-        req.onLine?.(line);
-      } catch {
-        // an observer's failure is not the boot's
-      }
-    };
     child.stdout?.setEncoding('latin1');
     child.stdout?.on('data', (chunk: string) => {
       clearTimeout(idle);
       if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-      partial += chunk;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        emit(partial.slice(0, nl).replace(/\r$/, ''));
-        partial = partial.slice(nl + 1);
-      }
+      splitter.push(chunk);
     });
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -330,7 +318,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       clearTimeout(idle);
       req.signal?.removeEventListener('abort', onAbort);
     }
-    if (partial !== '') emit(partial.replace(/\r$/, ''));
+    splitter.end();
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
     const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
     const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;

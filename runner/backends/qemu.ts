@@ -8,6 +8,7 @@
 
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import { LineSplitter, lineRecorder } from '../lines.ts';
 import type { BackendInfo, CpuConfig, Feature } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import {
@@ -325,7 +326,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     });
     const t0 = performance.now();
     const lines: string[] = [];
-    let partial = '';
+    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
     let stderr = '';
     let sawOutput = false;
     let killedFor: ExitFacts['killedFor'] | 'abort';
@@ -351,27 +352,12 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
     };
 
-    const emit = (line: string): void => {
-      lines.push(line);
-      try {
-        req.onLine?.(line);
-      } catch {
-        // A failing observer must not take the boot down with it.
-      }
-    };
 
-    // latin1 maps every byte to one character: a corrupted byte stays one (wrong) character and
-    // fails the CRC, instead of a multi-byte sequence being split across chunks.
-    child.stdout?.setEncoding('latin1');
+    child.stdout?.setEncoding('latin1'); // runner/lines.ts says why latin1
     child.stdout?.on('data', (chunk: string) => {
       sawOutput = true;
       rearm();
-      partial += chunk;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        emit(partial.slice(0, nl).replace(/\r$/, ''));
-        partial = partial.slice(nl + 1);
-      }
+      splitter.push(chunk);
     });
 
     let fatalTimer: NodeJS.Timeout | undefined;
@@ -397,7 +383,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       clearTimeout(fatalTimer);
       req.signal?.removeEventListener('abort', onAbort);
     }
-    if (partial !== '') emit(partial.replace(/\r$/, '')); // a line cut short: the parser says so
+    splitter.end(); // a line cut short: the parser says so
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
 
     const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
