@@ -1,6 +1,7 @@
 // The machine: RAM, COM1, the exit ports, one CPU, and the run loop that executes a multiboot
 // kernel until it leaves, shuts down (triple fault) or runs out of its instruction budget.
 
+import { readElf32 } from '../core/elf32.ts';
 import { ATTR, GPR, SEG } from './cpu/state.ts';
 import { Cpu, type CpuHooks } from './cpu/cpu.ts';
 import { ModelStop, Shutdown } from './cpu/fault.ts';
@@ -81,19 +82,14 @@ export class Machine {
    * off, interrupts off, EAX = 0x2BADB002, EBX = the information structure.
    */
   loadMultiboot(elf: Uint8Array, cmdline: string): void {
-    const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-    if (view.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 1) throw new Error('kernel is not an ELF32 image');
-    const entry = view.getUint32(24, true);
-    const phoff = view.getUint32(28, true);
-    const phentsize = view.getUint16(42, true);
-    const phnum = view.getUint16(44, true);
-    for (let i = 0; i < phnum; i++) {
-      const ph = phoff + i * phentsize;
-      if (view.getUint32(ph, true) !== 1) continue; // PT_LOAD
-      const offset = view.getUint32(ph + 4, true);
-      const paddr = view.getUint32(ph + 12, true);
-      const filesz = view.getUint32(ph + 16, true);
-      const memsz = view.getUint32(ph + 20, true);
+    let image;
+    try {
+      image = readElf32(elf);
+    } catch (e) {
+      throw new Error(`kernel is ${(e as Error).message}`);
+    }
+    const { entry } = image;
+    for (const { offset, paddr, filesz, memsz } of image.segments) {
       this.mem.load(paddr, elf.subarray(offset, offset + filesz));
       if (memsz > filesz) this.mem.fill(paddr + filesz, memsz - filesz, 0);
     }

@@ -56,7 +56,8 @@ export const realHostFs: HostFs = {
   },
 };
 
-async function isExecutable(p: string): Promise<boolean> {
+/** Whether `p` exists and may be executed by this process. */
+export async function isExecutable(p: string): Promise<boolean> {
   try {
     await access(p, constants.X_OK);
     return true;

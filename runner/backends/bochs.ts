@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { LineSplitter, lineRecorder } from '../lines.ts';
+import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
 import { sha256 } from '../../generator/toolchain.ts';
@@ -149,19 +150,9 @@ export const DEBUGGER_SCRIPT = 'c\nq\n';
 
 /** The ELF32 entry point and the lowest PT_LOAD physical address of a multiboot kernel. */
 export function elf32Layout(elf: Uint8Array): { entry: number; loadBase: number } {
-  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  if (v.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 1) throw new Error('not an ELF32 image');
-  const entry = v.getUint32(24, true);
-  const phoff = v.getUint32(28, true);
-  const phentsize = v.getUint16(42, true);
-  const phnum = v.getUint16(44, true);
-  let loadBase = Infinity;
-  for (let i = 0; i < phnum; i++) {
-    const p = phoff + i * phentsize;
-    if (v.getUint32(p, true) === 1 /* PT_LOAD */) loadBase = Math.min(loadBase, v.getUint32(p + 12, true));
-  }
-  if (!Number.isFinite(loadBase)) throw new Error('the ELF has no PT_LOAD segment');
-  return { entry, loadBase };
+  const { entry, segments } = readElf32(elf);
+  if (segments.length === 0) throw new Error('the ELF has no PT_LOAD segment');
+  return { entry, loadBase: Math.min(...segments.map((p) => p.paddr)) };
 }
 
 /** The boot sector with a kernel's entry point and command line patched in. */

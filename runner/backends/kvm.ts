@@ -21,6 +21,7 @@ import {
   kvmDeviceProblem,
   kvmFeatures,
   meetFeatures,
+  isExecutable,
   readHostFacts,
   realHostFs,
   unavailableFeatures,
@@ -189,15 +190,6 @@ export interface KvmBackendOptions {
   helperExists?: (helper: string) => Promise<boolean>;
 }
 
-async function executable(p: string): Promise<boolean> {
-  try {
-    await access(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The feature table from what KVM offers (supported CPUID) — hiding is always possible. */
 export function cpuidFeatures(cpuid: readonly CpuidEntry[]): FeatureTable {
   const t = {} as FeatureTable;
@@ -220,7 +212,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
   const timerUs = opts.tortureTimerUs ?? DEFAULT_TORTURE_TIMER_US;
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
-  const helperExists = opts.helperExists ?? executable;
+  const helperExists = opts.helperExists ?? isExecutable;
   const probeHelper =
     opts.probeHelper ??
     (async (h: string) => {
