@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake publish
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake publish tcghost
 
 all: conformance
 
@@ -48,6 +48,10 @@ clean:
 bench: setup
 	@$(MAKE) -s native || echo "make native failed: kvm will be reported unavailable"
 	node --import tsx bench/bench.ts
+
+## tcghost: the kvm-tcg backend's guest (Linux + kvm_amd nested=1 under QEMU TCG): downloads Debian's linux-image-amd64 and busybox-static (about 72 MB) -> build/tcghost/
+tcghost: setup
+	$(SVMCONF) tcghost $(ARGS)
 
 ## native: the native KVM runner's helper (native/kvm/*.c) -> build/native/svmconf-kvm; needs a C compiler and linux/kvm.h
 NATIVE_CC ?= cc

@@ -5,6 +5,7 @@
 //   model@<profile>   a reference model column (for a Bochs flavour): that profile's signature
 //   bochs-<flavour>   the CPU model Bochs emulates (cpu: model=), from the table below
 //   kvm, qemu-kvm     the host CPU (-cpu host passes the host's signature through)
+//   kvm-tcg           QEMU's -cpu max under TCG, which its probe reads from the TCG host
 //   console           the machine behind the console: only when the user says it (--machine-cpu),
 //                     since the kernels do not report CPUID on the wire
 
@@ -88,7 +89,8 @@ export function backendCpu(info: BackendInfo, ctx: { host: HostInfo; profile: Pr
   }
   if (name === 'kvm' || name === 'qemu-kvm') return hostCpu(ctx.host);
   if (name === 'console') return ctx.machineCpu;
-  return undefined;
+  // a backend that names its own CPU when probed (kvm-tcg: the TCG host's /proc/cpuinfo)
+  return info.cpu;
 }
 
 /**

@@ -2,7 +2,7 @@
  * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (README "The native KVM runner").
  *
  *   svmconf-kvm --kernel K.elf [--cmdline "start=0 end=3"] [--mem-mib 128] [--cpuid FILE|-]
- *               [--torture] [--torture-timer-us N]
+ *               [--torture] [--torture-timer-us N] [--torture-every N]
  *   svmconf-kvm --probe                 what KVM offers here, as JSON (capabilities, supported CPUID)
  *   svmconf-kvm --check --kernel K.elf  load only (no /dev/kvm): the loader's result as JSON
  *               [--dump FILE]           ... and guest RAM below the kernel's end written to FILE
@@ -106,7 +106,7 @@ static int fail(const char *end, const char *reason, const char *detail, int cod
 
 static int usage(const char *msg) {
   fprintf(stderr, "svmconf-kvm: %s\nusage: svmconf-kvm --kernel FILE [--cmdline TEXT] [--mem-mib N] [--cpuid FILE|-] [--torture] "
-                  "[--torture-timer-us N]\n       svmconf-kvm --probe | --selftest | --check --kernel FILE [--cmdline TEXT] [--dump FILE]\n",
+                  "[--torture-timer-us N] [--torture-every N]\n       svmconf-kvm --probe | --selftest | --check --kernel FILE [--cmdline TEXT] [--dump FILE]\n",
           msg);
   return fail("error", "usage", msg, EXIT_USAGE);
 }
@@ -194,6 +194,8 @@ struct options {
   unsigned mem_mib;
   bool torture, check;
   unsigned timer_us;
+  /* torture at every Nth exit to user space (1: every exit); the timer is not thinned */
+  unsigned torture_every;
 };
 
 static const char *suberror_name(uint32_t s) {
@@ -230,9 +232,9 @@ static void add_common(const struct io_state *io, const struct counters *k, cons
   if (o->torture) {
     char t[1024];
     int n = snprintf(t, sizeof t,
-                     "{\"restores\":%llu,\"at_exit\":%llu,\"at_timer\":%llu,\"msrs_saved\":%u,\"msrs_unreadable\":%u,"
+                     "{\"restores\":%llu,\"every\":%u,\"at_exit\":%llu,\"at_timer\":%llu,\"msrs_saved\":%u,\"msrs_unreadable\":%u,"
                      "\"msrs_unwritable\":%u,\"nested_state_bytes\":%u,\"nested_flags\":%u,\"saw_guest_mode\":%s,\"unwritable\":[",
-                     (unsigned long long)st->restores, (unsigned long long)st->at_exit, (unsigned long long)st->at_timer, st->msrs_saved,
+                     (unsigned long long)st->restores, o->torture_every, (unsigned long long)st->at_exit, (unsigned long long)st->at_timer, st->msrs_saved,
                      st->msrs_unreadable, st->msrs_unwritable, st->nested_bytes, st->nested_flags, st->saw_guest_mode ? "true" : "false");
     for (unsigned i = 0; i < st->msrs_unwritable && i < 16 && n > 0 && (size_t)n < sizeof t - 16; i++)
       n += snprintf(t + n, sizeof t - (size_t)n, "%s\"0x%x\"", i ? "," : "", st->unwritable[i]);
@@ -293,6 +295,16 @@ out:
   if (vm->run) g_run = vm->run;
   sigprocmask(SIG_SETMASK, &old, NULL);
   return rc;
+}
+
+/* One torture point: a cycle, counted in *counter. False when it failed (the run then ends). */
+static bool torture_point(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, const struct options *o, uint64_t *counter,
+                          char *err, size_t errlen) {
+  if (torture_cycle(vm, s, st, err, errlen) < 0) return false;
+  (*counter)++;
+  /* a signal that landed between the exit and this cycle was consumed by it */
+  rearm_if_fired(o);
+  return true;
 }
 
 static int run_kernel(const struct options *o) {
@@ -402,13 +414,9 @@ static int run_kernel(const struct options *o) {
     int r = ioctl(vm.vcpu_fd, KVM_RUN, 0);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
       k.intr_exits++;
-      if (o->torture) {
-        if (torture_cycle(&vm, saved, &st, err, sizeof err) < 0) {
-          end = "crashed", reason = "torture", code = EXIT_CRASHED;
-          break;
-        }
-        st.at_timer++;
-        rearm_if_fired(o);
+      if (o->torture && !torture_point(&vm, saved, &st, o, &st.at_timer, err, sizeof err)) {
+        end = "crashed", reason = "torture", code = EXIT_CRASHED;
+        break;
       }
       continue;
     }
@@ -481,14 +489,9 @@ static int run_kernel(const struct options *o) {
         break;
     }
     if (stop) break;
-    if (o->torture) {
-      if (torture_cycle(&vm, saved, &st, err, sizeof err) < 0) {
-        end = "crashed", reason = "torture", code = EXIT_CRASHED;
-        break;
-      }
-      st.at_exit++;
-      /* a signal that landed between the exit and this cycle was consumed by it */
-      rearm_if_fired(o);
+    if (o->torture && k.exits % o->torture_every == 0 && !torture_point(&vm, saved, &st, o, &st.at_exit, err, sizeof err)) {
+      end = "crashed", reason = "torture", code = EXIT_CRASHED;
+      break;
     }
   }
   if (o->torture && o->timer_us > 0) {
@@ -512,7 +515,7 @@ static int run_kernel(const struct options *o) {
 }
 
 int main(int argc, char **argv) {
-  struct options o = {.cmdline = "", .mem_mib = DEFAULT_RAM_MIB, .timer_us = 0};
+  struct options o = {.cmdline = "", .mem_mib = DEFAULT_RAM_MIB, .timer_us = 0, .torture_every = 1};
   bool probe_mode = false, self = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -525,7 +528,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--cmdline") && next) o.cmdline = argv[++i];
     else if (!strcmp(a, "--cpuid") && next) o.cpuid = argv[++i];
     else if (!strcmp(a, "--dump") && next) o.dump = argv[++i];
-    else if ((!strcmp(a, "--mem-mib") || !strcmp(a, "--torture-timer-us")) && next) {
+    else if ((!strcmp(a, "--mem-mib") || !strcmp(a, "--torture-timer-us") || !strcmp(a, "--torture-every")) && next) {
       char *endp;
       unsigned long v = strtoul(next, &endp, 10);
       if (*endp || endp == next || v == 0 || v > 4096 * (a[2] == 'm' ? 1ul : 1000000ul)) {
@@ -534,6 +537,7 @@ int main(int argc, char **argv) {
         return usage(m);
       }
       if (a[2] == 'm') o.mem_mib = (unsigned)v;
+      else if (!strcmp(a, "--torture-every")) o.torture_every = (unsigned)v;
       else o.timer_us = (unsigned)v;
       i++;
     } else {
@@ -546,6 +550,7 @@ int main(int argc, char **argv) {
   if (probe_mode) return probe();
   if (!o.kernel) return usage("--kernel is required");
   if (o.timer_us && !o.torture) return usage("--torture-timer-us needs --torture");
+  if (o.torture_every != 1 && !o.torture) return usage("--torture-every needs --torture");
   if ((size_t)o.mem_mib * MIB <= LOW_RESERVED_END + MIB) return usage("--mem-mib: too small");
   return run_kernel(&o);
 }

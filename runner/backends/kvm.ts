@@ -38,6 +38,8 @@ export const KVM_HELPER_MISSING = `the native helper is not built: run \`make na
 export const STATUS_PREFIX = 'SVMCONF-KVM ';
 /** Timer period of `--torture` at arbitrary points (µs); see KvmBackendOptions.tortureTimerUs. */
 export const DEFAULT_TORTURE_TIMER_US = 5000;
+/** How long `svmconf-kvm --probe` may take (it asks KVM a few questions; the TCG host is slow). */
+const PROBE_TIMEOUT_MS = 60_000;
 
 /** What `svmconf-kvm --probe` prints. */
 export interface KvmProbe {
@@ -74,6 +76,8 @@ export interface KvmStatus {
   seconds?: number;
   torture?: {
     restores: number;
+    /** --torture-every (absent from helpers older than it: 1) */
+    every?: number;
     at_exit: number;
     at_timer: number;
     msrs_saved: number;
@@ -102,7 +106,7 @@ export function parseStatus(stderr: string): KvmStatus | undefined {
 export function tortureNote(s: KvmStatus): string | undefined {
   const t = s.torture;
   if (!t) return undefined;
-  let note = `torture: ${t.restores} restores (${t.at_exit} at exits, ${t.at_timer} at timer signals)`;
+  let note = `torture: ${t.restores} restores (${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `every ${t.every}th exit` : 'exits'}, ${t.at_timer} at timer signals)`;
   if (t.saw_guest_mode) note += ', some while L2 ran';
   if (t.msrs_unwritable > 0) note += `; MSRs KVM would not restore, left out: ${t.unwritable.join(' ')}`;
   return note;
@@ -169,9 +173,72 @@ export function classifyKvmExit(x: KvmExitFacts): Pick<BootResult, 'end' | 'deta
   return { end: 'crashed', detail: `svmconf-kvm could not start the guest (${s.reason}): ${s.detail ?? ''}` };
 }
 
+/** How one run of the helper ended (exit status or signal; spawnError: it never started). */
+export interface HelperEnd {
+  stderr: string;
+  exitCode?: number;
+  signal?: string;
+  spawnError?: string;
+}
+
+/** One run of the helper, on this machine or elsewhere (the TCG host, runner/tcghost/host.ts). */
+export interface HelperRun {
+  /** Kill it (the run then ends with a signal). */
+  kill(): void;
+  done: Promise<HelperEnd>;
+}
+
+/** Start the helper with `args` and `input` on stdin; COM1's bytes go to onStdout (latin1) as they come. */
+export type HelperSpawner = (args: string[], input: string, onStdout: (chunk: string) => void) => HelperRun;
+
+/** The helper as a child process of this one, in a process group of its own so a kill takes everything it is. */
+export function nativeSpawner(helper: string, opts: { env?: Record<string, string>; killGraceMs?: number } = {}): HelperSpawner {
+  return (args, input, onStdout) => {
+    let stderr = '';
+    const child = execa(helper, args, {
+      reject: false,
+      input,
+      buffer: false,
+      detached: true,
+      forceKillAfterDelay: opts.killGraceMs ?? 2000,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    child.stdout?.setEncoding('latin1');
+    child.stdout?.on('data', (chunk: string) => onStdout(chunk));
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 256 * 1024) stderr += chunk;
+    });
+    const kill = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const done = child.then((result): HelperEnd => {
+      const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
+      const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+      return {
+        stderr,
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+        ...(result.signal !== undefined ? { signal: result.signal } : {}),
+        ...(spawnError !== undefined ? { spawnError } : {}),
+      };
+    });
+    return { kill, done };
+  };
+}
+
 export interface KvmBackendOptions {
+  /** The backend's name (default KVM_BACKEND; the TCG host's is KVM_TCG_BACKEND). */
+  name?: string;
   /** The helper binary (default KVM_HELPER). */
   helper?: string;
+  /** How the helper is started (default nativeSpawner: a child process here). */
+  spawn?: HelperSpawner;
+  /** Appended to the probed version: where KVM runs, when not on this machine. */
+  versionNote?: () => string;
   memoryMib?: number;
   /**
    * Save the whole vCPU, destroy the VM, create a new one and restore, at every exit to user space
@@ -180,11 +247,13 @@ export interface KvmBackendOptions {
   torture?: boolean;
   /** Timer period for torture at arbitrary points (µs); 0 = only at exits. */
   tortureTimerUs?: number;
+  /** Torture at every nth exit only (default 1: every exit); the timer is not thinned. */
+  tortureEvery?: number;
   killGraceMs?: number;
   /** Extra environment for the helper (the specs' LD_PRELOAD of native/kvm/test/fakekvm.c). */
   env?: Record<string, string>;
   fs?: HostFs;
-  /** Runs `helper --probe` (tests hand in a fake). */
+  /** Runs `helper --probe` (default: through spawn; tests hand in a fake). */
   probeHelper?: (helper: string) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
   /** Whether the helper exists and is executable. */
   helperExists?: (helper: string) => Promise<boolean>;
@@ -210,17 +279,23 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
   const memoryMib = opts.memoryMib ?? GUEST_RAM_MIB;
   const torture = opts.torture ?? process.env.SVMCONF_KVM_TORTURE === '1';
   const timerUs = opts.tortureTimerUs ?? DEFAULT_TORTURE_TIMER_US;
+  const every = opts.tortureEvery ?? 1;
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
   const helperExists = opts.helperExists ?? isExecutable;
+  const spawnHelper = opts.spawn ?? nativeSpawner(helper, { ...(opts.env ? { env: opts.env } : {}), killGraceMs });
   const probeHelper =
     opts.probeHelper ??
-    (async (h: string) => {
-      const r = await execa(h, ['--probe'], { reject: false, stdin: 'ignore', timeout: 20_000, ...(opts.env ? { env: opts.env } : {}) });
-      return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode };
+    (async () => {
+      let stdout = '';
+      const run = spawnHelper(['--probe'], '', (c) => (stdout += c));
+      const timer = setTimeout(() => run.kill(), PROBE_TIMEOUT_MS);
+      const end = await run.done.finally(() => clearTimeout(timer));
+      const exitCode = end.exitCode;
+      return { stdout, stderr: end.spawnError ? `${end.stderr}\n${end.spawnError}` : end.stderr, ...(exitCode !== undefined ? { exitCode } : {}) };
     });
   let probed: KvmProbe | undefined;
-  const name = KVM_BACKEND;
+  const name = opts.name ?? KVM_BACKEND;
 
   async function probe(): Promise<BackendInfo> {
     const unavailable = (reason: string): BackendInfo => ({ name, available: false, reason, features: unavailableFeatures(reason) });
@@ -248,7 +323,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       available: true,
       reason: '',
       features,
-      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${torture ? `; torture (timer ${timerUs} µs)` : ''}`,
+      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${opts.versionNote ? `; ${opts.versionNote()}` : ''}${torture ? `; torture (${every > 1 ? `every ${every}th exit, ` : ''}timer ${timerUs} µs)` : ''}`,
     };
   }
 
@@ -261,64 +336,43 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     const cpuid = formatCpuid(guestCpuid(probed.cpuid, req.cpu));
     const cmdline = req.end === undefined ? `start=${req.start}` : `start=${req.start} end=${req.end}`;
     const args = ['--kernel', req.kernel.elf, '--cmdline', cmdline, '--mem-mib', String(memoryMib), '--cpuid', '-'];
-    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []));
+    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []), ...(every > 1 ? ['--torture-every', String(every)] : []));
 
     const t0 = performance.now();
     const lines: string[] = [];
     const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
-    let stderr = '';
     let killedFor: 'timeout' | 'abort' | undefined;
-    // its own process group, so a timeout kills everything the helper is
-    const child = execa(helper, args, {
-      reject: false,
-      input: cpuid,
-      buffer: false,
-      detached: true,
-      forceKillAfterDelay: killGraceMs,
-      ...(opts.env ? { env: opts.env } : {}),
-    });
-    const killGroup = (sig: NodeJS.Signals): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, sig);
-      } catch {
-        // already gone
-      }
-    };
-    const kill = (why: 'timeout' | 'abort'): void => {
-      if (killedFor !== undefined) return;
-      killedFor = why;
-      clearTimeout(idle);
-      killGroup('SIGKILL');
-    };
-    let idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-    child.stdout?.setEncoding('latin1');
-    child.stdout?.on('data', (chunk: string) => {
+    let idle: NodeJS.Timeout | undefined;
+    const run = spawnHelper(args, cpuid, (chunk) => {
       clearTimeout(idle);
       if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
       splitter.push(chunk);
     });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      if (stderr.length < 256 * 1024) stderr += chunk;
-    });
+    const kill = (why: 'timeout' | 'abort'): void => {
+      if (killedFor !== undefined) return;
+      killedFor = why;
+      clearTimeout(idle);
+      run.kill();
+    };
+    idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
     const onAbort = (): void => kill('abort');
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    let result;
+    let result: HelperEnd;
     try {
-      result = await child;
+      result = await run.done;
     } finally {
       clearTimeout(idle);
       req.signal?.removeEventListener('abort', onAbort);
     }
     splitter.end();
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
-    const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
-    const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+    const stderr = result.stderr;
+    const spawnError = result.spawnError;
     const status = parseStatus(stderr);
     const { end, detail } = classifyKvmExit({
       ...(status ? { status } : {}),
-      exitCode: result.exitCode,
-      signal: result.signal,
+      ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+      ...(result.signal !== undefined ? { signal: result.signal } : {}),
       stderr,
       ...(killedFor === 'timeout' ? { killedFor } : {}),
       ...(spawnError !== undefined ? { spawnError } : {}),
