@@ -11,17 +11,17 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostFs } from '../probe.ts';
-import type { HelperRun, HelperSpawner } from '../backends/kvm.ts';
+import type { HelperSpawner } from '../backends/kvm.ts';
+import { heartbeatProblem, spoolSpawner } from './spool.ts';
 import { TCGHOST_DIR, type TcgHostImage } from './image.ts';
 
 /** The helper's path inside the guest (image.ts puts it there). */
 export const GUEST_HELPER = '/bin/svmconf-kvm';
 /** QEMU's CPU for the guest: TCG's SVM (with NPT), as -cpu max offers it in QEMU 7.2. */
 export const TCGHOST_CPU = 'max';
-const POLL_MS = 20;
 /** The agent touches spool/alive about once a second; this long without it, the guest is hung. */
 const HEARTBEAT_STALE_MS = 60_000;
 /** After a cancel, how long the agent has to report the helper killed. */
@@ -44,47 +44,19 @@ export interface TcgHostOptions {
 
 export class TcgHostError extends Error {}
 
-/** A file under the spool, read from its start as it grows. */
-class Tail {
-  private offset = 0;
-  constructor(private readonly path: string) {}
-  /** New bytes since the last call, as latin1 (COM1 bytes one for one), '' when none. */
-  async read(): Promise<string> {
-    let fh;
-    try {
-      fh = await open(this.path, 'r');
-    } catch {
-      return '';
-    }
-    try {
-      const chunks: Buffer[] = [];
-      for (;;) {
-        const buf = Buffer.alloc(64 * 1024);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
-        if (bytesRead === 0) break;
-        this.offset += bytesRead;
-        chunks.push(buf.subarray(0, bytesRead));
-      }
-      return Buffer.concat(chunks).toString('latin1');
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class TcgHost {
   readonly spool: string;
   private readonly qemu: ChildProcess;
   private exited: string | undefined;
-  private nextId = 0;
   private readonly console: string;
   private readonly onExit = (): void => this.killNow();
 
   private constructor(qemu: ChildProcess, spool: string, consoleLog: string) {
     this.qemu = qemu;
     this.spool = spool;
+    this.spawn = this.makeSpawner();
     this.console = consoleLog;
     qemu.on('exit', (code, signal) => {
       this.exited = signal ? `killed by ${signal}` : `exit status ${code}`;
@@ -136,13 +108,7 @@ export class TcgHost {
   /** Why the guest can no longer serve (QEMU gone, or the agent's heartbeat stale), or undefined. */
   async problem(): Promise<string | undefined> {
     if (this.exited !== undefined) return `QEMU ${this.exited}`;
-    try {
-      const age = Date.now() - (await stat(join(this.spool, 'alive'))).mtimeMs;
-      if (age > HEARTBEAT_STALE_MS) return `the guest stopped answering ${Math.round(age / 1000)} s ago`;
-    } catch {
-      return 'the agent never reported alive';
-    }
-    return undefined;
+    return heartbeatProblem(this.spool, HEARTBEAT_STALE_MS);
   }
 
   /** The last lines the guest's kernel and init printed, for error messages. */
@@ -177,72 +143,14 @@ export class TcgHost {
   };
 
   /** Run the guest's helper with `args` (the `--kernel` file is copied in), `input` on its stdin. */
-  readonly spawn: HelperSpawner = (args, input, onStdout) => {
-    const id = `${this.nextId++}`;
-    const staging = join(this.spool, `.${id}.tmp`);
-    const req = join(this.spool, `${id}.req`);
-    const guestReq = `/spool/${id}.req`;
-    let cancelled = false;
-    let cancelledAt = 0;
-    const done = (async () => {
-      const problem = await this.problem();
-      if (problem !== undefined) return { stderr: '', spawnError: `the TCG host cannot run it: ${problem}${await this.consoleTail()}` };
-      await mkdir(staging, { recursive: true });
-      const guestArgs = [...args];
-      const k = guestArgs.indexOf('--kernel');
-      if (k >= 0 && guestArgs[k + 1] !== undefined) {
-        await writeFile(join(staging, 'kernel.elf'), await readFile(guestArgs[k + 1]!));
-        guestArgs[k + 1] = `${guestReq}/kernel.elf`;
-      }
-      if (guestArgs.some((a) => a.includes('\n'))) return { stderr: '', spawnError: 'an argument holds a newline (the spool passes one per line)' };
-      await writeFile(join(staging, 'args'), guestArgs.map((a) => `${a}\n`).join(''));
-      await writeFile(join(staging, 'stdin'), input);
-      await rename(staging, req);
-      const out = new Tail(join(req, 'out'));
-      for (let polls = 0; ; polls++) {
-        const chunk = await out.read();
-        if (chunk) onStdout(chunk);
-        if (existsSync(join(req, 'rc'))) break;
-        const problem = polls % 25 === 0 ? await this.problem() : undefined;
-        if (problem !== undefined) return { stderr: '', spawnError: `the TCG host failed during the boot: ${problem}${await this.consoleTail()}` };
-        if (cancelled && !existsSync(join(req, 'claimed'))) {
-          // never claimed: withdraw it so the agent does not start it
-          await this.remove(req, id);
-          return { stderr: '', signal: 'SIGKILL' };
-        }
-        if (cancelled && Date.now() - cancelledAt > CANCEL_GRACE_MS) {
-          // the agent did not confirm the kill: leave the request behind, report the kill anyway
-          return { stderr: '', signal: 'SIGKILL' };
-        }
-        await sleep(POLL_MS);
-      }
-      const chunk = await out.read();
-      if (chunk) onStdout(chunk);
-      const stderr = await readFile(join(req, 'err'), 'utf8').catch(() => '');
-      const rc = Number.parseInt(await readFile(join(req, 'rc'), 'utf8'), 10);
-      await this.remove(req, id);
-      // busybox sh reports a helper killed by signal N as 128+N
-      if (rc > 128) return { stderr, signal: rc - 128 === 9 ? 'SIGKILL' : `signal ${rc - 128}` };
-      return { stderr, exitCode: rc };
-    })();
-    const kill = (): void => {
-      if (cancelled) return;
-      cancelled = true;
-      cancelledAt = Date.now();
-      void writeFile(join(req, 'cancel'), '').catch(() => {});
-    };
-    return { kill, done } satisfies HelperRun;
-  };
-
-  /**
-   * Take a request out of the agent's sight (a rename: its glob matches only *.req, and a claim
-   * racing with this finds no directory) before deleting it; deleting in place raced with a claim
-   * that re-created `claimed` in a half-deleted directory.
-   */
-  private async remove(req: string, id: string): Promise<void> {
-    const gone = join(this.spool, `.${id}.gone`);
-    await rename(req, gone);
-    await rm(gone, { recursive: true, force: true });
+  readonly spawn: HelperSpawner;
+  private makeSpawner(): HelperSpawner {
+    return spoolSpawner({
+    dir: this.spool,
+    problem: () => this.problem(),
+    context: () => this.consoleTail(),
+    cancelGraceMs: CANCEL_GRACE_MS,
+    });
   }
 
   /** Ask the agent to stop and the guest to power off; kill QEMU if it does not within 10 s. */
