@@ -259,13 +259,26 @@ static void arm_timer(unsigned us) {
   setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* The timer is one-shot and re-armed once its signal has been handled: the guest always gets
- * timer_us of its own between two timer cycles, however long a cycle takes (a periodic timer
- * could starve it when a save/restore costs more than the period). */
-static void rearm_if_fired(const struct options *o) {
-  if (o->timer_us == 0 || !g_timer_fired) return;
-  g_timer_fired = 0;
-  arm_timer(o->timer_us);
+/* The timer is one-shot and paused while a cycle runs: it fires after timer_us of the guest
+ * running (and of exits being served), however long the cycles in between take. Counting the
+ * cycles too starved the guest where a cycle costs more than the period (40 ms on the TCG host
+ * against a 5 ms timer: every exit's cycle found the timer expired and ran a second one). */
+static struct itimerval pause_timer(const struct options *o) {
+  struct itimerval off, left;
+  memset(&off, 0, sizeof off);
+  memset(&left, 0, sizeof left);
+  if (o->timer_us > 0) setitimer(ITIMER_REAL, &off, &left);
+  return left;
+}
+
+static void resume_timer(const struct options *o, struct itimerval left) {
+  if (o->timer_us == 0) return;
+  if (g_timer_fired || (left.it_value.tv_sec == 0 && left.it_value.tv_usec == 0)) {
+    g_timer_fired = 0;
+    arm_timer(o->timer_us);
+  } else {
+    setitimer(ITIMER_REAL, &left, NULL);
+  }
 }
 
 /* Finish the exit KVM left pending (I/O in), then save, destroy, create, restore. */
@@ -300,10 +313,11 @@ out:
 /* One torture point: a cycle, counted in *counter. False when it failed (the run then ends). */
 static bool torture_point(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, const struct options *o, uint64_t *counter,
                           char *err, size_t errlen) {
+  struct itimerval left = pause_timer(o);
   if (torture_cycle(vm, s, st, err, errlen) < 0) return false;
   (*counter)++;
   /* a signal that landed between the exit and this cycle was consumed by it */
-  rearm_if_fired(o);
+  resume_timer(o, left);
   return true;
 }
 
