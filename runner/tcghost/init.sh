@@ -65,8 +65,10 @@ handle() {
   while IFS= read -r a; do set -- "$@" "$a"; done < "$d/args"
   "$helper" "$@" < "$d/stdin" > "$d/out" 2> "$d/err" &
   pid=$!
+  # the watcher also ends when the request is gone: the host removes it as soon as it sees rc,
+  # often before the watcher's next look, which then would loop for ever
   (
-    while [ ! -e "$d/rc" ]; do
+    while [ -d "$d" ] && [ ! -e "$d/rc" ]; do
       if [ -e "$d/cancel" ]; then kill -9 "$pid" 2>/dev/null; break; fi
       nap
     done

@@ -99,17 +99,28 @@ export function spoolSpawner(o: SpoolOptions): HelperSpawner {
       const before = await problem();
       if (before !== undefined) return { stderr: '', spawnError: `the agent cannot run it: ${before}${await context()}` };
       if (args.some((a) => a.includes('\n'))) return { stderr: '', spawnError: 'an argument holds a newline (the spool passes one per line)' };
-      await mkdir(staging, { recursive: true });
-      // the kernel goes into the request: the agent sees no file of this machine but the spool
-      const agentArgs = [...args];
-      const k = agentArgs.indexOf('--kernel');
-      if (k >= 0 && agentArgs[k + 1] !== undefined) {
-        await writeFile(join(staging, 'kernel.elf'), await readFile(agentArgs[k + 1]!));
-        agentArgs[k + 1] = `${agentDir}/${id}.req/kernel.elf`;
+      try {
+        await mkdir(staging, { recursive: true });
+        // the kernel goes into the request: the agent sees no file of this machine but the spool
+        const agentArgs = [...args];
+        const k = agentArgs.indexOf('--kernel');
+        if (k >= 0 && agentArgs[k + 1] !== undefined) {
+          await writeFile(join(staging, 'kernel.elf'), await readFile(agentArgs[k + 1]!));
+          agentArgs[k + 1] = `${agentDir}/${id}.req/kernel.elf`;
+        }
+        await writeFile(join(staging, 'args'), agentArgs.map((a) => `${a}\n`).join(''));
+        await writeFile(join(staging, 'stdin'), input);
+      } catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        return { stderr: '', spawnError: `cannot write the request: ${(e as Error).message}` };
       }
-      await writeFile(join(staging, 'args'), agentArgs.map((a) => `${a}\n`).join(''));
-      await writeFile(join(staging, 'stdin'), input);
+      // killed while the request was being written: it never reaches the agent
+      if (cancelled) {
+        await rm(staging, { recursive: true, force: true });
+        return { stderr: '', signal: 'SIGKILL' };
+      }
       await rename(staging, req);
+      let cancelWritten = false;
       const out = new Tail(join(req, 'out'));
       for (let polls = 0; ; polls++) {
         const chunk = await out.read();
@@ -117,6 +128,11 @@ export function spoolSpawner(o: SpoolOptions): HelperSpawner {
         if (existsSync(join(req, 'rc'))) break;
         const during = polls % 25 === 0 ? await problem() : undefined;
         if (during !== undefined) return { stderr: '', spawnError: `the agent failed during the run: ${during}${await context()}` };
+        if (cancelled && !cancelWritten) {
+          // here, not in kill(): the request may not have been in place when kill() came
+          await writeFile(join(req, 'cancel'), '').catch(() => {});
+          cancelWritten = true;
+        }
         if (cancelled && !existsSync(join(req, 'claimed'))) {
           // never claimed: withdraw it so the agent does not start it
           await remove(req, id);
@@ -139,7 +155,6 @@ export function spoolSpawner(o: SpoolOptions): HelperSpawner {
       if (cancelled) return;
       cancelled = true;
       cancelledAt = Date.now();
-      void writeFile(join(req, 'cancel'), '').catch(() => {});
     };
     return { kill, done } satisfies HelperRun;
   };
