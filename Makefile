@@ -14,8 +14,9 @@ conformance: setup
 	@$(MAKE) -s native || echo "make native failed: the kvm backend will say it is unavailable"
 	$(SVMCONF) run $(ARGS)
 
-## test: type check and the mocha specs (unit and end to end on qemu-tcg)
+## test: type check and the mocha specs (unit, end to end on qemu-tcg, and on KVM inside QEMU TCG: builds the TCG host first)
 test: setup native native-fake
+	@$(SVMCONF) tcghost >/dev/null || echo "svmconf tcghost failed: test/kvm-tcg.spec.ts will be skipped with the reason"
 	npx tsc --noEmit -p .
 	npx mocha
 

@@ -7,8 +7,9 @@
 //   2. the model's MIPS over the L1 suite (instructions counted by the model)
 //   3. wall time of the L1 suite under the model and under qemu-tcg, and their ratio
 //   4. per L1 kernel, the boot time (all boots of that kernel summed) under the native kvm runner,
-//      qemu-kvm and qemu-tcg, from one run of each; a backend unavailable here prints
-//      `<name>: unavailable — <reason>` instead of figures
+//      qemu-kvm, qemu-tcg and kvm-tcg (the same helper on KVM inside QEMU TCG: its figures are
+//      TCG's speed plus the spool's round trip, the guest's own boot not counted), from one run of
+//      each; a backend unavailable here prints `<name>: unavailable — <reason>` instead of figures
 //   5. wall time per L1 kernel under each Bochs flavour
 // The model's MIPS are given by wall time and by the process's CPU time (process.cpuUsage, which
 // also counts V8's helper threads: a conservative figure). On a shared machine the wall-time
@@ -22,6 +23,7 @@ import { Machine } from '../model/machine.ts';
 import { GUEST_RAM_MIB } from '../generator/layout.ts';
 import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { kvmNativeBackend } from '../runner/backends/kvm.ts';
+import { kvmTcgBackend, stopTcgHost } from '../runner/backends/kvm-tcg.ts';
 import type { Backend } from '../runner/backend.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { bochsBackends } from '../runner/backends/bochs.ts';
@@ -111,7 +113,9 @@ const per: Array<[string, { reason: string } | Timed]> = [
   ['kvm', await perKernel(l1, kvmNativeBackend())],
   ['qemu-kvm', await perKernel(l1, qemuKvmBackend())],
   ['qemu-tcg', await perKernel(l1, qemuTcgBackend())],
+  ['kvm-tcg', await perKernel(l1, kvmTcgBackend())],
 ];
+await stopTcgHost();
 for (const [name, r] of per) if ('reason' in r) console.log(`${name}: unavailable — ${r.reason}`);
 const ran = per.filter((p): p is [string, Timed] => !('reason' in p[1]));
 if (ran.length > 0) {
@@ -120,6 +124,9 @@ if (ran.length > 0) {
   console.log(`  ${'total wall'.padEnd(28)} ${ran.map(([, r]) => r.total.toFixed(3)).join(' | ')}`);
   const kvm = ran.find(([n]) => n === 'kvm')?.[1];
   for (const [n, r] of ran) if (kvm && n !== 'kvm') console.log(`  ratio ${n}/kvm over the L1 suite: ${(r.total / kvm.total).toFixed(1)}`);
+  const tcg = ran.find(([n]) => n === 'qemu-tcg')?.[1];
+  const kvmTcg = ran.find(([n]) => n === 'kvm-tcg')?.[1];
+  if (tcg && kvmTcg) console.log(`  ratio qemu-tcg/kvm-tcg over the L1 suite: ${(tcg.total / kvmTcg.total).toFixed(1)} (a QEMU boot per kernel against a VM created by the helper, both under TCG)`);
 }
 
 /**

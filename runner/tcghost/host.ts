@@ -33,9 +33,10 @@ export interface TcgHostOptions {
   image: TcgHostImage;
   qemu?: string;
   /**
-   * Guest vCPUs (default 1). With 2 (MTTCG, a host thread each) the guest locked up within a
-   * minute of a full run here, both vCPUs stuck in its kernel (soft lockups, RCU stalls), so one
-   * vCPU it is; boots on the TCG host then run one at a time.
+   * Guest vCPUs (default 1). With 2 (MTTCG) the guest locked up once during a full run here (soft
+   * lockups, RCU stalls), at a time when the agent still leaked a polling watcher per boot (fixed
+   * since, so that may have been the cause); not tried again. One vCPU runs the suite in about a
+   * minute, boots one at a time.
    */
   smp?: number;
   memoryMib?: number;
