@@ -568,7 +568,7 @@ export function program(setCode: (code: number) => void): Command {
     .action(async (o) => setCode(await cmdBuild(o)));
 
   selection(p.command('run').description('run the cases on the backends and report the matrix'))
-    .option('--backend <names>', 'backends to use (repeatable, comma-separated; default: all)', collect, [])
+    .option('--backend <names>', 'backends to use (repeatable, comma-separated; default: all but model-l0 and kvm-tcg, which run only when named)', collect, [])
     .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))

@@ -9,9 +9,8 @@
 
 import { execa } from 'execa';
 import type { BackendInfo } from '../../core/types.ts';
-import { unavailableFeatures } from '../probe.ts';
+import { parseCpuinfo, unavailableFeatures } from '../probe.ts';
 import { identify } from '../cpu.ts';
-import { parseCpuinfo } from '../probe.ts';
 import { parseQemuVersion } from './qemu.ts';
 import { kvmNativeBackend, type KvmBackend, type KvmBackendOptions } from './kvm.ts';
 import { GUEST_HELPER, TCGHOST_CPU, TcgHost } from '../tcghost/host.ts';
