@@ -106,7 +106,7 @@ export function parseStatus(stderr: string): KvmStatus | undefined {
 export function tortureNote(s: KvmStatus): string | undefined {
   const t = s.torture;
   if (!t) return undefined;
-  let note = `torture: ${t.restores} restores (${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `every ${t.every}th exit` : 'exits'}, ${t.at_timer} at timer signals)`;
+  let note = `torture: ${t.restores} restores (${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `1 exit in ${t.every}` : 'exits'}, ${t.at_timer} at timer signals)`;
   if (t.saw_guest_mode) note += ', some while L2 ran';
   if (t.msrs_unwritable > 0) note += `; MSRs KVM would not restore, left out: ${t.unwritable.join(' ')}`;
   return note;
@@ -323,7 +323,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       available: true,
       reason: '',
       features,
-      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${opts.versionNote ? `; ${opts.versionNote()}` : ''}${torture ? `; torture (${every > 1 ? `every ${every}th exit, ` : ''}timer ${timerUs} µs)` : ''}`,
+      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${opts.versionNote ? `; ${opts.versionNote()}` : ''}${torture ? `; torture (${every > 1 ? `1 exit in ${every}, ` : ''}timer ${timerUs} µs)` : ''}`,
     };
   }
 
