@@ -392,6 +392,8 @@ async function cmdBackends(o: { json?: boolean; consoleCmd?: string; bootCmd?: s
         process.stdout.write(`  ${f}: can show ${s.present ? 'yes' : 'no'}, can hide ${s.absent ? 'yes' : 'no'}${s.reason ? ` — ${s.reason}` : ''}\n`);
       }
     }
+    // not probed here: kvm-tcg would boot a guest to answer
+    process.stdout.write('run only when named in --backend: model-l0 (the model under the virtual L0), kvm-tcg (the native runner on KVM inside QEMU TCG; `svmconf tcghost --check` builds and boots it and says what KVM offers there)\n');
   }
   return EXIT.AGREE;
 }
