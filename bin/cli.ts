@@ -190,6 +190,7 @@ interface RunOptions extends CaseSelection {
   bootCmd?: string;
   torture?: boolean;
   tortureEvery?: number;
+  tortureControl?: boolean;
 }
 
 function profileOption(name: string): Profile {
@@ -232,10 +233,10 @@ async function probeAll(
 /** The kvm and kvm-tcg backends' options from `run`'s. */
 function kvmOptions(o: RunOptions): KvmBackendOptions {
   if (!o.torture) {
-    if (o.tortureEvery !== undefined) throw new UsageError('--torture-every needs --torture');
+    if (o.tortureEvery !== undefined || o.tortureControl) throw new UsageError(`${o.tortureControl ? '--torture-control' : '--torture-every'} needs --torture`);
     return {};
   }
-  return { torture: true, ...(o.tortureEvery !== undefined ? { tortureEvery: o.tortureEvery } : {}) };
+  return { torture: true, ...(o.tortureEvery !== undefined ? { tortureEvery: o.tortureEvery } : {}), ...(o.tortureControl ? { tortureControl: true } : {}) };
 }
 
 async function probeWithCpus(o: RunOptions, host: HostInfo): Promise<{ backends: Array<{ backend: Backend; info: BackendInfo }>; profile: Profile; note?: string }> {
@@ -306,14 +307,19 @@ async function cmdRun(o: RunOptions): Promise<number> {
       else {
         // the native runner's torture counts, summed over its boots (each boot's count is in its detail)
         const restores = /torture: (\d+) restores/.exec(ev.detail);
-        if (restores) {
+        const forced = /torture control: (\d+) forced exits/.exec(ev.detail);
+        if (restores || forced) {
           torture.boots++;
-          torture.restores += Number(restores[1]);
+          torture.restores += Number((restores ?? forced)![1]);
         }
       }
     },
   });
-  if (torture.boots > 0) progress.note(`--torture: ${torture.restores} save/restore cycles over ${torture.boots} boots`);
+  if (torture.boots > 0) {
+    progress.note(o.tortureControl
+      ? `--torture --torture-control: ${torture.restores} forced exits over ${torture.boots} boots, no save/restore`
+      : `--torture: ${torture.restores} save/restore cycles over ${torture.boots} boots`);
+  }
   for (const { backend, info } of consoles) {
     const run = await (backend as ConsoleBackend).runSuite(kernels, {
       idleTimeoutMs: o.timeout * 1000,
@@ -583,6 +589,7 @@ export function program(setCode: (code: number) => void): Command {
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
     .option('--torture', 'kvm and kvm-tcg backends: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and at timer signals 5 ms apart (also SVMCONF_KVM_TORTURE=1)')
     .addOption(new Option('--torture-every <n>', 'with --torture: at every nth exit only (the timer still fires); for the slow kvm-tcg').argParser(positiveInt))
+    .option('--torture-control', 'with --torture: the control run, the same forced exits without the save/restore (tells a record changed by the restore from one changed by the interruption)')
     .option('--console-log <file>', 'console backend: read a saved serial log of one boot of the image instead of a live console')
     .action(async (o) => setCode(await cmdRun({ ...o, out: resolve(o.out) })));
 

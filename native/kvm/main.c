@@ -2,7 +2,7 @@
  * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (README "The native KVM runner").
  *
  *   svmconf-kvm --kernel K.elf [--cmdline "start=0 end=3"] [--mem-mib 128] [--cpuid FILE|-]
- *               [--torture] [--torture-timer-us N] [--torture-every N]
+ *               [--torture] [--torture-timer-us N] [--torture-every N] [--torture-control]
  *   svmconf-kvm --probe                 what KVM offers here, as JSON (capabilities, supported CPUID)
  *   svmconf-kvm --check --kernel K.elf  load only (no /dev/kvm): the loader's result as JSON
  *               [--dump FILE]           ... and guest RAM below the kernel's end written to FILE
@@ -106,7 +106,7 @@ static int fail(const char *end, const char *reason, const char *detail, int cod
 
 static int usage(const char *msg) {
   fprintf(stderr, "svmconf-kvm: %s\nusage: svmconf-kvm --kernel FILE [--cmdline TEXT] [--mem-mib N] [--cpuid FILE|-] [--torture] "
-                  "[--torture-timer-us N] [--torture-every N]\n       svmconf-kvm --probe | --selftest | --check --kernel FILE [--cmdline TEXT] [--dump FILE]\n",
+                  "[--torture-timer-us N] [--torture-every N] [--torture-control]\n       svmconf-kvm --probe | --selftest | --check --kernel FILE [--cmdline TEXT] [--dump FILE]\n",
           msg);
   return fail("error", "usage", msg, EXIT_USAGE);
 }
@@ -196,6 +196,8 @@ struct options {
   unsigned timer_us;
   /* torture at every Nth exit to user space (1: every exit); the timer is not thinned */
   unsigned torture_every;
+  /* the control run of --torture: its exits without the save/restore */
+  bool torture_control;
 };
 
 static const char *suberror_name(uint32_t s) {
@@ -232,9 +234,9 @@ static void add_common(const struct io_state *io, const struct counters *k, cons
   if (o->torture) {
     char t[1024];
     int n = snprintf(t, sizeof t,
-                     "{\"restores\":%llu,\"every\":%u,\"at_exit\":%llu,\"at_timer\":%llu,\"msrs_saved\":%u,\"msrs_unreadable\":%u,"
+                     "{\"restores\":%llu,\"control\":%s,\"every\":%u,\"at_exit\":%llu,\"at_timer\":%llu,\"msrs_saved\":%u,\"msrs_unreadable\":%u,"
                      "\"msrs_unwritable\":%u,\"nested_state_bytes\":%u,\"nested_flags\":%u,\"saw_guest_mode\":%s,\"unwritable\":[",
-                     (unsigned long long)st->restores, o->torture_every, (unsigned long long)st->at_exit, (unsigned long long)st->at_timer, st->msrs_saved,
+                     (unsigned long long)st->restores, o->torture_control ? "true" : "false", o->torture_every, (unsigned long long)st->at_exit, (unsigned long long)st->at_timer, st->msrs_saved,
                      st->msrs_unreadable, st->msrs_unwritable, st->nested_bytes, st->nested_flags, st->saw_guest_mode ? "true" : "false");
     for (unsigned i = 0; i < st->msrs_unwritable && i < 16 && n > 0 && (size_t)n < sizeof t - 16; i++)
       n += snprintf(t + n, sizeof t - (size_t)n, "%s\"0x%x\"", i ? "," : "", st->unwritable[i]);
@@ -281,8 +283,11 @@ static void resume_timer(const struct options *o, struct itimerval left) {
   }
 }
 
-/* Finish the exit KVM left pending (I/O in), then save, destroy, create, restore. */
-static int torture_cycle(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, char *err, size_t errlen) {
+/* Finish the exit KVM left pending (I/O in), then save, destroy, create, restore. With `control`
+ * (--torture-control) stop after the first step: the same exits at the same points, no save or
+ * restore, so a record that changes under torture can be told from one that changes because the
+ * guest was interrupted there. */
+static int torture_cycle(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, bool control, char *err, size_t errlen) {
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGALRM);
@@ -298,10 +303,12 @@ static int torture_cycle(struct vm *vm, struct vcpu_state *s, struct torture_sta
     (void)ERRF(err, errlen, "torture: KVM_RUN with immediate_exit did not return EINTR (%s)", r == 0 ? "returned 0" : strerror(errno));
     goto out;
   }
-  if (state_save(vm, s, st, err, errlen) < 0) goto out;
-  vm_destroy(vm);
-  if (vm_create(vm, err, errlen) < 0) goto out;
-  if (state_restore(vm, s, st, err, errlen) < 0) goto out;
+  if (!control) {
+    if (state_save(vm, s, st, err, errlen) < 0) goto out;
+    vm_destroy(vm);
+    if (vm_create(vm, err, errlen) < 0) goto out;
+    if (state_restore(vm, s, st, err, errlen) < 0) goto out;
+  }
   st->restores++;
   rc = 0;
 out:
@@ -314,7 +321,7 @@ out:
 static bool torture_point(struct vm *vm, struct vcpu_state *s, struct torture_stats *st, const struct options *o, uint64_t *counter,
                           char *err, size_t errlen) {
   struct itimerval left = pause_timer(o);
-  if (torture_cycle(vm, s, st, err, errlen) < 0) return false;
+  if (torture_cycle(vm, s, st, o->torture_control, err, errlen) < 0) return false;
   (*counter)++;
   /* a signal that landed between the exit and this cycle was consumed by it */
   resume_timer(o, left);
@@ -538,6 +545,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--selftest")) self = true;
     else if (!strcmp(a, "--check")) o.check = true;
     else if (!strcmp(a, "--torture")) o.torture = true;
+    else if (!strcmp(a, "--torture-control")) o.torture_control = true;
     else if (!strcmp(a, "--kernel") && next) o.kernel = argv[++i];
     else if (!strcmp(a, "--cmdline") && next) o.cmdline = argv[++i];
     else if (!strcmp(a, "--cpuid") && next) o.cpuid = argv[++i];
@@ -565,6 +573,7 @@ int main(int argc, char **argv) {
   if (!o.kernel) return usage("--kernel is required");
   if (o.timer_us && !o.torture) return usage("--torture-timer-us needs --torture");
   if (o.torture_every != 1 && !o.torture) return usage("--torture-every needs --torture");
+  if (o.torture_control && !o.torture) return usage("--torture-control needs --torture");
   if ((size_t)o.mem_mib * MIB <= LOW_RESERVED_END + MIB) return usage("--mem-mib: too small");
   return run_kernel(&o);
 }

@@ -78,6 +78,8 @@ export interface KvmStatus {
     restores: number;
     /** --torture-every (absent from helpers older than it: 1) */
     every?: number;
+    /** --torture-control: the cycles stopped before the save (restores counts forced exits) */
+    control?: boolean;
     at_exit: number;
     at_timer: number;
     msrs_saved: number;
@@ -106,7 +108,9 @@ export function parseStatus(stderr: string): KvmStatus | undefined {
 export function tortureNote(s: KvmStatus): string | undefined {
   const t = s.torture;
   if (!t) return undefined;
-  let note = `torture: ${t.restores} restores (${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `1 exit in ${t.every}` : 'exits'}, ${t.at_timer} at timer signals)`;
+  const where = `${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `1 exit in ${t.every}` : 'exits'}, ${t.at_timer} at timer signals`;
+  if (t.control) return `torture control: ${t.restores} forced exits (${where}), no save/restore`;
+  let note = `torture: ${t.restores} restores (${where})`;
   if (t.saw_guest_mode) note += ', some while L2 ran';
   if (t.msrs_unwritable > 0) note += `; MSRs KVM would not restore, left out: ${t.unwritable.join(' ')}`;
   return note;
@@ -249,6 +253,8 @@ export interface KvmBackendOptions {
   tortureTimerUs?: number;
   /** Torture at every nth exit only (default 1: every exit); the timer is not thinned. */
   tortureEvery?: number;
+  /** The control run of torture: the same forced exits, without the save/restore. */
+  tortureControl?: boolean;
   killGraceMs?: number;
   /** Extra environment for the helper (the specs' LD_PRELOAD of native/kvm/test/fakekvm.c). */
   env?: Record<string, string>;
@@ -280,6 +286,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
   const torture = opts.torture ?? process.env.SVMCONF_KVM_TORTURE === '1';
   const timerUs = opts.tortureTimerUs ?? DEFAULT_TORTURE_TIMER_US;
   const every = opts.tortureEvery ?? 1;
+  const control = opts.tortureControl ?? false;
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
   const helperExists = opts.helperExists ?? isExecutable;
@@ -323,7 +330,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       available: true,
       reason: '',
       features,
-      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${opts.versionNote ? `; ${opts.versionNote()}` : ''}${torture ? `; torture (${every > 1 ? `1 exit in ${every}, ` : ''}timer ${timerUs} µs)` : ''}`,
+      version: `KVM API ${p.api}, Linux ${facts.kernelRelease}, ${facts.kvmModules.join('+') || 'kvm'}; ${nested}${opts.versionNote ? `; ${opts.versionNote()}` : ''}${torture ? `; torture${control ? ' control (no save/restore)' : ''} (${every > 1 ? `1 exit in ${every}, ` : ''}timer ${timerUs} µs)` : ''}`,
     };
   }
 
@@ -336,7 +343,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     const cpuid = formatCpuid(guestCpuid(probed.cpuid, req.cpu));
     const cmdline = req.end === undefined ? `start=${req.start}` : `start=${req.start} end=${req.end}`;
     const args = ['--kernel', req.kernel.elf, '--cmdline', cmdline, '--mem-mib', String(memoryMib), '--cpuid', '-'];
-    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []), ...(every > 1 ? ['--torture-every', String(every)] : []));
+    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []), ...(every > 1 ? ['--torture-every', String(every)] : []), ...(control ? ['--torture-control'] : []));
 
     const t0 = performance.now();
     const lines: string[] = [];
