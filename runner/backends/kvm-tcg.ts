@@ -21,8 +21,8 @@ export const KVM_TCG_BACKEND = 'kvm-tcg';
 /** One TCG host per process, started by the first probe and shared by every kvm-tcg instance. */
 let shared: Promise<{ host: TcgHost; image: TcgHostImage; qemuVersion: string }> | undefined;
 
-async function startShared(log: (s: string) => void): Promise<{ host: TcgHost; image: TcgHostImage; qemuVersion: string }> {
-  const image = await readyImage(undefined, log);
+async function startShared(): Promise<{ host: TcgHost; image: TcgHostImage; qemuVersion: string }> {
+  const image = await readyImage();
   const v = await execa('qemu-system-x86_64', ['--version'], { reject: false });
   if (v.exitCode !== 0) throw new Error('qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)');
   const host = await TcgHost.start({ image });
@@ -55,7 +55,7 @@ export function kvmTcgBackend(opts: Omit<KvmBackendOptions, 'name' | 'helper' | 
 
   async function probe(): Promise<BackendInfo> {
     try {
-      shared ??= startShared(() => {});
+      shared ??= startShared();
       ctx = await shared;
     } catch (e) {
       shared = undefined;

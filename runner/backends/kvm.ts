@@ -10,7 +10,6 @@
 
 import { LineSplitter, lineRecorder } from '../lines.ts';
 import { execa } from 'execa';
-import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';

@@ -1,7 +1,7 @@
 // The TCG host (README "KVM on the TCG host"): Debian's Linux booted under QEMU TCG with SVM
 // emulated (`-cpu max`), kvm_amd loaded with nested=1, and an agent (runner/tcghost/init.sh)
 // that runs the native KVM runner's helper on request. The `kvm-tcg` backend
-// (runner/backends/kvm.ts) runs the helper there exactly as the `kvm` backend runs it on this
+// (runner/backends/kvm-tcg.ts) runs the helper there exactly as the `kvm` backend runs it on this
 // machine: same arguments, same CPUID on stdin, COM1's bytes streamed back, the status line on
 // stderr. What it measures is KVM's code (its nested SVM, its save/restore) on QEMU's SVM model,
 // never an AMD CPU: its column says so.
@@ -57,8 +57,13 @@ export class TcgHost {
   private constructor(qemu: ChildProcess, spool: string, consoleLog: string) {
     this.qemu = qemu;
     this.spool = spool;
-    this.spawn = this.makeSpawner();
     this.console = consoleLog;
+    this.spawn = spoolSpawner({
+      dir: spool,
+      problem: () => this.problem(),
+      context: () => this.consoleTail(),
+      cancelGraceMs: CANCEL_GRACE_MS,
+    });
     qemu.on('exit', (code, signal) => {
       this.exited = signal ? `killed by ${signal}` : `exit status ${code}`;
     });
@@ -123,12 +128,7 @@ export class TcgHost {
   readonly fs: HostFs = {
     readText: async (path) => {
       const f = FACT_FILES[path];
-      if (f === undefined) return undefined;
-      try {
-        return await readFile(join(this.spool, 'facts', f), 'utf8');
-      } catch {
-        return undefined;
-      }
+      return f === undefined ? undefined : this.fact(f);
     },
     list: async (path) => {
       if (path !== '/sys/module') return undefined;
@@ -137,22 +137,23 @@ export class TcgHost {
     },
     openReadWrite: async (path) => {
       if (path !== '/dev/kvm') return 'ENOENT';
-      const t = (await readFile(join(this.spool, 'facts', 'dev-kvm'), 'utf8').catch(() => 'ENOENT')).trim();
+      const t = ((await this.fact('dev-kvm')) ?? 'ENOENT').trim();
       return t === 'ok' ? undefined : t;
     },
     which: async () => undefined,
   };
 
+  /** A file init.sh wrote under spool/facts, or undefined when it did not. */
+  private async fact(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.spool, 'facts', name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Run the guest's helper with `args` (the `--kernel` file is copied in), `input` on its stdin. */
   readonly spawn: HelperSpawner;
-  private makeSpawner(): HelperSpawner {
-    return spoolSpawner({
-    dir: this.spool,
-    problem: () => this.problem(),
-    context: () => this.consoleTail(),
-    cancelGraceMs: CANCEL_GRACE_MS,
-    });
-  }
 
   /** Ask the agent to stop and the guest to power off; kill QEMU if it does not within 10 s. */
   async stop(): Promise<void> {
