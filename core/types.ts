@@ -81,7 +81,9 @@ export interface Template {
   featureParams: Feature[];
   /** Parameter names in declaration order, with their values as written. */
   matrix: Array<{ name: string; values: string[] }>;
-  exclude: Array<Record<string, string>>;
+  /** Partial parameter maps removed from the product: a case is removed when, for every key of
+   *  one exclusion, its value is one of the values listed (front matter may give one value or a list). */
+  exclude: Array<Record<string, string[]>>;
   record: RecordField[];
   recordSize: number;
 }

@@ -9,7 +9,7 @@ export function caseId(template: Template, params: Record<string, string>): stri
 }
 
 function excluded(template: Template, params: Record<string, string>): boolean {
-  return template.exclude.some((ex) => Object.entries(ex).every(([k, v]) => params[k] === v));
+  return template.exclude.some((ex) => Object.entries(ex).every(([k, values]) => values.includes(params[k]!)));
 }
 
 /** Requirements of one case: the template's, plus `nrips=off` → `!nrips` for feature parameters. */

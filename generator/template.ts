@@ -127,18 +127,31 @@ function parseMatrix(fm: FrontMatter, raw: unknown): Template['matrix'] {
   });
 }
 
+/**
+ * `exclude:` — each item is a partial map of parameter values; a value may be one value or a list
+ * of values (`{ ev: [intr, nmi], nrip: [equal, before] }`), and the item removes every case whose
+ * parameters match one listed value of each key it names (the product of its lists).
+ */
 function parseExclude(fm: FrontMatter, raw: unknown, matrix: Template['matrix']): Template['exclude'] {
   return fm.list(['exclude'], raw).map((item, i) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) fm.fail(['exclude', i], 'an exclusion is a map of parameter values');
     const entries = Object.entries(item as Record<string, unknown>);
     if (entries.length === 0) fm.fail(['exclude', i], 'an empty exclusion would exclude every case');
-    for (const [k, v] of entries) {
+    return Object.fromEntries(entries.map(([k, v]) => {
       const p = matrix.find((m) => m.name === k);
-      if (!p) fm.fail(['exclude', i, k], `\`${k}\` is not a matrix parameter`);
-      const value = fm.string(['exclude', i, k], v);
-      if (!p.values.includes(value)) fm.fail(['exclude', i, k], `\`${value}\` is not a value of \`${k}\` (${p.values.join(', ')})`);
-    }
-    return Object.fromEntries(entries) as Record<string, string>;
+      if (!p) return fm.fail(['exclude', i, k], `\`${k}\` is not a matrix parameter`);
+      const listed = Array.isArray(v) ? v : [v];
+      if (listed.length === 0) fm.fail(['exclude', i, k], 'an empty list of values would exclude no case');
+      const values = listed.map((x, j) => {
+        const at = Array.isArray(v) ? ['exclude', i, k, j] : ['exclude', i, k];
+        const value = fm.string(at, x);
+        if (!p.values.includes(value)) fm.fail(at, `\`${value}\` is not a value of \`${k}\` (${p.values.join(', ')})`);
+        return value;
+      });
+      const dup = values.find((x, j) => values.indexOf(x) !== j);
+      if (dup !== undefined) fm.fail(['exclude', i, k], `value \`${dup}\` listed twice`);
+      return [k, values];
+    }));
   });
 }
 

@@ -110,6 +110,28 @@ describe('generator: matrix', () => {
     ]);
   });
 
+  it('an exclusion may list several values per parameter: it removes the product of its lists', () => {
+    const t = sample(FRONT.replace('{ vec: 0x80, nrips: off }', '{ vec: [0x20, 0x80], nrips: off }'));
+    assert.deepEqual(t.exclude, [{ vec: ['0x20', '0x80'], nrips: ['off'] }]);
+    assert.deepEqual(expandTemplate(t).map((c) => c.id), [
+      't.sample/vec=0x20,nrips=on',
+      't.sample/vec=0x21,nrips=on',
+      't.sample/vec=0x21,nrips=off',
+      't.sample/vec=0x80,nrips=on',
+    ]);
+    // the list form and the equivalent single-value items give the same cases
+    const split = sample(FRONT.replace('  - { vec: 0x80, nrips: off }\n', '  - { vec: 0x20, nrips: off }\n  - { vec: 0x80, nrips: off }\n'));
+    assert.deepEqual(expandTemplate(split).map((c) => c.id), expandTemplate(t).map((c) => c.id));
+  });
+
+  it('names the line of a bad value inside an exclusion list, an empty list and a value listed twice', () => {
+    const bad = templateError(() => sample(FRONT.replace('{ vec: 0x80, nrips: off }', '{ vec: [0x20, 0x99] }')));
+    assert.match(bad.message, /`0x99` is not a value of `vec`/);
+    assert.equal(bad.line, 11);
+    assert.match(templateError(() => sample(FRONT.replace('{ vec: 0x80, nrips: off }', '{ vec: [] }'))).message, /empty list of values/);
+    assert.match(templateError(() => sample(FRONT.replace('{ vec: 0x80, nrips: off }', '{ vec: [0x20, 0x20] }'))).message, /`0x20` listed twice/);
+  });
+
   it('turns feature parameters into requirements and CPU configurations', () => {
     const t = sample();
     assert.deepEqual(caseRequirements(t, { vec: '0x20', nrips: 'off' }), [
