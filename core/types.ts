@@ -138,10 +138,41 @@ export interface CaseResult {
   seconds?: number;
   /** How the boot that produced it ran, when the backend says (BootResult.note), e.g. `torture: 57 restores …`. */
   note?: string;
+  /** The torture counts of the boot that produced it (BootResult.torture), with `--torture`. */
+  torture?: TortureCounts;
 }
+
+/**
+ * What `--torture` did in one boot of the native KVM runner (native/kvm/state.c, its status line):
+ * the same numbers as the human `note`, as data for the run summary and for results.json readers.
+ */
+export interface TortureCounts {
+  /** Save/restore cycles; in a control run (`control`) the forced exits, with no save/restore. */
+  restores: number;
+  /** Cycles at exits to user space, and at the timer's signals. */
+  atExits: number;
+  atTimer: number;
+  /** One exit in `every` was tortured (--torture-every; 1: every exit). */
+  every: number;
+  /** --torture-control: the cycles stopped before the save. */
+  control: boolean;
+  /** Some cycle ran while the vCPU was in guest mode (L2). */
+  inL2: boolean;
+  /** MSRs KVM would not restore, left out of the restore. */
+  msrsLeftOut: string[];
+}
+
+/**
+ * What a backend's records are (set by its probe): the reference model (any profile, under the
+ * virtual L0 or not), an emulator (QEMU TCG, Bochs, KVM on QEMU's emulated CPU), or a real CPU (KVM
+ * on this host, a machine behind a console). The report files runs and columns by it.
+ */
+export type BackendKind = 'model' | 'emulator' | 'hardware';
+export const BACKEND_KINDS: readonly BackendKind[] = ['model', 'emulator', 'hardware'];
 
 export interface BackendInfo {
   name: string;
+  kind: BackendKind;
   available: boolean;
   reason: string;
   /** What the backend can offer to cases; absent features come with the reason why. */

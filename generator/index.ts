@@ -8,7 +8,7 @@ import { DEFAULT_PROFILE, profileFeatures, type Profile } from '../model/profile
 import { Renderer } from './render.ts';
 import { buildKernel, defaultCacheDir, planKernels, type BuildContext, type KernelPlan } from './kernel.ts';
 
-export { expandAll, filterCases, globToRegExp } from './matrix.ts';
+export { expandAll, filterCases } from './matrix.ts';
 export { planKernels, type KernelPlan } from './kernel.ts';
 export { TemplateError, ToolMissingError } from './errors.ts';
 

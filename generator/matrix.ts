@@ -2,6 +2,7 @@
 // minus the exclusions. Case ids are stable: they depend only on the template id and the values.
 
 import type { Case, Requirement, Template } from '../core/types.ts';
+import { globToRegExp } from '../core/glob.ts';
 
 export function caseId(template: Template, params: Record<string, string>): string {
   const parts = template.matrix.map(({ name }) => `${name}=${params[name]}`);
@@ -41,12 +42,6 @@ export function expandAll(templates: Template[]): Case[] {
     seen.set(t.id, t.displayPath);
   }
   return templates.flatMap(expandTemplate);
-}
-
-/** Glob on case ids: `*` matches within and across segments, `?` one character. */
-export function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${re}$`);
 }
 
 export function filterCases(cases: Case[], globs: string[]): Case[] {

@@ -1,5 +1,5 @@
 // Mutants: named switches that put a historical hypervisor bug back into the model, one at a time,
-// so the suite can show that some case notices it (`svmconf mutants`, runner/mutants.ts). A mutant
+// so the suite can show that some case notices it (`svmconf mutants`, suite/mutants.ts). A mutant
 // lives either in the virtual L0 (model/l0/: how a hypervisor below the model re-injects an event
 // whose delivery it interrupted) or in the SVM model itself (model/svm/: what the processor does
 // for L1). Each entry names the bug it reproduces, where it was found and fixed, and where it bites

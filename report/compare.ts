@@ -15,7 +15,7 @@
 // a mask with its results (CaseResult.mask, model/svm/masks.ts); without one every bit counts.
 
 import { crc32 } from 'node:zlib';
-import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, Status } from '../core/types.ts';
+import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, Status, WarmColdSummary } from '../core/types.ts';
 
 export type { DeviationMatch } from '../core/types.ts';
 import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
@@ -458,4 +458,14 @@ export function deviationsByCase(cmp: Pick<Comparison, 'cases'>): Record<string,
   const out: Record<string, DeviationMatch[]> = {};
   for (const c of cmp.cases) if (c.deviations.length > 0) out[c.id] = c.deviations.map((m) => ({ ...m, fields: [...m.fields] }));
   return out;
+}
+
+/**
+ * A compared run's exit code (bin/cli.ts EXIT): 2 when a result is a problem (CRASH, TIMEOUT,
+ * ERROR), 1 on a divergence or a warm/cold disagreement (known deviations are not divergences), else 0.
+ */
+export function runExitCode(summary: Summary, warmCold?: Pick<WarmColdSummary, 'disagreements'>): 0 | 1 | 2 {
+  if (summary.problems.length > 0) return 2;
+  if (summary.verdicts.diverge > 0 || (warmCold?.disagreements.length ?? 0) > 0) return 1;
+  return 0;
 }

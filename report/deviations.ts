@@ -9,7 +9,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { globToRegExp } from '../generator/matrix.ts';
+import { globToRegExp } from '../core/glob.ts';
 import { EVENT_TYPE, EVENTINJ } from '../arch/svm.ts';
 import { RFLAGS, RFLAGS_FLAG_NAMES, VEC } from '../arch/x86.ts';
 

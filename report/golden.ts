@@ -11,16 +11,14 @@
 // that gives the same records, or a regeneration on another day, is no drift.
 //
 // Honesty rule: the model computes and never reads expected/; this module lives in report/ and
-// only compares against it.
+// only compares against it. suite/golden.ts runs the model to make the records.
 
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import type { CaseResult, Kernel, RecordField, Status } from '../core/types.ts';
+import type { CaseResult, RecordField, Status } from '../core/types.ts';
 import type { Profile } from '../model/profile.ts';
-import { modelBackend } from '../runner/backends/model.ts';
-import { runKernels } from '../runner/schedule.ts';
 import { decodeRecord, formatValue, hex, RecordFormatError } from './decode.ts';
 import { STATUSES } from './compare.ts';
 import { writeFileAtomic } from './results.ts';
@@ -98,7 +96,7 @@ export function profileFingerprint(p: Profile): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running the model
+// Entries
 
 /** One entry from a scheduler result (no timings: they are not part of the record). */
 export function goldenEntry(id: string, r: CaseResult | undefined): GoldenEntry {
@@ -108,26 +106,6 @@ export function goldenEntry(id: string, r: CaseResult | undefined): GoldenEntry 
   if (r.mask !== undefined && r.mask !== '') e.mask = r.mask.toLowerCase();
   if (r.reason !== undefined && r.reason !== '') e.reason = r.reason;
   return e;
-}
-
-/**
- * Run every case of `kernels` on the model under `profile`; cases the model cannot run under it
- * come back UNSUPPORTED with the reason (they are recorded, never left out). Template id → file.
- */
-export async function runGolden(kernels: readonly Kernel[], profile: Profile, idleTimeoutMs = 30_000): Promise<Map<string, GoldenFile>> {
-  const backend = modelBackend({ profile });
-  const info = await backend.probe();
-  const results = await runKernels(kernels, [{ backend, info }], { jobs: 1, idleTimeoutMs });
-  const files = new Map<string, GoldenFile>();
-  for (const k of kernels) {
-    for (const c of k.cases) {
-      const tid = c.template.id;
-      let f = files.get(tid);
-      if (!f) files.set(tid, (f = { schema: GOLDEN_SCHEMA, profile: profile.name, template: tid, cases: [] }));
-      f.cases.push(goldenEntry(c.id, results.get(c.id)?.[backend.name]));
-    }
-  }
-  return new Map([...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 // ---------------------------------------------------------------------------------------------

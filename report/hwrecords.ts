@@ -8,15 +8,15 @@
 //                                                   kernel, backend and its version, date, command,
 //                                                   svmconf commit, whether forced
 //
-// `svmconf record` writes them (only from a hardware backend unless --force, which the provenance
-// then says); report/publish.ts reads them. Writes are atomic (writeFileAtomic).
+// `svmconf record` writes them (only from a hardware backend, BackendInfo.kind, unless --force,
+// which the provenance then says); report/publish.ts reads them. Writes are atomic (writeFileAtomic).
 
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BackendInfo, CpuIdentity, RecordField, Results, Status } from '../core/types.ts';
 import { slugify } from '../model/profiles/families.ts';
-import { HARDWARE_BACKENDS } from '../runner/cpu.ts';
+import { HOST_CPU_SOURCE } from '../model/profiles/identity.ts';
 import { STATUSES } from './compare.ts';
 import { goldenEntry, stableJson, type GoldenEntry } from './golden.ts';
 import { writeFileAtomic } from './results.ts';
@@ -101,14 +101,14 @@ export function chooseRecordBackend(results: Results, o: Pick<RecordOptions, 'ba
     info = results.backends.find((b) => b.name === o.backend);
     if (!info) throw new RecordError(`${o.source}: no backend ${o.backend} in this run (it has ${names.join(', ')})`);
   } else {
-    const hw = results.backends.filter((b) => HARDWARE_BACKENDS.includes(b.name) && b.available);
+    const hw = results.backends.filter((b) => b.kind === 'hardware' && b.available);
     if (hw.length !== 1) {
       throw new RecordError(`${o.source}: ${hw.length === 0 ? 'no hardware backend (kvm, qemu-kvm, console) ran' : `several hardware backends ran (${hw.map((b) => b.name).join(', ')})`}; name one with --backend`);
     }
     info = hw[0]!;
   }
-  if (!HARDWARE_BACKENDS.includes(info.name) && !o.force) {
-    throw new RecordError(`${o.source}: ${info.name} is ${info.name.startsWith('model') ? 'the model' : 'an emulator'}, not hardware: only ${HARDWARE_BACKENDS.join(', ')} records are hardware truth (--force records it anyway, marked forced in PROVENANCE.json)`);
+  if (info.kind !== 'hardware' && !o.force) {
+    throw new RecordError(`${o.source}: ${info.name} is ${info.kind === 'model' ? 'the model' : 'an emulator'}, not hardware: only kvm, qemu-kvm, console records are hardware truth (--force records it anyway, marked forced in PROVENANCE.json)`);
   }
   if (!info.available) throw new RecordError(`${o.source}: backend ${info.name} was unavailable in this run (${info.reason}): nothing to record`);
   if (!info.cpu) {
@@ -149,14 +149,15 @@ export async function recordHardware(results: Results, o: RecordOptions): Promis
       vendor: cpu.vendor, family: cpu.family, model: cpu.model, stepping: cpu.stepping, name: cpu.modelName ?? 'unknown',
       microcode: cpu.microcode ?? 'not readable', source: cpu.source,
     },
-    // the kernel of the machine that ran the backend: the host's for kvm, unknown behind a console
-    kernel: info.name === 'console' ? 'not known (bare metal behind a console: the suite image has no OS)' : results.host.kernel,
+    // the kernel of the machine that ran the backend: the host's for kvm (whose CPU is the host's),
+    // unknown for hardware elsewhere (bare metal behind a console)
+    kernel: info.kind === 'hardware' && cpu.source !== HOST_CPU_SOURCE ? 'not known (bare metal behind a console: the suite image has no OS)' : results.host.kernel,
     backend: { name: info.name, version: info.version ?? 'unknown' },
     generated: results.generated,
     recorded: (o.now ?? new Date()).toISOString(),
     command: o.command,
     svmconfCommit: gitCommit(),
-    forced: !HARDWARE_BACKENDS.includes(info.name),
+    forced: info.kind !== 'hardware',
     cases,
     statuses,
   };

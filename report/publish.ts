@@ -3,9 +3,10 @@
 // report/publish-render.ts turns it into Markdown, HTML and JUnit XML.
 //
 // How runs are merged:
-//   - A run (one results.json) is filed under the family of its CPU (runner/cpu.ts runCpu): its
+//   - A run (one results.json) is filed under the family of its CPU (report/run-cpu.ts runCpu): its
 //     hardware backend's CPU (kvm, console), else the model's profile. Two runs of different
-//     families give two sections.
+//     families give two sections. Results from before family detection get their backends' CPUs
+//     from the runner first (suite/publish.ts withCpus).
 //   - Within a family, columns are per (machine, backend): machine = the host's CPU name, microcode
 //     and kernel. The model's columns are per profile (`model (amd-19h)`), whichever machine ran
 //     them, since the model is the same everywhere.
@@ -19,8 +20,8 @@
 //     recorded CPU, compared with the section's model column (the model vs recorded hardware).
 
 import type { BackendInfo, CaseOutcome, CaseResult, CpuIdentity, DeviationMatch, HostInfo, RecordField, Results, Status } from '../core/types.ts';
-import { DEFAULT_PROFILE, findProfile } from '../model/profile.ts';
-import { backendCpu, HARDWARE_BACKENDS, MODEL_BACKENDS, runCpu } from '../runner/cpu.ts';
+import { DEFAULT_PROFILE } from '../model/profile.ts';
+import { isRunModel, runCpu } from './run-cpu.ts';
 import { compareCase, compareResults, digest, type CaseComparison, type FieldDiff, type Verdict } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import { cellFor, resultDetail, verdictText, type CellKind } from './format.ts';
@@ -144,26 +145,19 @@ export function machineLabel(h: HostInfo): string {
 }
 
 /** The profile the model backend of a run followed (from results written before BackendInfo.cpu: its version text). */
-function modelProfileOf(b: BackendInfo): string {
+export function modelProfileOf(b: BackendInfo): string {
   return b.cpu?.profile && b.cpu.source.startsWith('profile ') ? b.cpu.source.slice('profile '.length)
     : /profile ([a-z0-9-]+)/.exec(b.version ?? '')?.[1] ?? DEFAULT_PROFILE.name;
 }
 
-/** Backends' CPUs filled in for results written before family detection (BackendInfo.cpu absent). */
-export function withCpus(results: Results): Results {
-  if (results.backends.every((b) => b.cpu || b.name === 'console')) return results;
-  const backends = results.backends.map((b) => {
-    if (b.cpu) return b;
-    const profile = findProfile(modelProfileOf(b)) ?? DEFAULT_PROFILE;
-    const cpu = backendCpu(b, { host: results.host, profile });
-    return cpu ? { ...b, cpu } : b;
-  });
-  return { ...results, backends };
-}
-
+/**
+ * A backend's column: the run's model per profile, whichever machine ran it; every other backend
+ * per machine, a reference model column (`model@<profile>`, run beside a Bochs flavour) among the
+ * emulators it stands beside.
+ */
 function columnOf(b: BackendInfo, machine: string): { key: string; kind: ColumnKind; machine: string } {
-  if (MODEL_BACKENDS.includes(b.name) || b.name.startsWith('model+')) return { key: `${b.name} (${modelProfileOf(b)})`, kind: 'model', machine: 'any' };
-  const kind: ColumnKind = HARDWARE_BACKENDS.includes(b.name) ? 'hardware' : 'emulator';
+  if (isRunModel(b)) return { key: `${b.name} (${modelProfileOf(b)})`, kind: 'model', machine: 'any' };
+  const kind: ColumnKind = b.kind === 'hardware' ? 'hardware' : 'emulator';
   return { key: `${b.name} @ ${machine}`, kind, machine };
 }
 
@@ -195,7 +189,7 @@ export interface PublishOptions {
 export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOptions = {}): Matrix {
   if (inputs.length === 0) throw new PublishError('publish needs at least one results.json');
   const prepared = inputs.map((i) => {
-    const results = withCpus(i.results);
+    const results = i.results;
     const family = runCpu(results.backends, results.host);
     const comparison = compareResults(results, { deviations: opts.deviations ?? [] });
     return { ...i, results, family, comparison, machine: machineLabel(results.host) };

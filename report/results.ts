@@ -1,14 +1,15 @@
 // out/results.json: building the Results object (core/types.ts, schema "svmconf-results/1"),
 // writing it atomically, reading and validating it. writeFileAtomic is shared by every report writer.
+// Files written before BackendInfo.kind existed are read with one legacy rule (legacyKind).
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type {
-  BackendInfo, Case, CaseOutcome, CaseResult, FieldDecode, FieldType, HostInfo, RecordField, Results, Status,
+  BackendInfo, BackendKind, Case, CaseOutcome, CaseResult, FieldDecode, FieldType, HostInfo, RecordField, Results, Status,
 } from '../core/types.ts';
-import { FEATURES } from '../core/types.ts';
+import { BACKEND_KINDS, FEATURES } from '../core/types.ts';
 import { FIELD_SIZES } from './decode.ts';
 import { STATUSES } from './compare.ts';
 
@@ -172,6 +173,8 @@ export function validateResults(v: Json, source = 'results'): Results {
     const name = str(o.name, `${w}.name`);
     if (names.has(name)) fail(`${w}.name`, `backend ${JSON.stringify(name)} listed twice`);
     names.add(name);
+    // absent in files written before it existed: parseResults fills it in (legacyKind)
+    if (o.kind !== undefined && !BACKEND_KINDS.includes(o.kind as BackendKind)) fail(`${w}.kind`, `expected one of ${BACKEND_KINDS.join(', ')}, got ${kind(o.kind)}`);
     bool(o.available, `${w}.available`);
     str(o.reason, `${w}.reason`);
     if (o.version !== undefined) str(o.version, `${w}.version`);
@@ -232,6 +235,12 @@ export function validateResults(v: Json, source = 'results'): Results {
       if (ro.reason !== undefined) str(ro.reason, `${rw}.reason`);
       if (ro.seconds !== undefined) num(ro.seconds, `${rw}.seconds`);
       if (ro.note !== undefined) str(ro.note, `${rw}.note`);
+      if (ro.torture !== undefined) {
+        const t = obj(ro.torture, `${rw}.torture`);
+        for (const k of ['restores', 'atExits', 'atTimer', 'every']) num(t[k], `${rw}.torture.${k}`);
+        for (const k of ['control', 'inL2']) bool(t[k], `${rw}.torture.${k}`);
+        arr(t.msrsLeftOut, `${rw}.torture.msrsLeftOut`).forEach((m, j) => str(m, `${rw}.torture.msrsLeftOut[${j}]`));
+      }
     }
   });
 
@@ -267,7 +276,18 @@ function kind(x: Json): string {
   return typeof x === 'object' ? 'an object' : `${typeof x} ${JSON.stringify(x)}`;
 }
 
-/** Parse and validate results.json text. */
+/**
+ * LEGACY: the kind of a backend in a results file written before BackendInfo.kind existed, from
+ * the backend names of that time (the only place the report goes by a backend's name): kvm,
+ * qemu-kvm and console ran on a real CPU; model, model-l0 and model@<profile> are the model;
+ * everything else (qemu-tcg, bochs-*, kvm-tcg: KVM on QEMU's emulated CPU) is an emulator.
+ */
+function legacyKind(name: string): BackendKind {
+  if (['kvm', 'qemu-kvm', 'console'].includes(name)) return 'hardware';
+  return name.startsWith('model') ? 'model' : 'emulator';
+}
+
+/** Parse and validate results.json text; backends without a kind (older files) get legacyKind's. */
 export function parseResults(text: string, source = 'results'): Results {
   let v: Json;
   try {
@@ -275,9 +295,24 @@ export function parseResults(text: string, source = 'results'): Results {
   } catch (e) {
     throw new ResultsFormatError(`${source}: not JSON (${(e as Error).message})`);
   }
-  return validateResults(v, source);
+  const results = validateResults(v, source);
+  for (const b of results.backends as Array<Omit<BackendInfo, 'kind'> & { kind?: BackendKind }>) b.kind ??= legacyKind(b.name);
+  return results;
 }
 
 export async function readResults(path: string): Promise<Results> {
   return parseResults(await readFile(path, 'utf8'), path);
+}
+
+/** readResults with a missing or unreadable file said plainly (the path and why). */
+export async function readResultsFile(file: string): Promise<Results> {
+  try {
+    return await readResults(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ResultsFormatError(`${file}: no such file`);
+    if (code === 'EISDIR') throw new ResultsFormatError(`${file}: a directory, not a results.json`);
+    if (code === 'EACCES') throw new ResultsFormatError(`${file}: not readable (permission denied)`);
+    throw e;
+  }
 }

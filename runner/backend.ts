@@ -1,7 +1,7 @@
 // What a backend is: something that can say whether it can run here, and boot a kernel once.
 // The scheduler (runner/schedule.ts) turns boots into per-case results; backends know nothing of cases.
 
-import type { BackendInfo, Case, CpuConfig, Kernel } from '../core/types.ts';
+import type { BackendInfo, BackendKind, Case, CpuConfig, Kernel, TortureCounts } from '../core/types.ts';
 
 export interface BootRequest {
   kernel: Kernel;
@@ -38,10 +38,14 @@ export interface BootResult {
    * (CaseResult.note), e.g. the native KVM runner's `torture: N restores`.
    */
   note?: string;
+  /** The native KVM runner's `--torture` counts (the numbers of its note), carried into CaseResult.torture. */
+  torture?: TortureCounts;
 }
 
 export interface Backend {
   readonly name: string;
+  /** What its records are (BackendInfo.kind): its probe says so, and so does a probe that failed. */
+  readonly kind: BackendKind;
   probe(): Promise<BackendInfo>;
   boot(req: BootRequest): Promise<BootResult>;
   /**

@@ -10,15 +10,11 @@
 //                     since the kernels do not report CPUID on the wire
 
 import type { BackendInfo, CpuIdentity, HostInfo } from '../core/types.ts';
-import { classifyCpu, decodeCpuidSignature, VENDOR_AMD, type CpuSignature } from '../model/profiles/families.ts';
+import { decodeCpuidSignature, VENDOR_AMD, type CpuSignature } from '../model/profiles/families.ts';
+import { hostCpu, identify } from '../model/profiles/identity.ts';
 import type { Profile } from '../model/profile.ts';
 import { defaultCpuModel } from './backends/qemu.ts';
 import { findProfile } from '../model/profiles/index.ts';
-
-/** Backends whose records are a real CPU's: what `svmconf record` accepts and what picks the profile. */
-export const HARDWARE_BACKENDS: readonly string[] = ['kvm', 'qemu-kvm', 'console'];
-/** Backends that follow a model profile. */
-export const MODEL_BACKENDS: readonly string[] = ['model', 'model-l0'];
 
 /**
  * CPUID 1 signatures of the Bochs 2.7 CPU models of the bochs-* backends (runner/backends/bochs.ts):
@@ -43,22 +39,6 @@ export const QEMU_CPU_MODELS: Readonly<Record<string, CpuSignature>> = {
   'EPYC-Genoa': { vendor: VENDOR_AMD, family: 25, model: 17, stepping: 0 },
 };
 
-/** A CpuIdentity from a signature and where it was read. */
-export function identify(sig: CpuSignature, source: string, extra: { modelName?: string; microcode?: string } = {}): CpuIdentity {
-  const f = classifyCpu(sig);
-  return {
-    vendor: sig.vendor, family: sig.family, model: sig.model, stepping: sig.stepping,
-    ...(extra.modelName ? { modelName: extra.modelName } : {}),
-    ...(extra.microcode ? { microcode: extra.microcode } : {}),
-    source, familyName: f.name, familySlug: f.slug,
-    ...(f.profile ? { profile: f.profile } : {}),
-  };
-}
-
-export function hostCpu(host: HostInfo): CpuIdentity {
-  return identify(host, 'host /proc/cpuinfo', { modelName: host.modelName, ...(host.microcode ? { microcode: host.microcode } : {}) });
-}
-
 /**
  * `--machine-cpu`: CPUID Fn0000_0001 EAX in hex (`0x00A00F11`), optionally with the vendor
  * (`HygonGenuine:0x00900F01`; AMD by default). Throws with what is expected.
@@ -73,12 +53,12 @@ export function parseMachineCpu(text: string, modelName?: string): CpuIdentity {
 /** The CPU a backend's records show, or undefined when nothing says (a console without --machine-cpu). */
 export function backendCpu(info: BackendInfo, ctx: { host: HostInfo; profile: Profile; machineCpu?: CpuIdentity; tcgCpuModel?: string }): CpuIdentity | undefined {
   const name = info.name;
-  if (MODEL_BACKENDS.includes(name) || name.startsWith('model+')) {
-    return identify(ctx.profile, `profile ${ctx.profile.name}`, { modelName: `svmconf model, profile ${ctx.profile.name}` });
-  }
   if (name.startsWith('model@')) {
     const profile = findProfile(name.slice('model@'.length));
     return profile ? identify(profile, `profile ${profile.name}`, { modelName: `svmconf model, profile ${profile.name}` }) : undefined;
+  }
+  if (info.kind === 'model') {
+    return identify(ctx.profile, `profile ${ctx.profile.name}`, { modelName: `svmconf model, profile ${ctx.profile.name}` });
   }
   const bochs = BOCHS_CPU_MODELS[name];
   if (bochs) return identify(bochs, `Bochs 2.7 (emulated)`, { modelName: bochs.modelName });
@@ -91,14 +71,4 @@ export function backendCpu(info: BackendInfo, ctx: { host: HostInfo; profile: Pr
   if (name === 'console') return ctx.machineCpu;
   // a backend that names its own CPU when probed (kvm-tcg: the TCG host's /proc/cpuinfo)
   return info.cpu;
-}
-
-/**
- * The family a run is filed under: its first available hardware backend's CPU when known, else
- * the model's profile, else any backend's CPU, else the host. Emulators alone do not decide it:
- * a run of model + qemu-tcg is a comparison with the model's family.
- */
-export function runCpu(backends: readonly BackendInfo[], host: HostInfo): CpuIdentity {
-  const pick = (names: readonly string[]) => backends.find((b) => names.includes(b.name) && b.available && b.cpu)?.cpu;
-  return pick(HARDWARE_BACKENDS) ?? pick(MODEL_BACKENDS) ?? backends.find((b) => b.cpu)?.cpu ?? hostCpu(host);
 }

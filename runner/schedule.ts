@@ -5,7 +5,7 @@
 
 import { availableParallelism } from 'node:os';
 import type { Backend, BootResult } from './backend.ts';
-import type { BackendInfo, CaseResult, Feature, Kernel, Requirement, Status } from '../core/types.ts';
+import type { BackendInfo, CaseResult, Feature, Kernel, Requirement, Status, TortureCounts } from '../core/types.ts';
 import { NOT_REACHED, parseBoot } from './protocol.ts';
 import { unavailableFeatures } from './probe.ts';
 
@@ -36,6 +36,8 @@ export type ProgressEvent =
       outcome: BootResult['end'] | 'error';
       detail: string;
       seconds: number;
+      /** The boot's `--torture` counts (BootResult.torture), for the run's summary. */
+      torture?: TortureCounts;
     };
 
 export interface ScheduleOptions {
@@ -58,7 +60,7 @@ export async function probeSafely(backend: Backend): Promise<BackendInfo> {
     return await backend.probe();
   } catch (e) {
     const reason = `probe failed: ${e instanceof Error ? e.message : String(e)}`;
-    return { name: backend.name, available: false, reason, features: unavailableFeatures(reason) };
+    return { name: backend.name, kind: backend.kind, available: false, reason, features: unavailableFeatures(reason) };
   }
 }
 
@@ -226,7 +228,7 @@ async function runPair(
       for (let i = start; i < ids.length; i++) set(i, { status: 'ERROR', reason: why });
       break;
     }
-    emit({ type: 'boot', kernel: kernel.id, backend: info.name, start, ...(end !== undefined ? { end } : {}), outcome: br.end, detail: br.detail, seconds: br.seconds });
+    emit({ type: 'boot', kernel: kernel.id, backend: info.name, start, ...(end !== undefined ? { end } : {}), outcome: br.end, detail: br.detail, seconds: br.seconds, ...(br.torture ? { torture: br.torture } : {}) });
 
     const stop = end ?? ids.length;
     const p = parseBoot(br.lines, ids, start, { kernelId: kernel.id, ...(end !== undefined ? { end } : {}) });
@@ -260,7 +262,7 @@ async function runPair(
       fresh.push([start, { status: 'ERROR', reason: `the boot settled no case: ${br.end}: ${br.detail}` }]);
     }
     const share = br.seconds / fresh.length;
-    for (const [i, r] of fresh) set(i, { ...r, seconds: share, ...(br.note !== undefined ? { note: br.note } : {}) });
+    for (const [i, r] of fresh) set(i, { ...r, seconds: share, ...(br.note !== undefined ? { note: br.note } : {}), ...(br.torture ? { torture: br.torture } : {}) });
   }
 }
 

@@ -196,7 +196,7 @@ describe('deviations: comparison', () => {
       schema: 'svmconf-results/1', generated: '2026-01-01T00:00:00.000Z',
       host: { vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1, modelName: 'AMD EPYC', kernel: '6.1' },
       backends: ['model', 'qemu-tcg'].map((name) => ({
-        name, available: true, reason: '', version: versions[name as keyof typeof versions],
+        name, kind: name === 'model' ? 'model' as const : 'emulator' as const, available: true, reason: '', version: versions[name as keyof typeof versions],
         features: { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } },
       })),
       layouts: { 'svm.bp_intercept': L },

@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { classifyCpu, decodeCpuidSignature, FAMILY_TABLE, familyRow, profileFamily, VENDOR_AMD, VENDOR_HYGON } from '../model/profiles/families.ts';
 import { findProfile, PROFILES } from '../model/profile.ts';
-import { backendCpu, parseMachineCpu, runCpu } from '../runner/cpu.ts';
+import { backendCpu, parseMachineCpu } from '../runner/cpu.ts';
+import { runCpu } from '../report/run-cpu.ts';
 import { parseCpuinfo, hostInfo } from '../runner/probe.ts';
-import type { BackendInfo, HostInfo } from '../core/types.ts';
+import type { BackendInfo, BackendKind, HostInfo } from '../core/types.ts';
 
 const amd = (family: number, model: number, stepping = 0) => ({ vendor: VENDOR_AMD, family, model, stepping });
 
@@ -91,7 +92,8 @@ describe('CPU family detection', () => {
     const text = 'vendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nstepping\t: 1\nmicrocode\t: 0xb002116\n\n';
     const host: HostInfo = { ...hostInfo({ cpu: parseCpuinfo(text), kernelRelease: '6.18', kvmDevice: 'ok', kvmModules: [] }) };
     assert.equal(host.microcode, '0xb002116');
-    const info = (name: string, available = true): BackendInfo => ({ name, available, reason: '', features: {} as BackendInfo['features'] });
+    const kinds: Record<string, BackendKind> = { kvm: 'hardware', console: 'hardware', model: 'model', 'model-l0': 'model', 'model@amd-17h': 'model' };
+    const info = (name: string, available = true): BackendInfo => ({ name, kind: kinds[name] ?? 'emulator', available, reason: '', features: {} as BackendInfo['features'] });
     const profile = findProfile('amd-10h')!;
     const kvm = backendCpu(info('kvm'), { host, profile })!;
     assert.equal(kvm.familyName, 'Zen 5');
@@ -117,5 +119,10 @@ describe('CPU family detection', () => {
     assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('kvm'), cpu: kvm }], host).familyName, 'Zen 5');
     assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('qemu-tcg'), cpu: tcg }], host).familyName, 'K10');
     assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('kvm', false), cpu: kvm }], host).familyName, 'K10', 'an unavailable kvm decides nothing');
+    // a reference model column (it names itself as its reference) is not the run's model, even first
+    const ref = { ...info('model@amd-17h'), reference: 'model@amd-17h', cpu: backendCpu(info('model@amd-17h'), { host, profile })! };
+    assert.equal(runCpu([ref, { ...info('model-l0'), cpu: model }, { ...info('bochs-ryzen'), cpu: ryzen }], host).familyName, 'K10');
+    // decided by kind, not name: a backend of another name that is hardware files the run
+    assert.equal(runCpu([{ ...info('model'), cpu: model }, { ...info('elsewhere'), kind: 'hardware', cpu: kvm }], host).familyName, 'Zen 5');
   });
 });

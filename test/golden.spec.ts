@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { buildKernels, expandAll, loadTemplates, ROOT } from '../generator/index.ts';
 import { PROFILES, type Profile } from '../model/profile.ts';
 import {
-  checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, profileFingerprint, readGoldenDir, readProvenance, runGolden,
+  checkProvenance, diffGolden, EXPECTED_DIR, formatDrift, profileFingerprint, readGoldenDir, readProvenance,
   stableJson, writeGolden, type GoldenFile, type Provenance,
 } from '../report/golden.ts';
+import { runGolden } from '../suite/golden.ts';
 import type { Kernel, RecordField } from '../core/types.ts';
 
 describe('golden records: the model against expected/<profile>/', function () {

@@ -21,6 +21,8 @@ import {
   kvmNativeBackend,
   parseStatus,
   STATUS_PREFIX,
+  tortureCounts,
+  tortureNote,
   type KvmProbe,
 } from '../runner/backends/kvm.ts';
 import { CpuidError, cpuidHas, formatCpuid, guestCpuid, type CpuidEntry } from '../runner/kvm-cpuid.ts';
@@ -174,6 +176,12 @@ describe('native KVM runner: how a boot ended', () => {
     const t = { restores: 7, at_exit: 5, at_timer: 2, msrs_saved: 40, msrs_unreadable: 3, msrs_unwritable: 1, nested_state_bytes: 8320, saw_guest_mode: true, unwritable: ['0xc0010117'] };
     const d = classifyKvmExit({ ...base, status: status({ end: 'exited', reason: 'debug-exit', value: 0, torture: t }) }).detail;
     assert.equal(d, 'debug-exit value 0; torture: 7 restores (5 at exits, 2 at timer signals), some while L2 ran; MSRs KVM would not restore, left out: 0xc0010117');
+    // the same numbers as data (BootResult.torture); absent fields of older helpers take their defaults
+    assert.deepEqual(tortureCounts(status({ end: 'exited', reason: 'debug-exit', torture: t })!), { restores: 7, atExits: 5, atTimer: 2, every: 1, control: false, inL2: true, msrsLeftOut: ['0xc0010117'] });
+    const control = status({ end: 'exited', reason: 'debug-exit', torture: { ...t, every: 4, control: true, saw_guest_mode: false } })!;
+    assert.deepEqual(tortureCounts(control), { restores: 7, atExits: 5, atTimer: 2, every: 4, control: true, inL2: false, msrsLeftOut: ['0xc0010117'] });
+    assert.equal(tortureNote(control), 'torture control: 7 forced exits (5 at 1 exit in 4, 2 at timer signals), no save/restore');
+    assert.equal(tortureCounts(status({ end: 'exited', reason: 'debug-exit' })!), undefined);
   });
 });
 
@@ -291,6 +299,7 @@ echo '${STATUS_PREFIX}{"end":"exited","reason":"debug-exit","value":0,"torture":
     assert.equal(r.end, 'exited');
     assert.deepEqual(r.lines, ['SVMCONF BEGIN k#0 1 0 00000000', 'SVMCONF END 00000000']);
     assert.equal(r.note, 'torture: 3 restores (2 at exits, 1 at timer signals)');
+    assert.deepEqual(r.torture, { restores: 3, atExits: 2, atTimer: 1, every: 1, control: false, inL2: false, msrsLeftOut: [] });
     const args = (await readFile(join(dir, 'args.txt'), 'utf8')).trim();
     assert.equal(args, '--kernel /x/kernel.elf --cmdline start=2 end=4 --mem-mib 128 --cpuid - --torture --torture-timer-us 2000');
     const svm = (await readFile(join(dir, 'cpuid.txt'), 'utf8')).split('\n').find((l) => l.startsWith('0x8000000a '));
@@ -381,6 +390,8 @@ describe('native KVM runner: the real helper over a scripted stand-in for /dev/k
     assert.ok(atExit > 100, `at exits: ${atExit}`);
     assert.ok(atTimer > 0, 'no restore at a timer signal');
     assert.equal(restores, atExit + atTimer);
+    const counts = [...tortured.values()].at(-1)!.kvm!.torture!;
+    assert.deepEqual([counts.restores, counts.atExits, counts.atTimer, counts.msrsLeftOut], [restores, atExit, atTimer, ['0xc0010117']], 'the note\'s numbers, as CaseResult.torture');
     // each restore built a new VM: the stand-in saw one VM per restore plus the first (and the probe's)
     const log = await readFile(join(dir, 'fake.log'), 'utf8');
     assert.equal(log.split('\n').filter((l) => l === 'create vm').length, restores + 2);

@@ -1,4 +1,4 @@
-// The virtual L0 (model/l0/) and the mutants (model/mutants.ts, runner/mutants.ts): the correct L0
+// The virtual L0 (model/l0/) and the mutants (model/mutants.ts, suite/mutants.ts): the correct L0
 // must change no record of any case under any profile (while taking exits on cold pages), and every
 // mutant must be killed by some case of the suite — the check `svmconf mutants` makes, run here in CI.
 
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
 import { DEFAULT_PROFILE, PROFILES } from '../model/profile.ts';
 import { MUTANTS, type MutantName } from '../model/mutants.ts';
-import { allMutantNames, formatKillTable, NO_MUTANT, runMutants, survivors } from '../runner/mutants.ts';
+import { allMutantNames, formatKillTable, NO_MUTANT, runMutants, survivors } from '../suite/mutants.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import type { Kernel } from '../core/types.ts';
 import { Cpu, type CpuHooks } from '../model/cpu/cpu.ts';

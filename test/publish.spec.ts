@@ -11,7 +11,8 @@ import { readHwFamily, recordHardware, RecordError, HW_PROVENANCE_FILE } from '.
 import { buildMatrix, publishExitCode, type Matrix } from '../report/publish.ts';
 import { renderJunit, renderPublishMarkdown, renderRecordedSection, writePublished } from '../report/publish-render.ts';
 import { parseResults, readResults, ResultsFormatError } from '../report/results.ts';
-import { identify } from '../runner/cpu.ts';
+import { identify } from '../model/profiles/identity.ts';
+import { withCpus } from '../suite/publish.ts';
 import { FIXTURES, loadFixture, tweak } from './support/publish-fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -104,7 +105,7 @@ describe('svmconf publish: one matrix per CPU family', () => {
   it('files results from before family detection by the model\'s profile', () => {
     const r = structuredClone(loadFixture('k10'));
     for (const b of r.backends) delete b.cpu;
-    const m = buildMatrix([{ source: 'old.json', results: r }]);
+    const m = buildMatrix([{ source: 'old.json', results: withCpus(r) }]);
     assert.equal(m.families[0]!.slug, '10h-k10');
   });
 
@@ -115,6 +116,25 @@ describe('svmconf publish: one matrix per CPU family', () => {
     const r = structuredClone(loadFixture('zen4')) as unknown as { backends: Array<{ cpu: unknown }> };
     r.backends[0]!.cpu = { vendor: 'AuthenticAMD' };
     assert.throws(() => parseResults(JSON.stringify(r), 'cpu.json'), /cpu\.json: \$\.backends\[0\]\.cpu\.source/);
+  });
+
+  it('reads results from before BackendInfo.kind by the legacy rule, and checks kind and torture when present', () => {
+    assert.deepEqual(loadFixture('zen4').backends.map((b) => b.kind), ['model', 'emulator'], 'the fixtures predate kind');
+    const r = JSON.parse(readFileSync(join(FIXTURES, 'zen4.results.json'), 'utf8')) as { backends: Array<Record<string, unknown>>; cases: Array<{ results: Record<string, Record<string, unknown>> }> };
+    const old = r.backends[0]!;
+    r.backends = ['model', 'model-l0', 'model@amd-10h', 'qemu-tcg', 'bochs-ryzen', 'kvm-tcg', 'kvm', 'qemu-kvm', 'console'].map((name) => ({ ...old, name }));
+    assert.deepEqual(parseResults(JSON.stringify(r), 'old.json').backends.map((b) => b.kind),
+      ['model', 'model', 'model', 'emulator', 'emulator', 'emulator', 'hardware', 'hardware', 'hardware']);
+    // a kind written is taken as written, whatever the name
+    r.backends = [{ ...old, name: 'model', kind: 'hardware' }];
+    assert.equal(parseResults(JSON.stringify(r), 'new.json').backends[0]!.kind, 'hardware');
+    r.backends = [{ ...old, kind: 'cpu' }];
+    assert.throws(() => parseResults(JSON.stringify(r), 'bad.json'), /bad\.json: \$\.backends\[0\]\.kind: expected one of model, emulator, hardware/);
+    r.backends = [old];
+    r.cases[0]!.results.model!.torture = { restores: 3, atExits: 2, atTimer: 1, every: 1, control: false, inL2: false, msrsLeftOut: [] };
+    assert.doesNotThrow(() => parseResults(JSON.stringify(r), 'torture.json'));
+    r.cases[0]!.results.model!.torture = { restores: '3' };
+    assert.throws(() => parseResults(JSON.stringify(r), 'torture.json'), /torture\.json: \$\.cases\[0\]\.results\.model\.torture\.restores/);
   });
 
   it('writes the four files', async () => {
@@ -137,7 +157,7 @@ describe('svmconf record: hardware truth with provenance', () => {
   function hwRun(): Results {
     const r = structuredClone(loadFixture('zen4'));
     const cpu = identify({ vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1 }, 'host /proc/cpuinfo', { modelName: 'AMD EPYC 9654 96-Core Processor', microcode: '0xa101148' });
-    r.backends[1] = { ...r.backends[1]!, name: 'kvm', version: 'QEMU 7.2.22', cpu };
+    r.backends[1] = { ...r.backends[1]!, name: 'kvm', kind: 'hardware', version: 'QEMU 7.2.22', cpu };
     r.host = { ...r.host, modelName: 'AMD EPYC 9654 96-Core Processor', family: 0x19, model: 0x11, microcode: '0xa101148' };
     for (const c of r.cases) {
       c.results.kvm = c.results['qemu-tcg']!;

@@ -40,7 +40,7 @@ describe('report/compare: reference groups', () => {
 
   it('compareResults takes the groups from results.backends[].reference', () => {
     const info = (name: string, reference?: string) => ({
-      name, available: true, reason: '', features: { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } },
+      name, kind: name.startsWith('model') ? 'model' as const : 'emulator' as const, available: true, reason: '', features: { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } },
       ...(reference ? { reference } : {}),
     });
     const results = {

@@ -68,7 +68,7 @@ const FEATURES_ALL = {
 };
 
 function backend(name: string, available = true, reason = ''): BackendInfo {
-  return { name, available, reason, features: FEATURES_ALL };
+  return { name, kind: name === 'kvm' ? 'hardware' : name.startsWith('model') ? 'model' : 'emulator', available, reason, features: FEATURES_ALL };
 }
 
 function results(cases: CaseOutcome[], backends = ['qemu-tcg', 'kvm']): Results {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Backend, BootRequest, BootResult } from '../runner/backend.ts';
-import type { BackendInfo, Case, CaseResult, CpuConfig, Kernel, Requirement, Template } from '../core/types.ts';
+import type { BackendInfo, Case, CaseResult, CpuConfig, Kernel, Requirement, Template, TortureCounts } from '../core/types.ts';
 import { formatBegin, formatCase, formatEnd, formatPanic } from '../runner/protocol.ts';
 import { probeSafely, runKernels, type ProgressEvent, type ScheduledBackend } from '../runner/schedule.ts';
 
@@ -30,7 +30,7 @@ const recordOf = (i: number): string => i.toString(16).padStart(2, '0') + '00';
 
 function info(name: string, over: Partial<BackendInfo> = {}): BackendInfo {
   const ok = { present: true, absent: true, reason: '' };
-  return { name, available: true, reason: '', features: { svm: ok, npt: ok, nrips: ok }, ...over };
+  return { name, kind: 'emulator', available: true, reason: '', features: { svm: ok, npt: ok, nrips: ok }, ...over };
 }
 
 interface Boot {
@@ -41,6 +41,7 @@ interface Boot {
 
 /** An in-memory backend that plays the fake kernels' scripts, honouring start= and end=. */
 class FakeBackend implements Backend {
+  readonly kind = 'emulator';
   boots: Boot[] = [];
   ran: string[] = [];
   constructor(
@@ -245,6 +246,7 @@ describe('runner/schedule', () => {
   it('a kernel that never starts gets ERRORs from one boot, not one boot per case', async () => {
     const silent: Backend = {
       name: 'silent',
+      kind: 'emulator',
       probe: async () => info('silent'),
       boot: async () => ({ end: 'crashed', lines: ['qemu: could not load kernel'], detail: 'failed to launch', seconds: 0.1 }),
     };
@@ -264,6 +266,7 @@ describe('runner/schedule', () => {
     let boots = 0;
     const crashy: Backend = {
       name: 'crashy',
+      kind: 'emulator',
       probe: async () => info('crashy'),
       boot: async (r) => {
         boots++;
@@ -290,6 +293,7 @@ describe('runner/schedule', () => {
     let boots = 0;
     const aborting: Backend = {
       name: 'ab',
+      kind: 'emulator',
       probe: async () => info('ab'),
       boot: async (r) => {
         boots++;
@@ -326,6 +330,7 @@ describe('runner/schedule', () => {
   it('a probe that throws makes only that backend unavailable, with the error as the reason', async () => {
     const broken: Backend = {
       name: 'broken',
+      kind: 'emulator',
       probe: async () => {
         throw new Error('helper printed garbage');
       },
@@ -348,16 +353,21 @@ describe('runner/schedule', () => {
     assert.deepEqual([0, 1].map((i) => st(res, k, i, 'good').status), ['OK', 'OK']);
   });
 
-  it("a boot's note (e.g. the kvm backend's torture count) goes to every case that boot settled", async () => {
+  it("a boot's note and torture counts (the kvm backend's) go to every case that boot settled, and to its boot event", async () => {
     const fb = new FakeBackend('fake');
     let n = 0;
+    const counts = (restores: number): TortureCounts => ({ restores, atExits: restores, atTimer: 0, every: 1, control: false, inL2: false, msrsLeftOut: [] });
     const noted: Backend = {
       name: 'fake',
+      kind: 'emulator',
       probe: () => fb.probe(),
-      boot: async (req) => ({ ...(await fb.boot(req)), note: `torture: ${++n} restores` }),
+      boot: async (req) => ({ ...(await fb.boot(req)), note: `torture: ${++n} restores`, torture: counts(n) }),
     };
     const k = mkKernel('t.note', ['ok', 'vmcrash', 'ok']);
-    const { res } = await run([k], [{ backend: noted, info: info('fake') }]);
+    const { res, events } = await run([k], [{ backend: noted, info: info('fake') }]);
+    const boots = events.flatMap((ev) => (ev.type === 'boot' && ev.torture ? [ev.torture.restores] : []));
     assert.deepEqual([0, 1, 2].map((i) => st(res, k, i).note), ['torture: 1 restores', 'torture: 1 restores', 'torture: 2 restores']);
+    assert.deepEqual([0, 1, 2].map((i) => st(res, k, i).torture?.restores), [1, 1, 2]);
+    assert.deepEqual(boots, [1, 2], 'one count per boot, for the run summary');
   });
 });

@@ -290,7 +290,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
 
   async function probe(): Promise<BackendInfo> {
     const unavailable = (reason: string, version?: string): BackendInfo => ({
-      name, available: false, reason, features: unavailableFeatures(reason), ...(version ? { version } : {}),
+      name, kind: 'emulator', available: false, reason, features: unavailableFeatures(reason), ...(version ? { version } : {}),
     });
     const path = await fs.which(binary);
     if (path === undefined) return unavailable(binary === BOCHS_BINARY ? BOCHS_NOT_FOUND : `${binary} not found`);
@@ -328,7 +328,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
         reason: has ? `${spec.part} has ${f} and cannot hide it` : `${spec.part} has no ${f}`,
       };
     }
-    return { name, available: true, reason: '', features, ...(shown ? { version: shown } : {}) };
+    return { name, kind: 'emulator', available: true, reason: '', features, ...(shown ? { version: shown } : {}) };
   }
 
   async function boot(req: BootRequest): Promise<BootResult> {
@@ -437,7 +437,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
   }
 
-  return { name, referenceProfile: spec.referenceProfile, referenceSvmEdx: spec.svmEdx, probe, boot };
+  return { name, kind: 'emulator', referenceProfile: spec.referenceProfile, referenceSvmEdx: spec.svmEdx, probe, boot };
 }
 
 /** Both flavours, in matrix column order. */

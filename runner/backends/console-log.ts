@@ -74,7 +74,7 @@ export function consoleLogBackend(file: string): ConsoleBackend {
     const reason = 'decided by the machine\'s CPU: a case whose requirement it does not meet reports SKIP';
     const features = {} as BackendInfo['features'];
     for (const f of ['svm', 'npt', 'nrips'] as Feature[]) features[f] = { present: true, absent: true, reason };
-    return { name: CONSOLE_BACKEND, available: true, reason: '', features, version: `console log ${file}` };
+    return { name: CONSOLE_BACKEND, kind: 'hardware', available: true, reason: '', features, version: `console log ${file}` };
   }
   async function boot(): Promise<never> {
     throw new Error('the console backend reads the whole suite from the log (runSuite)');
@@ -88,5 +88,5 @@ export function consoleLogBackend(file: string): ConsoleBackend {
     for (const [id, r] of results) ro.onCase?.(id, r.status);
     return { results, ...ending, lines, seconds: (performance.now() - t0) / 1000 };
   }
-  return { name: CONSOLE_BACKEND, probe, boot, runSuite };
+  return { name: CONSOLE_BACKEND, kind: 'hardware', probe, boot, runSuite };
 }

@@ -184,13 +184,13 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
   const killGraceMs = opts.killGraceMs ?? 2000;
 
   async function probe(): Promise<BackendInfo> {
-    const unavailable = (reason: string): BackendInfo => ({ name: CONSOLE_BACKEND, available: false, reason, features: unavailableFeatures(reason) });
+    const unavailable = (reason: string): BackendInfo => ({ name: CONSOLE_BACKEND, kind: 'hardware', available: false, reason, features: unavailableFeatures(reason) });
     if (!opts.consoleCmd) {
       return unavailable("not configured: give --console-cmd '<command attaching to the machine's serial console>' (and --boot-cmd to boot it), or SVMCONF_CONSOLE_CMD");
     }
     const pty = loadPty();
     if ('error' in pty) return unavailable(pty.error);
-    return { name: CONSOLE_BACKEND, available: true, reason: '', features: machineFeatures(), version: `console: ${opts.consoleCmd}` };
+    return { name: CONSOLE_BACKEND, kind: 'hardware', available: true, reason: '', features: machineFeatures(), version: `console: ${opts.consoleCmd}` };
   }
 
   async function boot(): Promise<never> {
@@ -308,5 +308,5 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
     return { results, end: ending.end, detail: ending.detail, lines, seconds: (performance.now() - t0) / 1000 };
   }
 
-  return { name: CONSOLE_BACKEND, probe, boot, runSuite };
+  return { name: CONSOLE_BACKEND, kind: 'hardware', probe, boot, runSuite };
 }

@@ -2,15 +2,15 @@
 // Linux guest of QEMU TCG whose kvm_amd runs on QEMU's SVM emulation (runner/tcghost/). The
 // records are KVM's handling of the kernels (its nested SVM, EVENTINJ and EXITINTINFO code, its
 // save and restore under --torture) on top of QEMU TCG's SVM and event delivery, so a divergence
-// here is KVM's or QEMU's: the column is an emulator's, never an AMD CPU's (runner/cpu.ts files it
-// under QEMU's CPU model, and `svmconf record` refuses it).
+// here is KVM's or QEMU's: the column is an emulator's (kind `emulator`), never an AMD CPU's (its
+// CPU is QEMU's CPU model, and `svmconf record` refuses it).
 //
 // Built for a machine without SVM: it is how the runner's KVM code paths are tested here and in CI.
 
 import { execa } from 'execa';
 import type { BackendInfo } from '../../core/types.ts';
 import { parseCpuinfo, unavailableFeatures } from '../probe.ts';
-import { identify } from '../cpu.ts';
+import { identify } from '../../model/profiles/identity.ts';
 import { parseQemuVersion } from './qemu.ts';
 import { kvmNativeBackend, type KvmBackend, type KvmBackendOptions } from './kvm.ts';
 import { GUEST_HELPER, TCGHOST_CPU, TcgHost } from '../tcghost/host.ts';
@@ -36,11 +36,12 @@ export async function stopTcgHost(): Promise<void> {
   if (s) await (await s.catch(() => undefined))?.host.stop();
 }
 
-export function kvmTcgBackend(opts: Omit<KvmBackendOptions, 'name' | 'helper' | 'spawn' | 'fs' | 'helperExists' | 'versionNote'> = {}): KvmBackend {
+export function kvmTcgBackend(opts: Omit<KvmBackendOptions, 'name' | 'kind' | 'helper' | 'spawn' | 'fs' | 'helperExists' | 'versionNote'> = {}): KvmBackend {
   let ctx: { host: TcgHost; image: TcgHostImage; qemuVersion: string } | undefined;
   const inner = kvmNativeBackend({
     ...opts,
     name: KVM_TCG_BACKEND,
+    kind: 'emulator',
     helper: GUEST_HELPER,
     helperExists: async () => true,
     spawn: (args, input, onStdout) => ctx!.host.spawn(args, input, onStdout),
@@ -60,7 +61,7 @@ export function kvmTcgBackend(opts: Omit<KvmBackendOptions, 'name' | 'helper' | 
     } catch (e) {
       shared = undefined;
       const reason = (e as Error).message;
-      return { name: KVM_TCG_BACKEND, available: false, reason, features: unavailableFeatures(reason) };
+      return { name: KVM_TCG_BACKEND, kind: 'emulator', available: false, reason, features: unavailableFeatures(reason) };
     }
     const info = await inner.probe();
     // the CPU its records show: QEMU's `max` under TCG, as the guest's /proc/cpuinfo reads it

@@ -12,7 +12,7 @@ import { LineSplitter, lineRecorder } from '../lines.ts';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
-import type { BackendInfo, Feature } from '../../core/types.ts';
+import type { BackendInfo, BackendKind, Feature, TortureCounts } from '../../core/types.ts';
 import { FEATURES } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import { ROOT } from '../../generator/index.ts';
@@ -103,15 +103,31 @@ export function parseStatus(stderr: string): KvmStatus | undefined {
   }
 }
 
-/** `torture: N restores (a at exits, b at timer signals)`, plus MSRs that could not be written back. */
-export function tortureNote(s: KvmStatus): string | undefined {
+/** The torture counts of the helper's status line as BootResult.torture, or undefined without --torture. */
+export function tortureCounts(s: KvmStatus): TortureCounts | undefined {
   const t = s.torture;
   if (!t) return undefined;
-  const where = `${t.at_exit} at ${t.every !== undefined && t.every > 1 ? `1 exit in ${t.every}` : 'exits'}, ${t.at_timer} at timer signals`;
+  return {
+    restores: t.restores,
+    atExits: t.at_exit,
+    atTimer: t.at_timer,
+    // absent from helpers older than --torture-every / --torture-control
+    every: t.every ?? 1,
+    control: t.control ?? false,
+    inL2: t.saw_guest_mode,
+    msrsLeftOut: t.msrs_unwritable > 0 ? t.unwritable : [],
+  };
+}
+
+/** `torture: N restores (a at exits, b at timer signals)`, plus MSRs that could not be written back. */
+export function tortureNote(s: KvmStatus): string | undefined {
+  const t = tortureCounts(s);
+  if (!t) return undefined;
+  const where = `${t.atExits} at ${t.every > 1 ? `1 exit in ${t.every}` : 'exits'}, ${t.atTimer} at timer signals`;
   if (t.control) return `torture control: ${t.restores} forced exits (${where}), no save/restore`;
   let note = `torture: ${t.restores} restores (${where})`;
-  if (t.saw_guest_mode) note += ', some while L2 ran';
-  if (t.msrs_unwritable > 0) note += `; MSRs KVM would not restore, left out: ${t.unwritable.join(' ')}`;
+  if (t.inL2) note += ', some while L2 ran';
+  if (t.msrsLeftOut.length > 0) note += `; MSRs KVM would not restore, left out: ${t.msrsLeftOut.join(' ')}`;
   return note;
 }
 
@@ -236,6 +252,8 @@ export function nativeSpawner(helper: string, opts: { env?: Record<string, strin
 export interface KvmBackendOptions {
   /** The backend's name (default KVM_BACKEND; the TCG host's is KVM_TCG_BACKEND). */
   name?: string;
+  /** What its records are: hardware (default: KVM on this host's CPU); the TCG host's KVM runs on QEMU's emulation, an emulator. */
+  kind?: BackendKind;
   /** The helper binary (default KVM_HELPER). */
   helper?: string;
   /** How the helper is started (default nativeSpawner: a child process here). */
@@ -302,9 +320,10 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     });
   let probed: KvmProbe | undefined;
   const name = opts.name ?? KVM_BACKEND;
+  const kind = opts.kind ?? 'hardware';
 
   async function probe(): Promise<BackendInfo> {
-    const unavailable = (reason: string): BackendInfo => ({ name, available: false, reason, features: unavailableFeatures(reason) });
+    const unavailable = (reason: string): BackendInfo => ({ name, kind, available: false, reason, features: unavailableFeatures(reason) });
     const facts = await readHostFacts(fs);
     const problems: string[] = [];
     const device = kvmDeviceProblem(facts);
@@ -326,6 +345,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     const nested = p.caps.nested_state > 0 ? `nested state ${p.caps.nested_state} bytes` : 'no nested state (KVM_CAP_NESTED_STATE 0)';
     return {
       name,
+      kind,
       available: true,
       reason: '',
       features,
@@ -385,8 +405,9 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       idleTimeoutMs: req.idleTimeoutMs,
     });
     const note = status ? tortureNote(status) : undefined;
-    return { end, lines, detail, seconds: (performance.now() - t0) / 1000, ...(note ? { note } : {}) };
+    const counts = status ? tortureCounts(status) : undefined;
+    return { end, lines, detail, seconds: (performance.now() - t0) / 1000, ...(note ? { note } : {}), ...(counts ? { torture: counts } : {}) };
   }
 
-  return { name, probe, boot, kvm: () => probed };
+  return { name, kind, probe, boot, kvm: () => probed };
 }

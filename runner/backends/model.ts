@@ -46,6 +46,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const name = opts.name ?? `model${opts.l0 ? '-l0' : ''}${mutants.length ? `+${mutants.join('+')}` : ''}`;
   return {
     name,
+    kind: 'model',
     // which bits of a record the manual defines in the case's situation (model/svm/masks.ts),
     // under the profile the case's boot ran with
     maskFor: (c, record) => recordMask(c.template.record, record, svmSwitches(bootProfile(profile, cpuConfigOf(c)))),
@@ -61,7 +62,7 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
           : { present: false, absent: true, reason: `profile ${profile.name} has no ${f}` };
       }
       const under = opts.l0 ? ', under the virtual L0' : '';
-      return { name, available: true, reason: '', features, version: `svmconf model (profile ${profile.name}${under})` };
+      return { name, kind: 'model', available: true, reason: '', features, version: `svmconf model (profile ${profile.name}${under})` };
     },
     async boot(req: BootRequest): Promise<BootResult> {
       const started = performance.now();

@@ -9,7 +9,7 @@
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { LineSplitter, lineRecorder } from '../lines.ts';
-import type { BackendInfo, CpuConfig, Feature } from '../../core/types.ts';
+import type { BackendInfo, BackendKind, CpuConfig, Feature } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import {
   kvmDeviceProblem,
@@ -260,6 +260,8 @@ export async function qemuAcceptsCpu(
 export function createQemuBackend(opts: QemuBackendOptions): Backend {
   const accel = opts.accel;
   const name = opts.name ?? (accel === 'tcg' ? 'qemu-tcg' : 'qemu-kvm');
+  // under KVM the guest runs on the host's CPU; under TCG on QEMU's emulation of one
+  const kind: BackendKind = accel === 'kvm' ? 'hardware' : 'emulator';
   const binary = opts.binary ?? QEMU_BINARY;
   const cpuModel = opts.cpuModel ?? defaultCpuModel(accel);
   const enforce = opts.enforce ?? true;
@@ -272,6 +274,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
   async function probe(): Promise<BackendInfo> {
     const unavailable = (reason: string, version?: string): BackendInfo => ({
       name,
+      kind,
       available: false,
       reason,
       features: unavailableFeatures(reason),
@@ -312,6 +315,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     const features = host ? meetFeatures(host, vmm) : vmm;
     return {
       name,
+      kind,
       available: true,
       reason: '',
       features,
@@ -400,7 +404,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
   }
 
-  return { name, probe, boot };
+  return { name, kind, probe, boot };
 }
 
 export function qemuTcgBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {

@@ -5,9 +5,9 @@
 // defined record bits differ; one that no case kills survives (the suite cannot see that bug).
 
 import type { Case, CaseResult, Kernel } from '../core/types.ts';
-import type { Backend } from './backend.ts';
-import { runKernels } from './schedule.ts';
-import { modelBackend } from './backends/model.ts';
+import type { Backend } from '../runner/backend.ts';
+import { runKernels } from '../runner/schedule.ts';
+import { modelBackend } from '../runner/backends/model.ts';
 import { compareCase, formatDiff, maskFromResults } from '../report/compare.ts';
 import { findMutant, MUTANTS, type MutantName } from '../model/mutants.ts';
 import type { Profile } from '../model/profile.ts';

@@ -1,0 +1,38 @@
+// `svmconf publish`: one matrix per CPU family from results files of several machines and runs,
+// with the recorded hardware of each family (suite/publish.ts); prints one line per family.
+
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { ROOT } from '../../generator/index.ts';
+import { publishExitCode } from '../../report/publish.ts';
+import { publishRuns } from '../../suite/publish.ts';
+import { shownPath, type SetCode } from './common.ts';
+
+export function register(p: Command, setCode: SetCode): void {
+  p.command('publish')
+    .description('merge results.json files from several machines and runs into one matrix per CPU family: matrix.md, matrix.html, matrix.json, junit.xml')
+    .argument('<results...>', 'results.json files')
+    .option('--out <dir>', 'where the matrix files go', join(ROOT, 'out', 'publish'))
+    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--hw <dir>', 'recorded hardware (default: expected/hw)')
+    .option('--json', 'print matrix.json to stdout')
+    .action(async (files: string[], o) => setCode(await publish(files, { ...o, out: resolve(o.out) })));
+}
+
+export async function publish(files: string[], o: { out: string; deviations?: string; hw?: string; json?: boolean }): Promise<number> {
+  const { matrix, paths } = await publishRuns({
+    files: files.map((f) => ({ file: f, source: shownPath(f) })),
+    ...(o.deviations !== undefined ? { deviations: o.deviations } : {}),
+    ...(o.hw ? { hw: resolve(o.hw) } : {}),
+    out: o.out,
+  });
+  if (o.json) process.stdout.write(`${JSON.stringify(matrix, null, 2)}\n`);
+  else {
+    for (const f of matrix.families) {
+      const v = f.summary.verdicts;
+      process.stdout.write(`${f.name} (family ${f.family.toString(16).toUpperCase().padStart(2, '0')}h, ${f.slug}${f.profile ? `, profile ${f.profile}` : ''}): ${f.runs.length} run(s), ${f.columns.length} column(s)${f.recorded.length ? ` incl. ${f.recorded.length} recorded` : ''}, ${f.summary.cases} cases: diverge ${v.diverge}, known ${v.known}, agree ${v.agree}, single ${v.single}, none ${v.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}\n`);
+    }
+    process.stdout.write(`wrote ${Object.values(paths).map(shownPath).join(', ')}\n`);
+  }
+  return publishExitCode(matrix);
+}
