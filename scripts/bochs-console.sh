@@ -2,7 +2,7 @@
 # A serial console for the console backend: Bochs boots the suite image from a CD-ROM and this
 # script's output is its COM1 (Bochs writes COM1 to a file; tail follows it until Bochs exits).
 #   usage: scripts/bochs-console.sh <image.iso> [bochs cpu model, default phenom_8650_toliman]
-# Headless as /work/shared/recipes.md measured: the rfb display inside a private network
+# Headless as docs/tools.md "Bochs" describes: the rfb display inside a private network
 # namespace (unshare -rn: the rfb port listens nowhere), the debugger told to continue and quit.
 # phenom_8650_toliman is family 10h: SVM and NPT without NRIPS, like QEMU 7.2's TCG; `ryzen` has NRIPS.
 set -euo pipefail

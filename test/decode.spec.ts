@@ -1,5 +1,5 @@
 // Decoding of record fields and the architectural constants behind it.
-// Expected strings are derived by hand from /work/shared/svm-facts.md (SF) and the AMD64 APM vol. 2
+// Expected strings are derived by hand from docs/svm-rules.md (SR) and the AMD64 APM vol. 2
 // (pub. 24593): the comment on each case says which bits mean what.
 
 import assert from 'node:assert/strict';
@@ -47,7 +47,7 @@ describe('arch constants', () => {
     for (const v of [0, 1, 2, 3, 4, 5, 6, 7, 16, 18, 19, 20, 28]) assert.equal(pushesErrorCode(v), false, `vector ${v}`);
   });
 
-  it('exit codes match SF "Exit codes" (0x40 + vector, …, INVALID = all ones)', () => {
+  it('exit codes match SR "Exit codes" (0x40 + vector, …, INVALID = all ones)', () => {
     assert.equal(EXIT.EXCP_BP, 0x43n);
     assert.equal(EXIT.EXCP_PF, 0x4en);
     assert.equal(EXIT.SWINT, 0x75n);
@@ -61,7 +61,7 @@ describe('arch constants', () => {
     assert.equal(exitCodeName(0x500n), undefined);
   });
 
-  it('VMCB offsets match SF "VMCB control area" / "save area"', () => {
+  it('VMCB offsets match SR "VMCB offsets"', () => {
     assert.equal(VMCB.EXIT_CODE, 0x070);
     assert.equal(VMCB.EXIT_INT_INFO, 0x088);
     assert.equal(VMCB.EVENT_INJ, 0x0a8);
@@ -70,7 +70,7 @@ describe('arch constants', () => {
     assert.equal(VMCB_SAVE.CPL, 0x4cb);
   });
 
-  it('EVENTINJ composes and splits (SF: vector 7:0, type 10:8, EV 11, V 31, error code 63:32)', () => {
+  it('EVENTINJ composes and splits (SR "EVENTINJ and EXITINTINFO layout": vector 7:0, type 10:8, EV 11, V 31, error code 63:32)', () => {
     // INT 0x20 injected: V (0x8000_0000) | type 4 << 8 (0x400) | 0x20.
     assert.equal(makeEventInj({ vector: 0x20, type: EVENT_TYPE.SOFT_INT }), 0x8000_0420n);
     // #GP with error code 0x1a: V | EV (0x800) | 3 << 8 | 13, code in the high dword.
@@ -139,7 +139,7 @@ describe('arch constants', () => {
 });
 
 describe('decode: exit codes', () => {
-  it('names exception intercepts 0x40 + vector (SF "Exit codes")', () => {
+  it('names exception intercepts 0x40 + vector (SR "Exit codes")', () => {
     assert.equal(formatExitCode(0x43n), 'VMEXIT_EXCP_BP (0x43)');
     assert.equal(formatExitCode(0x4dn), 'VMEXIT_EXCP_GP (0x4d)');
     assert.equal(formatExitCode(0x4en), 'VMEXIT_EXCP_PF (0x4e)');
@@ -159,13 +159,13 @@ describe('decode: exit codes', () => {
 });
 
 describe('decode: event info (EVENTINJ / EXITINTINFO)', () => {
-  it('INT3 delivery interrupted: TYPE 3 (SF: INT3 is an exception in EXITINTINFO)', () => {
+  it('INT3 delivery interrupted: TYPE 3 (SR "EXITINTINFO types of the interrupt instructions": INT3 is an exception)', () => {
     // V bit 31 | type 3 << 8 | vector 3 = 0x8000_0303
     assert.equal(formatEventInfo(0x8000_0303n), 'V=1 TYPE=EXCEPTION VEC=#BP(3)');
   });
   it('INT n: TYPE 4, non-exception vector in hex', () => {
     assert.equal(formatEventInfo(0x8000_0420n), 'V=1 TYPE=SOFT_INT VEC=0x20');
-    // `int $3` is TYPE 4 (SF): the vector is not decoded as an exception
+    // `int $3` is TYPE 4 (SR): the vector is not decoded as an exception
     assert.equal(formatEventInfo(0x8000_0403n), 'V=1 TYPE=SOFT_INT VEC=0x3');
   });
   it('EV=1 shows the error code of bits 63:32 in a 64-bit field', () => {

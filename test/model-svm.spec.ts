@@ -1,4 +1,4 @@
-// SVM in the model (APM vol. 2 ch. 15; /work/shared/svm-facts.md): VMRUN → guest → #VMEXIT round
+// SVM in the model (APM vol. 2 ch. 15; docs/svm-rules.md): VMRUN → guest → #VMEXIT round
 // trips on a small machine, with expectations derived by hand from the manual (sections cited per
 // test), and the defined-bits masks (model/svm/masks.ts).
 //
@@ -366,7 +366,7 @@ describe('model SVM: intercepts (15.9–15.12)', () => {
   });
 });
 
-describe('model SVM: defined-bits masks (model/svm/masks.ts; svm-facts.md)', () => {
+describe('model SVM: defined-bits masks (model/svm/masks.ts; docs/svm-rules.md "Defined bits per field")', () => {
   const sw = { nrips: true, decodeAssists: false };
   const u64 = { size: 8 };
   const ctx = (exitCode: bigint, exitIntInfo?: bigint, s = sw) => ({ exitCode, exitIntInfo, switches: s });

@@ -1,6 +1,7 @@
 // The report stage: comparison verdicts, summary, terminal table, Markdown matrix, results.json.
-// Event-info expectations are hand-derived from /work/shared/svm-facts.md ("EVENTINJ … one 64-bit
-// layout": V bit 31, TYPE 10:8, vector 7:0; INT3 is TYPE 3 in EXITINTINFO, `int $3` TYPE 4).
+// Event-info expectations are hand-derived from docs/svm-rules.md ("EVENTINJ and EXITINTINFO
+// layout": V bit 31, TYPE 10:8, vector 7:0; "EXITINTINFO types of the interrupt instructions": INT3
+// is TYPE 3 in EXITINTINFO, `int $3` TYPE 4).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 // The SVM building blocks of model/svm (vmcb, checks, npt, inject) against hand-built VMCBs and
 // page tables in a PhysicalMemory. Every expectation is derived by hand from the AMD64 APM vol. 2
-// (pub. 24593) chapter 15 and ../shared/svm-facts.md; the section is named next to it.
+// (pub. 24593) chapter 15 and docs/svm-rules.md; the section is named next to it.
 
 import assert from 'node:assert/strict';
 import { ACC, Cpu } from '../model/cpu/cpu.ts';
@@ -276,7 +276,7 @@ describe('model/svm/checks: VMRUN consistency checks → VMEXIT_INVALID (APM vol
     });
   });
 
-  it('TYPE 3 accepts exactly the exception vectors of svm-facts.md (0, 1, 3–8, 10–14, 16–19, 28, 30)', () => {
+  it('TYPE 3 accepts exactly the exception vectors of docs/svm-rules.md "Illegal event injection" (0, 1, 3–8, 10–14, 16–19, 28, 30)', () => {
     const accepted = [0, 1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 28, 30];
     assert.deepEqual([...INJECTABLE_EXCEPTIONS].sort((a, b) => a - b), accepted);
     const v = legalVmcb();
@@ -287,7 +287,7 @@ describe('model/svm/checks: VMRUN consistency checks → VMEXIT_INVALID (APM vol
     }
   });
 
-  it('#BR is legal into compatibility mode; #OF into 64-bit mode is accepted but reported unspecified (15.20; svm-facts.md)', () => {
+  it('#BR is legal into compatibility mode; #OF into 64-bit mode is accepted but reported unspecified (15.20; docs/svm-rules.md "Illegal event injection")', () => {
     const compat = legalVmcb();
     compat.setSave({ cs: seg(0x08, ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.DB) });
     compat.setEventInj(makeEventInj({ vector: VEC.BR, type: 3 }));
@@ -448,7 +448,7 @@ describe('model/svm/npt: nested paging (APM vol. 2 15.25.5–15.25.6)', () => {
     assert.throws(() => translate(cpu, LIN, ACC.WRITE), (e) => e instanceof Fault && e.vector === VEC.PF && e.errorCode === 3);
   });
 
-  it('IDT gate read of a page not present in the nested tables: 0x1_0000_0004, exact GPA, the event captured (svm-facts.md example)', () => {
+  it('IDT gate read of a page not present in the nested tables: 0x1_0000_0004, exact GPA, the event captured (docs/svm-rules.md "Nested page faults" example)', () => {
     // the IDT lives at linear LIN + 0x1000 → guest-physical 0x60000; INT 0x80 reads the gate at
     // +0x80·16 = 0x800 (8.9.1), a supervisor data read; at the nested level a user read of the final
     // address: P=0, RW=0, US=1, bit 32 → 0x1_0000_0004; EXITINFO2 = 0x60800
