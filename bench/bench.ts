@@ -1,9 +1,9 @@
 // make bench: speed measured, never asserted. Each figure comes from this one run, and every
-// ratio is between backends measured here and now (README "Performance").
+// ratio is between backends measured here and now (docs/performance.md "How `make bench` measures").
 //   1. the model's MIPS on a straight-line loop kernel (bench/templates/loop.S.hbs), run
 //      LOOP_RUNS times in this process, each on a fresh Machine: the first run includes V8's
-//      warm-up (compilation, and a first machine that runs measurably slower: README
-//      "Performance"), so every run is printed, and the median is the figure
+//      warm-up (compilation, and a first machine that runs measurably slower: docs/performance.md
+//      "How `make bench` measures"), so every run is printed, and the median is the figure
 //   2. the model's MIPS over the L1 suite (instructions counted by the model)
 //   3. wall time of the L1 suite under the model and under qemu-tcg, and their ratio
 //   4. per L1 kernel, the boot time (all boots of that kernel summed) under the native kvm runner,

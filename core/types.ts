@@ -240,7 +240,7 @@ export interface DeviationMatch {
   fields: string[];
 }
 
-/** The contract of out/results.json (see README: "results.json"). */
+/** The contract of out/results.json (docs/results.md "results.json (`svmconf-results/1`)"). */
 export interface Results {
   schema: 'svmconf-results/1';
   generated: string;

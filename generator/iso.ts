@@ -1,7 +1,7 @@
 // The bootable suite image: the suite loader (templates/partials/suite_loader.S.hbs), every batch
 // kernel as a multiboot module, a grub.cfg with a menu, and grub-mkrescue for a hybrid BIOS+UEFI
-// ISO. One boot runs every batch in suite order and prints the protocol on COM1 (README
-// "Bootable image").
+// ISO. One boot runs every batch in suite order and prints the protocol on COM1 (docs/backends/console.md
+// "The image").
 
 import { execa } from 'execa';
 import { cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';

@@ -108,7 +108,7 @@ export interface LinkOutput {
 
 /**
  * Link objects at KERNEL_LOAD_ADDR with our linker script, then derive the multiboot ELF32 (QEMU's
- * -kernel takes multiboot only as ELF32: recipes.md) and a flat image (Bochs' optramimage).
+ * -kernel takes multiboot only as ELF32: docs/tools.md "QEMU") and a flat image (Bochs' optramimage).
  */
 export async function link(cacheDir: string, objects: string[], linkerScript: string, what: string): Promise<LinkOutput> {
   const key = sha256('ld', await toolVersion(), linkerScript, ...objects);

@@ -10,7 +10,7 @@
 //   none     no OK result
 // The reference is the first OK backend in a preference order (`model` first once it exists, then
 // the run's backend order). Records are compared byte for byte, field by field when the template's
-// layout is known. A per-field *defined-bits mask* (DESIGN.md "Comparison") decides which differing
+// layout is known. A per-field *defined-bits mask* (docs/architecture.md "Comparison") decides which differing
 // bits count: differences outside the mask are informational, never a divergence. The model ships
 // a mask with its results (CaseResult.mask, model/svm/masks.ts); without one every bit counts.
 

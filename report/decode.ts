@@ -95,7 +95,7 @@ function eventVector(vector: number, type: number): string {
 }
 
 /**
- * An EVENTINJ / EXITINTINFO value (svm-facts.md "EVENTINJ … one 64-bit layout"; APM 15.20):
+ * An EVENTINJ / EXITINTINFO value (docs/svm-rules.md "EVENTINJ and EXITINTINFO layout"; APM 15.20):
  *   `V=1 TYPE=SOFT_INT VEC=0x20`, `V=1 TYPE=EXCEPTION VEC=#BP(3) EV=1 ERR=0x0`, `V=0`.
  * ERR (bits 63:32) only exists in a 64-bit field; it is shown when EV=1, or when it is non-zero
  * although EV=0 (undefined bits that may explain a byte difference). Bits a valid event should not

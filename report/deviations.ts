@@ -1,4 +1,4 @@
-// The deviation registry (DESIGN.md "Comparison"): expected/deviations.yaml lists divergences that
+// The deviation registry (docs/architecture.md "Comparison"): expected/deviations.yaml lists divergences that
 // are understood — which backend, which versions, which cases and record fields, what the backend
 // gives, what the manual says, and the evidence (manual section, peer source line, thread). The
 // comparison shows a divergence covered by an entry as a *known deviation*; nothing here can hide a

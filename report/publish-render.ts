@@ -70,7 +70,7 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
     L.push('| column | kind | CPU |', '|---|---|---|');
     for (const c of f.columns) L.push(`| ${code(c.key)} | ${c.kind} | ${mdCell(c.cpu ? `${c.cpu.familyName} (family ${hex2(c.cpu.family)}h model ${hex2(c.cpu.model)}h stepping ${c.cpu.stepping}), ${c.cpu.source}` : 'not known')} |`);
     L.push('');
-    if (f.recorded.length === 0) L.push(`Recorded hardware: none under \`expected/hw/${f.slug}/\` yet (see README "Publishing a matrix per CPU family").`, '');
+    if (f.recorded.length === 0) L.push(`Recorded hardware: none under \`expected/hw/${f.slug}/\` yet (see docs/publishing.md "record: hardware truth").`, '');
     L.push(`| case | ${f.columns.map((c) => code(c.key)).join(' | ')} | verdict |`);
     L.push(`|---|${f.columns.map(() => '---').join('|')}|---|`);
     for (const c of f.cases) {

@@ -1,4 +1,4 @@
-// Warm/cold comparison (DESIGN.md "The scenario space": pages touched for the first time and warm
+// Warm/cold comparison (docs/model.md "Warm and cold pages": pages touched for the first time and warm
 // pages must give identical outcomes). Cases whose ids differ only in `temp=cold` vs `temp=warm`
 // run the same event with its pages untouched or touched first; a hypervisor that faults guest pages
 // in on first touch (KVM; the model's virtual L0) must not let that show. So on every backend that

@@ -4,7 +4,7 @@
 // many records equal the -kernel ones, listing every case that does not.
 //   usage: node --import tsx scripts/iso-compare.ts [--filter <glob>]... [--skip-bochs] [--grub-reference]
 // The test suite (test/console-e2e.spec.ts) asserts the QEMU half; this script adds Bochs and the
-// figures for README "Bootable image".
+// figures for docs/runs.md.
 
 import { execa } from 'execa';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

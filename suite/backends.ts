@@ -71,7 +71,7 @@ export async function withReferenceModels(probed: Probed, profile: Profile): Pro
 /**
  * Backends run only when named: the model under the virtual L0 (model/l0/), and kvm-tcg (the
  * native runner on KVM inside QEMU TCG, runner/backends/kvm-tcg.ts: minutes per suite, and its
- * divergences are KVM's or QEMU's, not yet sorted; README "KVM on the TCG host").
+ * divergences are KVM's or QEMU's, not yet sorted; docs/backends/kvm-tcg.md "Known behaviour").
  */
 export function namedOnlyBackends(profile: Profile, kvm: KvmBackendOptions = {}): Backend[] {
   return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm)];

@@ -5,7 +5,7 @@
 // feature absent runs only on the flavour that lacks it, and each flavour's column is compared
 // with the model under the profile of the same family (`referenceProfile`).
 //
-// One boot = one Bochs process, headless (/work/shared/recipes.md, "Bochs"): Debian's Bochs has no
+// One boot = one Bochs process, headless (docs/tools.md "Bochs"): Debian's Bochs has no
 // `nogui` display library, so it draws to an rfb display inside a private network namespace
 // (`unshare -rn`: the rfb port listens nowhere) and its built-in debugger is told to continue,
 // then quit. Bochs has no multiboot loader either: `optramimage1` puts the kernel's flat image at
@@ -30,7 +30,7 @@ export const BOCHS_BINARY = 'bochs';
 export const UNSHARE_BINARY = 'unshare';
 export const BOCHS_NOT_FOUND = 'bochs not found: apt-get install bochs bochsbios vgabios seabios (or run make setup)';
 
-/** The system BIOS (package bochsbios) and a VGA BIOS whose file exists (vgabios' default link dangles: recipes.md). */
+/** The system BIOS (package bochsbios) and a VGA BIOS whose file exists (vgabios' default link dangles: docs/tools.md "Bochs"). */
 export const BOCHS_BIOS = { file: '/usr/share/bochs/BIOS-bochs-latest', pkg: 'bochsbios' } as const;
 export const BOCHS_VGABIOS = { file: '/usr/share/seabios/vgabios-isavga.bin', pkg: 'seabios' } as const;
 
@@ -78,7 +78,7 @@ export interface FlavourSpec {
 
 /**
  * The two flavours. Bochs 2.7 cpu/cpudb/amd/ryzen.cc reports family 17h model 01h with 8000_000A
- * EDX 0x44f (NP, LBRV, SVML, NRIPS, FLUSH_BY_ASID, PAUSE_FILTER; recipes.md measured it);
+ * EDX 0x44f (NP, LBRV, SVML, NRIPS, FLUSH_BY_ASID, PAUSE_FILTER; docs/tools.md "Bochs");
  * phenomx3_8650_toliman.cc family 10h model 02h with EDX 0x7 (NP, LBRV, SVML), as the amd-10h
  * profile (which was measured from that very file).
  */

@@ -3,7 +3,7 @@
 // its stdout (parsed like QEMU's serial output) and ends with one status line on stderr, a JSON
 // object after "SVMCONF-KVM ", which classifyKvmExit turns into a BootResult. A C helper in its own
 // process rather than an addon: no Node ABI to build against, a VMM crash is the boot's CRASH and
-// not the runner's, and the helper can be run and straced alone (README "The native KVM runner").
+// not the runner's, and the helper can be run and straced alone (docs/backends/kvm.md "The helper").
 //
 // The guest's CPUID is KVM_GET_SUPPORTED_CPUID (asked once, by `svmconf-kvm --probe`) with the
 // features the kernel's cpu config hides cleared (runner/kvm-cpuid.ts), handed in on stdin.

@@ -1,4 +1,4 @@
-// The TCG host (README "KVM on the TCG host"): Debian's Linux booted under QEMU TCG with SVM
+// The TCG host (docs/backends/kvm-tcg.md): Debian's Linux booted under QEMU TCG with SVM
 // emulated (`-cpu max`), kvm_amd loaded with nested=1, and an agent (runner/tcghost/init.sh)
 // that runs the native KVM runner's helper on request. The `kvm-tcg` backend
 // (runner/backends/kvm-tcg.ts) runs the helper there exactly as the `kvm` backend runs it on this

@@ -1,4 +1,4 @@
-// The TCG host's boot files (README "KVM on the TCG host"): Debian's own kernel, with kvm_amd and
+// The TCG host's boot files (docs/backends/kvm-tcg.md): Debian's own kernel, with kvm_amd and
 // the 9p modules from the same package, busybox-static, the native runner's helper linked
 // statically, and runner/tcghost/init.sh as /init. Built under build/tcghost/:
 //

@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # /init of the TCG host: a Linux guest of QEMU TCG whose kvm_amd (nested=1) runs on QEMU's SVM
 # emulation, so that the native KVM runner (native/kvm/) can be run against real KVM code on a
-# machine without SVM hardware (README "KVM on the TCG host"). runner/tcghost/image.ts packs this
+# machine without SVM hardware (docs/backends/kvm-tcg.md). runner/tcghost/image.ts packs this
 # file, busybox, the static helper and the kernel modules into the initramfs; runner/tcghost/host.ts
 # boots it and talks to the agent below through a 9p share, the spool.
 #
