@@ -60,7 +60,7 @@ NATIVE_CFLAGS ?= -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -W
 NATIVE_SRC := $(wildcard native/kvm/*.c)
 NATIVE_BIN := build/native/svmconf-kvm
 native: $(NATIVE_BIN)
-$(NATIVE_BIN): $(NATIVE_SRC) native/kvm/vmm.h
+$(NATIVE_BIN): $(NATIVE_SRC) $(wildcard native/kvm/*.h)
 	@mkdir -p $(dir $@)
 	$(NATIVE_CC) $(NATIVE_CFLAGS) -o $@ $(NATIVE_SRC)
 

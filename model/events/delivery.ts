@@ -4,7 +4,7 @@
 // One entry point, deliverEvent(cpu, event), for every kind of event (Event in classes.ts);
 // deliverFault(cpu, fault) wraps it for the Fault a running instruction threw. The event whose
 // delivery is under way is `cpu.delivering` (undefined otherwise): a guest-mode layer reads it in
-// its hooks (`cpu.eventHooks`, EventHooks in classes.ts) to report EXITINTINFO. Delivery changes
+// its hooks (`cpu.eventHooks`, EventHooks in cpu/cpu.ts) to report EXITINTINFO. Delivery changes
 // nothing in the CPU until every check and every stack write of the frame has succeeded, so an
 // exception raised midway leaves the state of the interrupted program intact (except CR2, written
 // when a #PF is recognized, and DR7.GD, cleared on entry to the #DB handler).
@@ -39,7 +39,8 @@ import {
 } from '../segmentation.ts';
 import { tssStack32, tssStack64, type TssStack32 } from './tss.ts';
 
-export type { Event, EventKind, EventHooks } from './classes.ts';
+export type { Event, EventKind } from './classes.ts';
+export type { EventHooks } from '../cpu/cpu.ts';
 
 export interface DeliveryResult {
   /** 'delivered': the handler of `event` is about to run; 'intercepted': a hook took over. */

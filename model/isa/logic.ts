@@ -13,7 +13,7 @@ import { GPR } from '../cpu/state.ts';
 import type { Insn } from '../decode.ts';
 import { cpuidOf } from '../profile.ts';
 import { VEC } from '../../arch/x86.ts';
-import { condition, CONDITION_SUFFIXES } from './control.ts';
+import { condition, CONDITION_SUFFIXES } from './condition.ts';
 import { define } from './registry.ts';
 
 // ---- AND, OR, XOR, TEST: CF = OF = 0, SF/ZF/PF from the result (AF = 0, cpu/flags.ts) -----------

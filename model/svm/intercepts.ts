@@ -23,11 +23,11 @@
 //
 // EXITINFO1/2 written where the manual gives them no meaning are 0 (masked by masks.ts).
 
-import type { Cpu } from '../cpu/cpu.ts';
+import type { Cpu, EventHooks } from '../cpu/cpu.ts';
 import type { Fault, AccessAbort } from '../cpu/fault.ts';
 import { GPR } from '../cpu/state.ts';
 import type { Insn } from '../decode.ts';
-import type { Event, EventHooks } from '../events/classes.ts';
+import type { Event } from '../events/classes.ts';
 import { VEC, pushesErrorCode } from '../../arch/x86.ts';
 import { EXIT, INTERCEPT_MISC1 as M1, INTERCEPT_MISC2 as M2 } from '../../arch/svm.ts';
 import { guestOf, svmInstructionFault, type GuestMode } from './guest.ts';

@@ -9,6 +9,7 @@
  *   cpuid.c     the CPUID table the runner hands in (text, pure)
  *   vm.c        VM and vCPU creation, the multiboot entry state, capability checks
  *   state.c     save and restore of the whole vCPU (the --torture mode)
+ *   json.c      JSON text for the status line (json.h)
  *   selftest.c  checks of the pure parts, runnable without /dev/kvm (--selftest)
  */
 #ifndef SVMCONF_KVM_VMM_H
@@ -154,7 +155,5 @@ int state_restore(struct vm *vm, struct vcpu_state *s, struct torture_stats *st,
 /* ---- helpers ---- */
 #define ERRF(err, errlen, ...) (snprintf((err), (errlen), __VA_ARGS__), -1)
 int selftest(void);
-/* Append s to a JSON document as a quoted string. */
-void json_string(char *dst, size_t cap, const char *s);
 
 #endif
