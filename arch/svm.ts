@@ -369,6 +369,24 @@ export function parseEventInfo(value: bigint): EventInfo {
   };
 }
 
+/**
+ * A soft exception: TYPE 3 (exception) with vector 3 (#BP) or 4 (#OF), the exceptions INT3 and INTO
+ * raise. Injected, it is delivered "like a trap raised by INT3 and INTO", with the gate-DPL check
+ * (APM vol. 2 15.20; docs/svm-rules.md "Soft events").
+ */
+export function isSoftException(info: Pick<EventInfo, 'type' | 'vector'>): boolean {
+  return info.type === EVENT_TYPE.EXCEPTION && (info.vector === VEC.BP || info.vector === VEC.OF);
+}
+
+/**
+ * A soft event: TYPE 4 (INT n) or a soft exception. These stand for an instruction's trap: an
+ * injected one pushes next_rip (with NRIPS), and an interrupted one is known by the instruction's
+ * RIP, not by EXITINTINFO (APM vol. 2 15.20, 15.7.1; docs/svm-rules.md "Soft events").
+ */
+export function isSoftEvent(info: Pick<EventInfo, 'type' | 'vector'>): boolean {
+  return info.type === EVENT_TYPE.SOFT_INT || isSoftException(info);
+}
+
 /** Compose an EVENTINJ value (V set unless valid: false). */
 export function makeEventInj(e: { vector: number; type: number; ev?: boolean; errorCode?: number; valid?: boolean }): bigint {
   let v = BigInt(e.vector & 0xff) | (BigInt(e.type & 7) << EVENTINJ.TYPE_SHIFT);
