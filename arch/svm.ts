@@ -196,6 +196,14 @@ export const VMCB_SAVE = {
   RIP: 0x578,
   RSP: 0x5d8,
   RAX: 0x5f8,
+  STAR: 0x600,
+  LSTAR: 0x608,
+  CSTAR: 0x610,
+  SFMASK: 0x618,
+  KERNEL_GS_BASE: 0x620,
+  SYSENTER_CS: 0x628,
+  SYSENTER_ESP: 0x630,
+  SYSENTER_EIP: 0x638,
   CR2: 0x640,
   G_PAT: 0x668,
 } as const;
@@ -412,56 +420,7 @@ export const NPF_INFO = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// MSRs
+// MSRs (arch/msr.ts) and CPUID (arch/cpuid.ts): defined there, re-exported here for the SVM users
 
-export const MSR = {
-  EFER: 0xc000_0080,
-  VM_CR: 0xc001_0114,
-  VM_HSAVE_PA: 0xc001_0117,
-} as const;
-
-/** EFER bits (APM vol. 2 §3.1.7). */
-export const EFER = {
-  SCE: 1n << 0n, // APM, not in svm-facts.md
-  LME: 1n << 8n,
-  LMA: 1n << 10n,
-  NXE: 1n << 11n,
-  SVME: 1n << 12n,
-} as const;
-
-/** VM_CR bits. */
-export const VM_CR = {
-  SVMDIS: 1n << 4n,
-} as const;
-
-// ---------------------------------------------------------------------------------------------
-// CPUID
-
-export const CPUID_LEAF = {
-  VENDOR: 0x0000_0000,
-  FEATURES: 0x0000_0001,
-  EXT_MAX: 0x8000_0000,
-  EXT_FEATURES: 0x8000_0001,
-  /** SVM features: EAX revision, EBX number of ASIDs, EDX feature bits (CPUID_SVM_EDX). */
-  SVM: 0x8000_000a,
-} as const;
-
-/** CPUID 8000_0001 ECX bits. */
-export const CPUID_EXT_ECX = {
-  SVM: 2,
-} as const;
-
-/** CPUID 8000_000A EDX bits (bit numbers). */
-export const CPUID_SVM_EDX = {
-  NP: 0,
-  LBRV: 1,
-  SVML: 2,
-  NRIPS: 3,
-  TSC_RATE: 4,
-  VMCB_CLEAN: 5,
-  FLUSH_BY_ASID: 6,
-  DECODE_ASSISTS: 7,
-  PAUSE_FILTER: 10,
-  PAUSE_FILTER_THRESHOLD: 12,
-  VGIF: 16,
-} as const;
+export { MSR, EFER, VM_CR } from './msr.ts';
+export { CPUID_LEAF, CPUID_EXT_ECX, CPUID_SVM_EDX } from './cpuid.ts';

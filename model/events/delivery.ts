@@ -32,7 +32,7 @@ import { ACC, isCanonical } from '../cpu/cpu.ts';
 import { ATTR, GPR, SEG } from '../cpu/state.ts';
 import { Fault, ModelStop, Shutdown } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
-import { VEC } from '../../arch/x86.ts';
+import { DESC_TYPE, VEC } from '../../arch/x86.ts';
 import { combine, describeEvent, eventOfFault, extBit, type Event } from './classes.ts';
 import {
   checkCodeForGate, loadCodeSegment, loadDescriptor, loadNullStack, loadRealModeSegment, readCodeDescriptor, segmentFromDescriptor, setAccessed,
@@ -142,7 +142,10 @@ function enter(cpu: Cpu, rip: bigint, rflags: number): void {
   cpu.nextRip = rip;
 }
 
-const GATE = { TASK: 0x5, INT16: 0x6, TRAP16: 0x7, INT32: 0xe, TRAP32: 0xf } as const;
+/** Gate types (arch/x86.ts DESC_TYPE): in long mode E/F are the 64-bit gates. */
+const GATE = {
+  TASK: DESC_TYPE.TASK_GATE, INT16: DESC_TYPE.INT_GATE16, TRAP16: DESC_TYPE.TRAP_GATE16, INT32: DESC_TYPE.INT_GATE, TRAP32: DESC_TYPE.TRAP_GATE,
+} as const;
 
 // ---- long mode: 16-byte gates, 64-bit frames (APM vol. 2 8.9) --------------------------------
 

@@ -21,6 +21,8 @@ import { flushTlb } from '../paging.ts';
 import { cpuidOf } from '../profile.ts';
 import { loadDataSegment, loadLdtr, loadTaskRegister } from '../segmentation.ts';
 import { VEC } from '../../arch/x86.ts';
+import { EFER, MSR, PAT_RESET, VM_CR } from '../../arch/msr.ts';
+import { CPUID_ADDRESS_SIZES, CPUID_EXT_ECX, CPUID_EXT_EDX, CPUID_LEAF } from '../../arch/cpuid.ts';
 import { define, defineForm } from './registry.ts';
 
 // ---- helpers ------------------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ export function writeCr(cpu: Cpu, n: number, value: bigint): void {
       return;
     case 3: {
       if (cpu.longMode) {
-        const width = BigInt(cpuidOf(cpu.profile, 0x8000_0008, 0).eax & 0xff || 36);
+        const width = BigInt(cpuidOf(cpu.profile, CPUID_LEAF.ADDRESS_SIZES, 0).eax & CPUID_ADDRESS_SIZES.PHYS_WIDTH_MASK || CPUID_ADDRESS_SIZES.DEFAULT_PHYS_WIDTH);
         if (value >> width) throw gp(0);
       }
       cpu.cr3 = cpu.longMode ? value : value & 0xffff_ffffn;
@@ -342,25 +344,6 @@ define('Sldt', (cpu, insn) => {
 
 // ---- MSRs (APM vol. 2 appendix A; vol. 3 RDMSR, WRMSR) -------------------------------------------------------
 
-export const MSR = {
-  TSC: 0x10,
-  PAT: 0x277,
-  EFER: 0xc000_0080,
-  STAR: 0xc000_0081,
-  LSTAR: 0xc000_0082,
-  CSTAR: 0xc000_0083,
-  SFMASK: 0xc000_0084,
-  FS_BASE: 0xc000_0100,
-  GS_BASE: 0xc000_0101,
-  KERNEL_GS_BASE: 0xc000_0102,
-  VM_CR: 0xc001_0114,
-  VM_HSAVE_PA: 0xc001_0117,
-} as const;
-
-/** PAT after reset (APM vol. 2 7.8.2): WB, WT, UC-, UC repeated. */
-export const PAT_RESET = 0x0007_0406_0007_0406n;
-const EFER_SCE = 1n;
-const VM_CR_SVMDIS = 1n << 4n;
 
 /** The time-stamp counter: one tick per retired instruction, plus what WRMSR(TSC) set (stored as an offset). */
 export function readTsc(cpu: Cpu): bigint {
@@ -369,13 +352,13 @@ export function readTsc(cpu: Cpu): bigint {
 
 /** EFER bits the profile lets software set (APM vol. 2 3.1.7; CPUID Fn8000_0001). */
 function eferWritable(cpu: Cpu): bigint {
-  const ext = cpuidOf(cpu.profile, 0x8000_0001, 0);
+  const ext = cpuidOf(cpu.profile, CPUID_LEAF.EXT_FEATURES, 0);
   let m = 0n;
-  if (ext.edx & (1 << 11)) m |= EFER_SCE;
-  if (ext.edx & (1 << 29)) m |= EFER_LME;
-  if (ext.edx & (1 << 20)) m |= EFER_NXE;
+  if (ext.edx & (1 << CPUID_EXT_EDX.SYSCALL)) m |= EFER.SCE;
+  if (ext.edx & (1 << CPUID_EXT_EDX.LM)) m |= EFER_LME;
+  if (ext.edx & (1 << CPUID_EXT_EDX.NX)) m |= EFER_NXE;
   // SVME: with SVM in CPUID (Fn8000_0001 ECX[2]) and not disabled by VM_CR.SVMDIS (APM vol. 2 15.4)
-  if (ext.ecx & (1 << 2) && !((cpu.msr.get(MSR.VM_CR) ?? 0n) & VM_CR_SVMDIS)) m |= EFER_SVME;
+  if (ext.ecx & (1 << CPUID_EXT_ECX.SVM) && !((cpu.msr.get(MSR.VM_CR) ?? 0n) & VM_CR.SVMDIS)) m |= EFER_SVME;
   return m;
 }
 

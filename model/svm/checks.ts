@@ -31,6 +31,7 @@ import { CR0, CR4, VEC } from '../../arch/x86.ts';
 import {
   EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
 } from '../../arch/svm.ts';
+import { CPUID_ADDRESS_SIZES, CPUID_EXT_EDX as EXT_EDX, CPUID_LEAF } from '../../arch/cpuid.ts';
 import { ATTR } from '../cpu/state.ts';
 import { hardwareCpuid, hardwareFeatures, type CpuidLeaf, type Profile } from '../profile.ts';
 import type { Vmcb } from './vmcb.ts';
@@ -47,21 +48,19 @@ export interface HostPaging {
 /** The part's CPUID as the profile (possibly with features hidden for this boot) reports it. */
 const partCpuid = (p: Profile, leaf: number): CpuidLeaf => hardwareCpuid(p, leaf, 0);
 
-/** CPUID Fn8000_0001 EDX bits (APM vol. 3 appendix E.4.2). */
-const EXT_EDX = { SYSCALL: 11, NX: 20, PAGE1GB: 26, LM: 29 } as const;
 
 /** Physical-address width (CPUID Fn8000_0008 EAX[7:0]), 36 when the leaf is absent (as paging.ts). */
 export function physAddrWidth(p: Profile): number {
-  return partCpuid(p, 0x8000_0008).eax & 0xff || 36;
+  return partCpuid(p, CPUID_LEAF.ADDRESS_SIZES).eax & CPUID_ADDRESS_SIZES.PHYS_WIDTH_MASK || CPUID_ADDRESS_SIZES.DEFAULT_PHYS_WIDTH;
 }
 
 function hasLongMode(p: Profile): boolean {
-  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.LM)) !== 0;
+  return (partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx & (1 << EXT_EDX.LM)) !== 0;
 }
 
 /** 1 GiB pages (CPUID Fn8000_0001 EDX[26] Page1GB). */
 export function has1GPages(p: Profile): boolean {
-  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.PAGE1GB)) !== 0;
+  return (partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx & (1 << EXT_EDX.PAGE1GB)) !== 0;
 }
 
 /** The part's SVM features (CPUID Fn8000_000A EDX; APM vol. 2 15.4): nested paging, NRIPS. */
@@ -76,7 +75,7 @@ export function svmFeatures(p: Profile): { npt: boolean; nrips: boolean } {
  * (15.5.1 "Any MBZ bit of EFER").
  */
 export function eferDefined(p: Profile): bigint {
-  const edx = partCpuid(p, 0x8000_0001).edx;
+  const edx = partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx;
   let m = EFER.SVME;
   if (edx & (1 << EXT_EDX.SYSCALL)) m |= EFER.SCE;
   if (edx & (1 << EXT_EDX.LM)) m |= EFER.LME | EFER.LMA;

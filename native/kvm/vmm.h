@@ -20,37 +20,14 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-/* ---- the guest's physical memory map (kept equal to model/machine.ts and generator/layout.ts) ---- */
+/* ---- the guest's world: memory map, multiboot numbers, ports ----
+ * Generated from arch/layout.ts by arch/c-header.ts into build/native/svmconf-arch.h (make native
+ * writes it first and compiles with -I build/native): GDT_ADDR, SEL_CODE32/SEL_DATA32, MBI_ADDR,
+ * MBI_CMDLINE_ADDR, MBI_CMDLINE_MAX, LOW_RESERVED_END, DEFAULT_RAM_MIB, MB_*, COM1_BASE, UART_*,
+ * DEBUG_EXIT_PORT, BOCHS_SHUTDOWN_PORT. */
+#include "svmconf-arch.h"
 
-/* Where the loader writes a flat GDT (null, 32-bit code 0x08, data 0x10) so GDTR points at real
- * descriptors that match the hidden parts of the segment registers. */
-#define GDT_ADDR 0x8000u
-#define SEL_CODE32 0x08u
-#define SEL_DATA32 0x10u
-/* The multiboot information block and the command line (the model uses the same addresses). */
-#define MBI_ADDR 0x9000u
-#define MBI_CMDLINE_ADDR 0x9100u
-#define MBI_CMDLINE_MAX 0x0f00u
-/* Nothing of the kernel may be loaded below this (the block above lives there). */
-#define LOW_RESERVED_END 0xa000u
 #define MIB (1024u * 1024u)
-#define DEFAULT_RAM_MIB 128u
-
-/* Multiboot Specification 0.6.96: header magic (3.1.2), the magic EAX holds at entry (3.2), the
- * information block's flags (3.3). The header must lie in the first 8192 bytes, 4-aligned. */
-#define MB_HEADER_MAGIC 0x1BADB002u
-#define MB_HEADER_SEARCH 8192u
-#define MB_BOOT_MAGIC 0x2BADB002u
-#define MB_INFO_MEMORY (1u << 0)
-#define MB_INFO_CMDLINE (1u << 2)
-
-/* ---- ports (docs/protocol.md; templates/partials/serial.S.hbs and batch.S.hbs) ---- */
-#define COM1_BASE 0x3f8u
-#define UART_LSR_THRE 0x20u /* transmitter holding register empty */
-#define UART_LSR_TEMT 0x40u /* transmitter empty */
-#define UART_LCR_DLAB 0x80u
-#define DEBUG_EXIT_PORT 0xf4u   /* QEMU's isa-debug-exit, iobase=0xf4, iosize=4 */
-#define BOCHS_SHUTDOWN_PORT 0x8900u /* "Shutdown" written byte by byte (Bochs) */
 
 /* ---- CPUID table ---- */
 #define CPUID_MAX_ENTRIES 256u
