@@ -1,6 +1,6 @@
 // The architectural constants of arch/x86.ts, arch/svm.ts, arch/msr.ts and arch/cpuid.ts rendered
 // for the kernels' assembly.
-// The generator prepends asmConstants() to every kernel source (next to generator/layout.ts's
+// The generator prepends asmConstants() to every kernel source (next to arch/layout.ts's
 // asmLayout()), so a template never spells a number the TypeScript side also knows.
 //
 // Naming rules (every name is upper case, `.set NAME, 0x…`):

@@ -1,8 +1,8 @@
 // AMD SVM architectural constants: #VMEXIT codes, VMCB layout, intercept bits, EVENTINJ /
 // EXITINTINFO fields, MSRs and CPUID bits. Names follow the AMD64 APM vol. 2 (pub. 24593) chapter 15
-// and appendices B/C; values are those of /work/shared/svm-facts.md. A few values the facts file does
-// not list (marked "APM, not in svm-facts.md") come from the same appendices and agree with Linux's
-// arch/x86/include/asm/svm.h.
+// and appendices B/C (docs/svm-rules.md "Exit codes", "VMCB offsets" summarise them for reading).
+// Values marked "APM only" come from those appendices alone (docs/svm-rules.md does not summarise
+// them, no case uses them yet); they agree with Linux's arch/x86/include/asm/svm.h.
 //
 // Widths: everything that lives in a 64-bit VMCB field or MSR (exit codes, EVENTINJ masks, EXITINFO1
 // bits, EFER bits) is a bigint; offsets, bit numbers and small enumerations are numbers.
@@ -49,10 +49,10 @@ export const EXIT = {
   EXCP_SX: 0x40n + BigInt(VEC.SX),
   INTR: 0x60n,
   NMI: 0x61n,
-  SMI: 0x62n, // APM, not in svm-facts.md
-  INIT: 0x63n, // APM, not in svm-facts.md
+  SMI: 0x62n, // APM only
+  INIT: 0x63n, // APM only
   VINTR: 0x64n,
-  CR0_SEL_WRITE: 0x65n, // APM, not in svm-facts.md (0x65–0x73 likewise)
+  CR0_SEL_WRITE: 0x65n, // APM only (0x65–0x73 likewise)
   IDTR_READ: 0x66n,
   GDTR_READ: 0x67n,
   LDTR_READ: 0x68n,
@@ -69,15 +69,15 @@ export const EXIT = {
   RSM: 0x73n,
   IRET: 0x74n,
   SWINT: 0x75n,
-  INVD: 0x76n, // APM, not in svm-facts.md
-  PAUSE: 0x77n, // APM, not in svm-facts.md
+  INVD: 0x76n, // APM only
+  PAUSE: 0x77n, // APM only
   HLT: 0x78n,
-  INVLPG: 0x79n, // APM, not in svm-facts.md
-  INVLPGA: 0x7an, // APM, not in svm-facts.md
+  INVLPG: 0x79n, // APM only
+  INVLPGA: 0x7an, // APM only
   IOIO: 0x7bn,
   MSR: 0x7cn,
   TASK_SWITCH: 0x7dn,
-  FERR_FREEZE: 0x7en, // APM, not in svm-facts.md
+  FERR_FREEZE: 0x7en, // APM only
   SHUTDOWN: 0x7fn,
   VMRUN: 0x80n,
   VMMCALL: 0x81n,
@@ -85,10 +85,10 @@ export const EXIT = {
   VMSAVE: 0x83n,
   STGI: 0x84n,
   CLGI: 0x85n,
-  SKINIT: 0x86n, // APM, not in svm-facts.md
-  RDTSCP: 0x87n, // APM, not in svm-facts.md
+  SKINIT: 0x86n, // APM only
+  RDTSCP: 0x87n, // APM only
   ICEBP: 0x88n,
-  WBINVD: 0x89n, // APM, not in svm-facts.md (0x89–0x8D likewise)
+  WBINVD: 0x89n, // APM only (0x89–0x8D likewise)
   MONITOR: 0x8an,
   MWAIT: 0x8bn,
   MWAIT_CONDITIONAL: 0x8cn,
@@ -148,12 +148,12 @@ export const VMCB = {
   INTERCEPT_MISC2: 0x010,
   IOPM_BASE: 0x040,
   MSRPM_BASE: 0x048,
-  TSC_OFFSET: 0x050, // APM, not in svm-facts.md
+  TSC_OFFSET: 0x050, // APM only
   /** Guest ASID (u32); must be non-zero or VMRUN fails. */
   ASID: 0x058,
-  TLB_CONTROL: 0x05c, // APM, not in svm-facts.md (u8)
+  TLB_CONTROL: 0x05c, // APM only (u8)
   INT_CTL: 0x060,
-  INT_VECTOR: 0x064, // APM, not in svm-facts.md
+  INT_VECTOR: 0x064, // APM only
   INT_STATE: 0x068,
   EXIT_CODE: 0x070,
   EXIT_INFO_1: 0x078,
@@ -230,7 +230,7 @@ export const SEG_ATTRIB = {
   G: 1 << 11,
 } as const;
 
-/** INT_CTL (0x060) fields (APM appendix B; not in svm-facts.md, agree with Linux svm.h). */
+/** INT_CTL (0x060) fields (APM appendix B; APM only, agree with Linux svm.h). */
 export const INT_CTL = {
   V_TPR_MASK: 0xf,
   V_IRQ_BIT: 8,
@@ -246,7 +246,7 @@ export const INT_CTL = {
 export const INT_STATE = {
   /** Guest is in an interrupt shadow (STI / MOV SS). */
   SHADOW_BIT: 0,
-  /** Guest's RFLAGS.IF as seen by the host when V_INTR_MASKING (APM, not in svm-facts.md). */
+  /** Guest's RFLAGS.IF as seen by the host when V_INTR_MASKING (APM only). */
   GUEST_INT_MASK_BIT: 1,
 } as const;
 
@@ -255,7 +255,7 @@ export const NESTED_CTL = {
   NP_ENABLE_BIT: 0,
 } as const;
 
-/** TLB_CONTROL (0x05C) values (APM, not in svm-facts.md). */
+/** TLB_CONTROL (0x05C) values (APM only). */
 export const TLB_CONTROL = {
   NOTHING: 0,
   FLUSH_ALL: 1,
@@ -273,7 +273,7 @@ export const INTERCEPT_MISC1 = {
   SMI: 2,
   INIT: 3,
   VINTR: 4,
-  CR0_SEL_WRITE: 5, // APM, not in svm-facts.md (5–19, 22, 23, 25, 26, 30 likewise)
+  CR0_SEL_WRITE: 5, // APM only (5–19, 22, 23, 25, 26, 30 likewise)
   IDTR_READ: 6,
   GDTR_READ: 7,
   LDTR_READ: 8,
@@ -311,10 +311,10 @@ export const INTERCEPT_MISC2 = {
   VMSAVE: 3,
   STGI: 4,
   CLGI: 5,
-  SKINIT: 6, // APM, not in svm-facts.md
-  RDTSCP: 7, // APM, not in svm-facts.md
+  SKINIT: 6, // APM only
+  RDTSCP: 7, // APM only
   ICEBP: 8,
-  WBINVD: 9, // APM, not in svm-facts.md (9–13 likewise)
+  WBINVD: 9, // APM only (9–13 likewise)
   MONITOR: 10,
   MWAIT: 11,
   MWAIT_CONDITIONAL: 12,

@@ -15,7 +15,7 @@
 // the manual does not require it, and a walk that changes nothing is the deterministic choice.)
 // An entry is only written when a bit changes.
 //
-// Nested paging is not known here (DESIGN.md: paging must not import SVM). Every guest-physical
+// Nested paging is not known here (docs/model.md "One-way arrows inside model/": paging must not import SVM). Every guest-physical
 // access the walk makes goes through a PhysAccess; the default one is the identity on physical
 // memory, and guest mode installs its own with setPhysAccess (NPT: APM vol. 2 15.25.5), which may
 // throw (its #VMEXIT(NPF)) from any of the calls.

@@ -45,7 +45,7 @@ function featuresFrom(read: Read): Record<'svm' | 'npt' | 'nrips', boolean> {
 
 /**
  * The SVM features the model offers under a profile (from what its CPUID presents; APM vol. 2
- * 15.4; svm-facts.md "MSRs and CPUID"): what the model backend can offer to cases, and which cases
+ * 15.4; docs/svm-rules.md "VMCB offsets" for the MSR and CPUID bits): what the model backend can offer to cases, and which cases
  * the generator holds to the model's instruction list.
  */
 export function profileFeatures(p: Profile): Record<'svm' | 'npt' | 'nrips', boolean> {
@@ -70,7 +70,7 @@ export interface SvmSwitches {
   nestedPaging: boolean;
   lbrVirt: boolean;
   svmLock: boolean;
-  /** next_rip is written on #VMEXIT (svm-facts.md "next_rip"); without it the field is unspecified. */
+  /** next_rip is written on #VMEXIT (docs/svm-rules.md "next_rip"); without it the field is unspecified. */
   nrips: boolean;
   tscRate: boolean;
   vmcbClean: boolean;

@@ -2,7 +2,7 @@
 // segmentation and paging on each memory access, the stack, and the fetch/decode cache.
 //
 // Areas of the manual live in their own modules and are reached through small hooks, so the
-// arrows point one way (DESIGN.md "Model shape"): paging (ch. 5) translates, segmentation (ch. 4)
+// arrows point one way (docs/model.md "One-way arrows inside model/"): paging (ch. 5) translates, segmentation (ch. 4)
 // loads selectors, events (ch. 8) delivers, and a guest-mode layer (SVM, ch. 15) can wrap them.
 
 import { CpuState, GPR, SEG, ATTR, M64 } from './state.ts';

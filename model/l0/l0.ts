@@ -1,6 +1,6 @@
 // The virtual L0: the model run as the guest of a hypervisor that has not mapped the guest's pages
-// yet, the way KVM runs a guest whose memory it faults in on first touch (DESIGN.md "The scenario
-// space": first-touch pages must be transparent). Nothing in the CPU knows about it; it sits under
+// yet, the way KVM runs a guest whose memory it faults in on first touch (docs/model.md "The virtual
+// L0", "Warm and cold pages": first-touch pages must be transparent). Nothing in the CPU knows about it; it sits under
 // the machine (machine.ts OuterHypervisor): it watches every translated physical address and takes
 // what escapes a step.
 //

@@ -9,12 +9,12 @@
 //
 // Decisions where the manual is silent (each also at its place below):
 //  - CR3 MBZ bits are checked for a long-mode guest (EFER.LME = CR0.PG = 1): bits 63:52 and those
-//    above the physical-address width (APM vol. 2 3.1.2, as MOV CR3 checks them in isa/system.ts).
+//    above the physical-address width (APM vol. 2 3.1.2, as MOV CR3 checks them in isa/control-regs.ts).
 //    Outside long mode the VMCB's CR3 bits 63:32 have no MBZ rule in the manual: not checked.
 //  - EVENTINJ bits 30:12 ("Reserved, SBZ", Figure 15-5): whether VMRUN checks them is unspecified;
 //    not checked.
 //  - #OF (TYPE 3, vector 4) into a 64-bit guest: INTO is invalid in 64-bit mode like BOUND, but
-//    15.20 names only #BR; whether VMRUN rejects it is unspecified (svm-facts.md). The model
+//    15.20 names only #BR; whether VMRUN rejects it is unspecified (docs/svm-rules.md "Illegal event injection"). The model
 //    accepts it and delivers it; `unspecifiedVmrun` reports it so the outcome record is masked.
 //  - EV = 1 into a real-mode guest (real-mode delivery pushes no error code): unspecified; the
 //    model accepts it (delivery pushes nothing) and `unspecifiedVmrun` reports it.
@@ -85,7 +85,7 @@ export function eferDefined(p: Profile): bigint {
 
 /**
  * CR4 bits that exist on the profile: VME … OSXMMEXCPT (APM vol. 2 3.1.3). The profiles report no
- * CPUID leaf 7 and no XSAVE, so every other bit is MBZ (the same set MOV CR4 accepts, isa/system.ts).
+ * CPUID leaf 7 and no XSAVE, so every other bit is MBZ (the same set MOV CR4 accepts, isa/control-regs.ts).
  */
 export const CR4_DEFINED = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT;
 
@@ -96,7 +96,7 @@ export function cr3LongModeMbz(p: Profile): bigint {
 
 /**
  * Vectors TYPE 3 may inject: those chapter 8 (Table 8-1) defines as exceptions — #DE #DB #BP #OF
- * #BR #UD #NM #DF #TS #NP #SS #GP #PF #MF #AC #MC #XF #HV #SX — as svm-facts.md lists them (the
+ * #BR #UD #NM #DF #TS #NP #SS #GP #PF #MF #AC #MC #XF #HV #SX — as docs/svm-rules.md "Illegal event injection" lists them (the
  * set KVM accepts). #CP (21) needs shadow stacks and #VC (29) SEV-ES, which no profile has; vector 2
  * is NMI, not an exception (15.20); 9, 15, 20 (#VE is Intel's), 22–27, 31 are reserved and ≥ 32
  * are interrupts.
@@ -229,7 +229,7 @@ export function eventInjectionCheck(vmcb: Vmcb, opts: InjectionCheckOptions = {}
 }
 
 /**
- * VMRUNs the checks accept but whose outcome the manual leaves open (svm-facts.md): the model runs
+ * VMRUNs the checks accept but whose outcome the manual leaves open (docs/svm-rules.md "Illegal event injection"): the model runs
  * them its way and the outcome record must be masked. Undefined when nothing is open.
  *  - #OF (TYPE 3 vector 4) into a 64-bit guest: 15.20 names only #BR as impossible;
  *  - an error code (EV = 1) injected into a real-mode guest, where delivery pushes none (8.6).

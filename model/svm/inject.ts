@@ -1,7 +1,7 @@
 // Event injection (APM vol. 2 15.20) and EXITINTINFO (15.7.2), the pure parts: EVENTINJ → the
 // Event that delivery (model/events/delivery.ts) takes, and an Event → its EXITINTINFO encoding.
 //
-// Classification of EVENTINJ (svm-facts.md "EVENTINJ"):
+// Classification of EVENTINJ (docs/svm-rules.md "EVENTINJ and EXITINTINFO layout", "Soft events"):
 //   TYPE 0 → 'external' (INTR) with the vector;
 //   TYPE 2 → 'nmi', vector 2 whatever VECTOR holds (15.20: "If TYPE is 2 (NMI), the VECTOR field
 //            is ignored");
@@ -21,7 +21,7 @@
 // the masks step marks it). Every other event pushes the VMCB RIP. An exception raised while
 // delivering a trap-like injected event restarts at the VMCB RIP (`insnRip`), as for the
 // instruction it stands for.
-// Not set (unspecified, svm-facts.md "Things worth knowing"): RF in the pushed RFLAGS image — the
+// Not set (unspecified, docs/svm-rules.md "Injection: what the manual leaves open"): RF in the pushed RFLAGS image — the
 // event pushes RFLAGS.RF as the VMCB loaded it (`rf` undefined) — and CR2 for an injected #PF (the
 // VMM provides CR2 in the VMCB; injection does not write it).
 
