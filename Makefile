@@ -28,7 +28,7 @@ expected: setup
 mutants: setup
 	$(SVMCONF) mutants $(ARGS)
 
-## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; README "Bootable image")
+## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; docs/backends/console.md "The image")
 iso: setup
 	$(SVMCONF) iso $(ARGS)
 

@@ -1,5 +1,5 @@
 /*
- * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (README "The native KVM runner").
+ * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (docs/backends/kvm.md).
  *
  *   svmconf-kvm --kernel K.elf [--cmdline "start=0 end=3"] [--mem-mib 128] [--cpuid FILE|-]
  *               [--torture] [--torture-timer-us N] [--torture-every N] [--torture-control]

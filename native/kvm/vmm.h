@@ -1,6 +1,6 @@
 /*
- * svmconf-kvm: a small VMM over /dev/kvm that boots one svmconf batch kernel (README "The native
- * KVM runner"). This header holds the constants of the guest's world and the interfaces between
+ * svmconf-kvm: a small VMM over /dev/kvm that boots one svmconf batch kernel
+ * (docs/backends/kvm.md "The helper"). This header holds the constants of the guest's world and the interfaces between
  * the parts, one file per idea:
  *
  *   main.c      command line, the run loop, the final status line
