@@ -1,7 +1,7 @@
 /*
  * svmconf-kvm: a small VMM over /dev/kvm that boots one svmconf batch kernel
- * (docs/backends/kvm.md "The helper"). This header holds the constants of the guest's world and the interfaces between
- * the parts, one file per idea:
+ * (docs/backends/kvm.md "The helper"). This header holds the constants of the guest's world and
+ * the interfaces between the parts, one file per idea:
  *
  *   main.c      command line, the run loop, the final status line
  *   loader.c    multiboot v1 ELF32 loader and the multiboot information block (pure)
