@@ -19,6 +19,34 @@ export interface SourceRef {
   line: number;
 }
 
+/** The helpers templates may use, beside Handlebars' own (if, each, with, …). */
+const HELPERS: Record<string, (...args: unknown[]) => unknown> = {
+  eq: (a, b) => a === b,
+  ne: (a, b) => a !== b,
+  and: (...args) => args.slice(0, -1).every(Boolean),
+  or: (...args) => args.slice(0, -1).some(Boolean),
+  not: (a) => !a,
+  /** (in value "a" "b" …): value is one of the listed strings */
+  in: (v, ...rest) => rest.slice(0, -1).includes(v),
+};
+
+/** What renderCase puts in a case's context beside its matrix parameters. */
+export const CONTEXT_KEYS = ['case', 'template'] as const;
+
+function ownContext(c: Case, index: number): Record<(typeof CONTEXT_KEYS)[number], object> {
+  return { case: { id: c.id, index }, template: { id: c.template.id } };
+}
+
+/**
+ * Names a matrix parameter cannot have: the context's own keys (a parameter would be overwritten
+ * by them) and the helpers' names (`{{eq}}` calls the helper, never reads the parameter).
+ */
+export function reservedName(name: string): { kind: 'context' | 'helper' } | undefined {
+  if ((CONTEXT_KEYS as readonly string[]).includes(name)) return { kind: 'context' };
+  if (Object.hasOwn(HELPERS, name) || Object.hasOwn(Handlebars.helpers, name)) return { kind: 'helper' };
+  return undefined;
+}
+
 /** A Handlebars environment with the runtime partials and the helpers templates may use. */
 export class Renderer {
   private readonly hb = Handlebars.create();
@@ -27,14 +55,7 @@ export class Renderer {
   private readonly partialFiles = new Map<string, string>();
 
   constructor() {
-    const h = this.hb;
-    h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-    h.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
-    h.registerHelper('and', (...args: unknown[]) => args.slice(0, -1).every(Boolean));
-    h.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
-    h.registerHelper('not', (a: unknown) => !a);
-    /** (in value "a" "b" …): value is one of the listed strings */
-    h.registerHelper('in', (v: unknown, ...rest: unknown[]) => rest.slice(0, -1).includes(v));
+    for (const [name, fn] of Object.entries(HELPERS)) this.hb.registerHelper(name, fn);
   }
 
   sourceIndex(file: string): number {
@@ -107,7 +128,8 @@ export class Renderer {
 
   renderCase(c: Case, index: number): string {
     const t: Template = c.template;
-    const context = { ...c.params, case: { id: c.id, index }, template: { id: t.id } };
+    // the template's parameter names never collide with the own keys (generator/template.ts refuses them)
+    const context = { ...c.params, ...ownContext(c, index) };
     return this.renderAnnotated(t.displayPath, this.annotate(t.displayPath, t.body, t.bodyLine), context, t.bodyLine);
   }
 

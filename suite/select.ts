@@ -2,6 +2,7 @@
 // name, and the deviation registry. Each says plainly what was wrong with the option (UsageError),
 // or, for the registry, the file and line (report/deviations.ts DeviationError).
 
+import { stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Case } from '../core/types.ts';
 import { expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
@@ -16,7 +17,17 @@ export interface CaseSelection {
   filter: string[];
 }
 
+/** Each --templates folder exists and is a folder (said as a usage error before anything loads). */
+async function checkTemplateDirs(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    const s = await stat(d).catch(() => undefined);
+    if (!s) throw new UsageError(`--templates ${d}: no such folder`);
+    if (!s.isDirectory()) throw new UsageError(`--templates ${d}: not a folder`);
+  }
+}
+
 export async function selectCases(o: CaseSelection): Promise<Case[]> {
+  await checkTemplateDirs(o.templates);
   const cases = filterCases(expandAll(await loadTemplates(o.templates)), o.filter);
   if (cases.length === 0) throw new UsageError(`no case matches ${o.filter.length ? o.filter.join(', ') : 'the templates'}`);
   return cases;

@@ -1,0 +1,132 @@
+// Bad input said plainly (issue 14, items 6, 9-12, 16, 17): each case feeds the CLI (a child
+// process, `node bin/svmconf.js …`) a template folder, cache file, results file or --out that is
+// wrong in one way, and asserts the exit code (bin/cli.ts), the one-line message with file and
+// line where there is one, and that no JS stack trace is printed.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../generator/index.ts';
+
+const EXIT = { AGREE: 0, DIVERGE: 1, ERROR: 2, USAGE: 3 };
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Ran {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), ...args], {
+    cwd: opts.cwd ?? ROOT, encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 300_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One clear message: no JS stack frame (`    at f (file:line:col)`) anywhere on stderr. */
+function assertNoStack(r: Ran): void {
+  assert.doesNotMatch(r.stderr, /^\s+at .+[:(]/m, `a stack trace on stderr:\n${r.stderr}`);
+}
+
+const RECORD = 'record:\n  - { name: a, type: u64, doc: "a value" }\n';
+
+/** A template file: the front matter lines given, then a body. */
+function template(id: string, front: string, body = '\tCASE_OK\n'): string {
+  return `---\nid: ${id}\ntitle: a test template\nchecks: that bad input is refused\n${front}${RECORD}---\n${body}`;
+}
+
+let scratch: string;
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'svmconf-trust-'));
+});
+after(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A fresh template folder with these files. */
+async function folder(name: string, files: Record<string, string>): Promise<string> {
+  const dir = join(scratch, name);
+  await rm(dir, { recursive: true, force: true });
+  for (const [f, text] of Object.entries(files)) {
+    await mkdir(join(dir, f, '..'), { recursive: true });
+    await writeFile(join(dir, f), text);
+  }
+  return dir;
+}
+
+describe('trust: matrix parameters named like the renderer context (item 6)', function () {
+  this.timeout(60_000);
+  for (const name of ['case', 'template', 'eq', 'if']) {
+    it(`refuses a parameter named \`${name}\` at its line`, async () => {
+      const dir = await folder(`p-${name}`, {
+        't.S.hbs': template('t.collide', `matrix:\n  vec: [a, b]\n  ${name}:\n    - one\n    - two\n`),
+      });
+      const r = cli(['list', '--templates', dir]);
+      assert.equal(r.code, EXIT.ERROR);
+      // line 7: `---`, id, title, checks, matrix, vec, then the parameter's key
+      assert.match(r.stderr, new RegExp(`^svmconf: ${join(dir, 't.S.hbs')}:7: front matter \`matrix\\.${name}\`: parameter name \`${name}\` is reserved`));
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+      assertNoStack(r);
+    });
+  }
+});
+
+describe('trust: --filter takes whole case ids (item 17)', function () {
+  this.timeout(60_000);
+  const ids = (r: Ran) => (JSON.parse(r.stdout) as Array<{ id: string }>).map((c) => c.id);
+
+  it('a full case id, commas and all, selects that one case', () => {
+    const id = 'svm.inject.softint/vec=0x20,nrips=on';
+    const r = cli(['list', '--json', '--filter', id]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.deepEqual(ids(r), [id]);
+  });
+
+  it('is repeatable: each --filter adds its cases', () => {
+    const a = 'svm.inject.softint/vec=0x20,nrips=on';
+    const b = 'svm.inject.softint/vec=0x20,nrips=off';
+    const r = cli(['list', '--json', '--filter', a, '--filter', b]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.deepEqual(ids(r).sort(), [a, b].sort());
+  });
+
+  it('a comma-separated list is one glob, not two (it matches no case)', () => {
+    const r = cli(['list', '--filter', 'svm.inject.softint/*,l1.int3/*']);
+    assert.equal(r.code, EXIT.USAGE);
+    assert.match(r.stderr, /^svmconf: no case matches svm\.inject\.softint\/\*,l1\.int3\/\*$/m);
+  });
+});
+
+describe('trust: templates that lose every case, ids used twice, missing folders (items 11, 12)', function () {
+  this.timeout(60_000);
+
+  it('a template whose exclusions remove every case is an error naming it and the `exclude:` line', async () => {
+    const dir = await folder('excl-all', {
+      'sub/t.S.hbs': template('t.gone', 'matrix:\n  vec: [a, b]\n  mode: [x]\nexclude:\n  - { vec: a }\n  - { vec: b, mode: x }\n'),
+    });
+    const r = cli(['list', '--templates', dir]);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.match(r.stderr, new RegExp(`^svmconf: ${join(dir, 'sub', 't.S.hbs')}:8: front matter \`exclude\`: the exclusions remove every case`));
+    assertNoStack(r);
+  });
+
+  it('a template id used twice names both files and lines', async () => {
+    const dir = await folder('dup-id', {
+      'a.S.hbs': template('t.twice', ''),
+      'b.S.hbs': template('t.twice', ''),
+    });
+    const r = cli(['list', '--templates', dir]);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.match(r.stderr, new RegExp(`^svmconf: ${join(dir, 'b.S.hbs')}:2: template id \`t\\.twice\` is already used by ${join(dir, 'a.S.hbs')}:2`));
+    assertNoStack(r);
+  });
+
+  it('a missing --templates folder is a usage error naming it', () => {
+    const missing = join(scratch, 'no-such-folder');
+    const r = cli(['list', '--templates', missing]);
+    assert.equal(r.code, EXIT.USAGE);
+    assert.equal(r.stderr, `svmconf: --templates ${missing}: no such folder\n`);
+  });
+});
