@@ -23,7 +23,7 @@
 //   3  usage: unknown command or option, bad argument
 
 import { Command, CommanderError } from 'commander';
-import { TemplateError, ToolMissingError } from '../generator/index.ts';
+import { BuildError, TemplateError, ToolMissingError } from '../generator/index.ts';
 import { ConsoleLogError } from '../runner/backends/console-log.ts';
 import { stopTcgHost } from '../runner/backends/kvm-tcg.ts';
 import { TcgHostImageError } from '../runner/tcghost/image.ts';
@@ -83,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
+    if (e instanceof TemplateError || e instanceof BuildError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
       || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;

@@ -11,7 +11,7 @@ import { buildKernel, defaultCacheDir, planKernels, type BuildContext, type Kern
 
 export { expandAll, filterCases } from './matrix.ts';
 export { planKernels, type KernelPlan } from './kernel.ts';
-export { TemplateError, ToolMissingError } from './errors.ts';
+export { BuildError, TemplateError, ToolMissingError } from './errors.ts';
 
 /** The repository root (this file lives in <root>/generator). */
 export const ROOT = resolve(import.meta.dirname, '..');

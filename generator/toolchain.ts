@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { TemplateError, ToolMissingError } from './errors.ts';
+import { BuildError, TemplateError, ToolMissingError } from './errors.ts';
 import { stripMarkers, type Renderer } from './render.ts';
 
 const INSTALL_BINUTILS = 'apt-get install binutils (or run make setup)';
@@ -100,6 +100,41 @@ function assemblerError(input: AssembleInput, srcPath: string, stderr: string): 
   return new TemplateError(ref.file, ref.line, detail, context);
 }
 
+/** An object to link, with the source it was assembled from when a link error should point into it. */
+export interface LinkObject {
+  path: string;
+  /** Shown in errors (a case id). */
+  what?: string;
+  /** The rendered assembly with source markers (render.ts). */
+  source?: string;
+}
+
+/**
+ * ld's "undefined reference to `sym'" as the template line that uses `sym`: the object ld names is
+ * one of ours, its source has the markers, and the first line that names the symbol (and does not
+ * define it) is the use. Other ld errors are a BuildError with ld's words.
+ */
+export function linkError(stderr: string, objects: readonly LinkObject[], renderer: Renderer | undefined, what: string): Error {
+  const undef = /^ld: (.+?): in function `[^']*':\n[^\n]*undefined reference to `([^']+)'/m.exec(stderr)
+    ?? /^ld: (.+?):[^\n]*undefined reference to `([^']+)'/m.exec(stderr);
+  const count = (stderr.match(/undefined reference to/g) ?? []).length;
+  if (undef && renderer) {
+    const [, objPath, symbol] = undef as unknown as [string, string, string];
+    const obj = objects.find((o) => o.path === objPath);
+    if (obj?.source) {
+      const word = new RegExp(`(^|[^\\w.$])${symbol.replace(/[.$]/g, '\\$&')}(?![\\w.$])`);
+      const lines = obj.source.split('\n');
+      const at = lines.findIndex((l) => word.test(stripMarkers(l).replace(/#.*$/, '')) && !new RegExp(`^\\s*${symbol.replace(/[.$]/g, '\\$&')}\\s*:`).test(l));
+      const ref = at >= 0 ? renderer.sourceOf(lines[at]!) : undefined;
+      const more = count > 1 ? ` (and ${count - 1} more undefined reference(s))` : '';
+      const detail = `ld: undefined reference to \`${symbol}\` (no label or symbol of that name in the case, the runtime or the partials)${more}`;
+      const context = `  in ${obj.what ?? objPath}, linking ${what}${at >= 0 ? `:\n    ${stripMarkers(lines[at]!).trim()}` : ''}`;
+      if (ref) return new TemplateError(ref.file, ref.line, detail, context);
+    }
+  }
+  return new BuildError(`ld failed for ${what}:\n${stderr.trim()}`);
+}
+
 export interface LinkOutput {
   elf: string;
   bin: string;
@@ -110,7 +145,9 @@ export interface LinkOutput {
  * Link objects at KERNEL_LOAD_ADDR with our linker script, then derive the multiboot ELF32 (QEMU's
  * -kernel takes multiboot only as ELF32: docs/tools.md "QEMU") and a flat image (Bochs' optramimage).
  */
-export async function link(cacheDir: string, objects: string[], linkerScript: string, what: string): Promise<LinkOutput> {
+export async function link(cacheDir: string, inputs: ReadonlyArray<string | LinkObject>, linkerScript: string, what: string, renderer?: Renderer): Promise<LinkOutput> {
+  const linked = inputs.map((o) => (typeof o === 'string' ? { path: o } : o));
+  const objects = linked.map((o) => o.path);
   const key = sha256('ld', await toolVersion(), linkerScript, ...objects);
   const dir = join(cacheDir, 'kernel', key);
   const out = { elf: join(dir, 'kernel.elf'), bin: join(dir, 'kernel.bin'), map: join(dir, 'kernel.map') };
@@ -120,7 +157,7 @@ export async function link(cacheDir: string, objects: string[], linkerScript: st
   await writeAtomic(script, linkerScript);
   const elf64 = join(dir, 'kernel64.elf');
   const ld = await execa('ld', ['-m', 'elf_x86_64', '-nostdlib', '--no-warn-rwx-segments', '-T', script, '-Map', out.map, '-o', elf64, ...objects], { reject: false });
-  if (ld.exitCode !== 0) throw new Error(`ld failed for ${what}:\n${ld.stderr}`);
+  if (ld.exitCode !== 0) throw linkError(ld.stderr, linked, renderer, what);
   const tmpElf = `${out.elf}.tmp`;
   const tmpBin = `${out.bin}.tmp`;
   await execa('objcopy', ['-O', 'elf32-i386', elf64, tmpElf]);

@@ -130,3 +130,50 @@ describe('trust: templates that lose every case, ids used twice, missing folders
     assert.equal(r.stderr, `svmconf: --templates ${missing}: no such folder\n`);
   });
 });
+
+describe('trust: Handlebars and link errors point into the template (item 11)', function () {
+  this.timeout(120_000);
+
+  it('an unclosed block names the line of its opening, with the whole parser message', async () => {
+    const body = '\tnop\n{{#if (eq vec "a")}}\n\tnop\n{{/if}}\n{{#each vec}}\n\tnop\n\tCASE_OK\n';
+    const dir = await folder('hb-open', { 't.S.hbs': template('t.hbopen', 'matrix:\n  vec: [a, b]\n', body) });
+    const r = cli(['build', '--templates', dir, '--filter', 't.hbopen/*']);
+    assert.equal(r.code, EXIT.ERROR);
+    // the body starts on line 10 (9 lines of front matter with its fences): {{#each}} is line 14
+    assert.match(r.stderr, new RegExp(`^svmconf: ${join(dir, 't.S.hbs')}:14: template: \`\\{\\{#each\\}\\}\` is never closed`));
+    // the parser's excerpt and expectation, not only its first line; no source markers in them
+    assert.match(r.stderr, /Expecting 'OPEN_INVERSE_CHAIN', 'INVERSE', 'OPEN_ENDBLOCK', got 'EOF'/);
+    assert.doesNotMatch(r.stderr, /#@\d/);
+    assertNoStack(r);
+  });
+
+  it('a syntax error in a partial of the folder names the partial, not the template', async () => {
+    const dir = await folder('hb-partial', {
+      't.S.hbs': template('t.hbpartial', '', '\t{{> helper_bits}}\n\tCASE_OK\n'),
+      'partials/helper_bits.S.hbs': '\tnop\n\tnop {{oops\n',
+    });
+    const r = cli(['list', '--templates', dir]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr); // listing does not render
+    const b = cli(['build', '--templates', dir, '--filter', 't.hbpartial']);
+    assert.equal(b.code, EXIT.ERROR);
+    assert.match(b.stderr, new RegExp(`^svmconf: ${join(dir, 'partials', 'helper_bits.S.hbs')}:2: template: Parse error on line 2:`));
+    assertNoStack(b);
+  });
+
+  it('an undefined label is mapped back to the template line that uses it, with the case', async () => {
+    const body = '\tnop\n{{#if (eq vec "b")}}\n\tcall\tno_such_label\n{{/if}}\n\tCASE_OK\n';
+    const dir = await folder('ld-undef', { 't.S.hbs': template('t.ldundef', 'matrix:\n  vec: [a, b]\n', body) });
+    const r = cli(['build', '--templates', dir, '--filter', 't.ldundef/*']);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.match(r.stderr, new RegExp(`^svmconf: ${join(dir, 't.S.hbs')}:12: ld: undefined reference to \`no_such_label\``));
+    assert.match(r.stderr, /in case t\.ldundef\/vec=b, linking kernel t\.ldundef#0/);
+    assertNoStack(r);
+  });
+
+  it('`compare` of a missing file is one message', () => {
+    const missing = join(scratch, 'no-results.json');
+    const r = cli(['compare', missing]);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.equal(r.stderr, `svmconf: ${missing}: no such file\n`);
+  });
+});

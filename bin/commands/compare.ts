@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareResults, deviationsByCase, runExitCode } from '../../report/compare.ts';
 import { writeMarkdown } from '../../report/markdown.ts';
-import { readResults } from '../../report/results.ts';
+import { readResultsFile } from '../../report/results.ts';
 import { printTable } from '../../report/table.ts';
 import { compareWarmCold } from '../../report/warmcold.ts';
 import { UsageError } from '../../suite/errors.ts';
@@ -25,7 +25,7 @@ export function register(p: Command, setCode: SetCode): void {
 
 export async function compare(files: string[], o: { out?: string; json?: boolean; deviations?: string }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
-  const results = await readResults(files[0]!);
+  const results = await readResultsFile(files[0]!);
   // the registry as it is now (not as it was when the results were written)
   const deviations = await loadRegistry(o.deviations);
   const comparison = compareResults(results, { deviations });
