@@ -177,3 +177,70 @@ describe('trust: Handlebars and link errors point into the template (item 11)', 
     assert.equal(r.stderr, `svmconf: ${missing}: no such file\n`);
   });
 });
+
+describe('trust: the build cache checks what it reuses (item 9)', function () {
+  this.timeout(300_000);
+  const FILTER = 'svm.vmmcall/nrips=on';
+  interface Built { id: string; elf: string; bin: string }
+  const build = (): Built[] => {
+    const r = cli(['build', '--json', '--filter', FILTER]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    return JSON.parse(r.stdout) as Built[];
+  };
+  const rel = (p: string) => p.slice(ROOT.length + 1);
+  const truncate = async (p: string, bytes: number) => writeFile(p, (await readFile(p)).subarray(0, bytes));
+
+  it('a truncated kernel.bin is said, rebuilt, and equal to the first build', async () => {
+    const [k] = build();
+    const whole = await readFile(k!.bin);
+    await truncate(k!.bin, 100);
+    const r = cli(['build', '--filter', FILTER]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.equal(r.stderr, `cache: ${rel(k!.bin)} does not match its hash, rebuilding\n`);
+    assert.deepEqual(await readFile(k!.bin), whole);
+    // and the next build trusts it again, silently
+    assert.equal(cli(['build', '--filter', FILTER]).stderr, '');
+  });
+
+  it('a truncated case object (.o) is said and rebuilt; the kernel links', async () => {
+    const [k] = build();
+    const map = await readFile(join(k!.elf, '..', 'kernel.map'), 'utf8');
+    const objects = [...new Set(map.match(/\S*build\/cache\/obj\/[0-9a-f]{64}\.o/g) ?? [])];
+    assert.ok(objects.length >= 3, 'the map names the runtime, the case table and the case objects');
+    const obj = objects.at(-1)!;
+    const path = obj.startsWith('/') ? obj : join(ROOT, obj);
+    await truncate(path, 64);
+    await rm(join(k!.elf, '..'), { recursive: true }); // the kernel must link again, from the objects
+    const r = cli(['build', '--filter', FILTER]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.equal(r.stderr, `cache: ${rel(path)} does not match its hash, rebuilding\n`);
+    assertNoStack(r);
+  });
+
+  it('a truncated kernel.elf before a model run: rebuilt, and the case runs OK', async () => {
+    const [k] = build();
+    await truncate(k!.elf, 200);
+    const out = join(scratch, 'cache-run');
+    const r = cli(['run', '--backend', 'model', '--filter', FILTER, '--out', out, '--json']);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.match(r.stderr, new RegExp(`^cache: ${rel(k!.elf).replace(/\./g, '\\.')} does not match its hash, rebuilding$`, 'm'));
+    const results = JSON.parse(r.stdout) as { cases: Array<{ results: Record<string, { status: string }> }> };
+    assert.equal(results.cases[0]!.results.model!.status, 'OK');
+  });
+
+  it("a truncated Bochs boot.bin is said and rebuilt (skips without Bochs)", async function () {
+    const out = join(scratch, 'cache-bochs');
+    const first = cli(['run', '--backend', 'bochs-ryzen', '--filter', FILTER, '--out', out, '--json']);
+    const info = (JSON.parse(first.stdout || '{"backends":[]}') as { backends: Array<{ name: string; available: boolean }> }).backends.find((b) => b.name === 'bochs-ryzen');
+    if (!info?.available) this.skip();
+    const { readdir } = await import('node:fs/promises');
+    const dirs = await readdir(join(ROOT, 'build', 'bochs'));
+    const bins = dirs.map((d) => join(ROOT, 'build', 'bochs', d, 'boot.bin'));
+    for (const b of bins) await truncate(b, 100).catch(() => undefined);
+    const r = cli(['run', '--backend', 'bochs-ryzen', '--filter', FILTER, '--out', out, '--json']);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.match(r.stderr, /^cache: build\/bochs\/[0-9a-f]{64}\/boot\.bin does not match its hash, rebuilding$/m);
+    const results = JSON.parse(r.stdout) as { cases: Array<{ results: Record<string, { status: string }> }> };
+    assert.equal(results.cases[0]!.results['bochs-ryzen']!.status, 'OK');
+  });
+});
