@@ -78,6 +78,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
     renamed = true;
     await syncDir(dirname(path));
+  } catch (e) {
+    // the error names the file asked for, not the temporary one
+    if ((e as NodeJS.ErrnoException).code) (e as NodeJS.ErrnoException).path = path;
+    throw e;
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
   }

@@ -11,6 +11,7 @@ import { HW_DIR, readHwFamily, type HwRecording } from '../report/hwrecords.ts';
 import { buildMatrix, modelProfileOf, type Matrix, type PublishInput } from '../report/publish.ts';
 import { writePublished } from '../report/publish-render.ts';
 import { readResultsFile } from '../report/results.ts';
+import { checkOutDir } from './output.ts';
 import { loadRegistry } from './select.ts';
 
 /**
@@ -48,6 +49,7 @@ export interface PublishOutcome {
 }
 
 export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
+  await checkOutDir(r.out);
   const inputs: PublishInput[] = [];
   for (const f of r.files) inputs.push({ source: f.source, results: withCpus(await readResultsFile(f.file)) });
   const deviations = await loadRegistry(r.deviations);

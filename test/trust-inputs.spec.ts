@@ -244,3 +244,70 @@ describe('trust: the build cache checks what it reuses (item 9)', function () {
     assert.equal(results.cases[0]!.results['bochs-ryzen']!.status, 'OK');
   });
 });
+
+describe('trust: --out that cannot be written (item 10)', function () {
+  this.timeout(300_000);
+  const FILTER = 'svm.vmmcall/*';
+
+  /** A tmpfs at a fresh folder (root only); undefined when mount is refused, and the case skips. */
+  async function tmpfs(name: string, options: string): Promise<string | undefined> {
+    const dir = join(scratch, name);
+    await mkdir(dir, { recursive: true });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { encoding: 'utf8' });
+    return r.status === 0 ? dir : undefined;
+  }
+  const umount = (dir: string) => spawnSync('umount', [dir]);
+
+  for (const [what, out] of [['a path under /proc', '/proc/svmconf-out/run'], ['a path through a file', '/etc/hostname/out']] as const) {
+    it(`${what}: refused before anything runs, naming the path`, () => {
+      const r = cli(['run', '--backend', 'model', '--filter', FILTER, '--out', out]);
+      assert.equal(r.code, EXIT.USAGE);
+      assert.match(r.stderr, new RegExp(`^svmconf: --out ${out}: cannot write there: .+ \\((ENOENT|ENOTDIR)\\)( at /\\S+)?\\n$`));
+      assert.equal(r.stdout, '', 'nothing ran');
+    });
+  }
+
+  it('a read-only file system: refused first, for run, compare and publish (skips without mount)', async function () {
+    const ro = await tmpfs('ro', 'ro,size=16k');
+    if (!ro) this.skip();
+    try {
+      const out = join(ro, 'out');
+      const r = cli(['run', '--backend', 'model', '--filter', FILTER, '--out', out]);
+      assert.equal(r.code, EXIT.USAGE);
+      assert.equal(r.stderr, `svmconf: --out ${out}: cannot write there: read-only file system (EROFS)\n`);
+      assert.equal(r.stdout, '');
+      const results = join(scratch, 'ro-results');
+      assert.equal(cli(['run', '--backend', 'model', '--filter', FILTER, '--out', results]).code, EXIT.AGREE);
+      for (const args of [['compare', join(results, 'results.json'), '--out', out], ['publish', join(results, 'results.json'), '--out', out]]) {
+        const c = cli(args);
+        assert.equal(c.code, EXIT.USAGE, `${args[0]}: ${c.stderr}`);
+        assert.equal(c.stderr, `svmconf: --out ${out}: cannot write there: read-only file system (EROFS)\n`);
+      }
+    } finally {
+      umount(ro);
+    }
+  });
+
+  it('a disk that fills up at the end: one message, the table printed, results.json kept in the temporary folder (skips without mount)', async function () {
+    // 8 KiB takes the probe, not the results of the l1 templates (tens of KiB)
+    const full = await tmpfs('full', 'size=8k');
+    if (!full) this.skip();
+    try {
+      const out = join(full, 'out');
+      const r = cli(['run', '--backend', 'model', '--filter', 'l1.*', '--out', out]);
+      assert.equal(r.code, EXIT.ERROR);
+      const m = new RegExp(`^svmconf: cannot write ${join(out, 'results.json')}: no space left on device \\(ENOSPC\\); the results are in (\\S+) instead$`, 'm').exec(r.stderr);
+      assert.ok(m, r.stderr);
+      assertNoStack(r);
+      assert.match(r.stdout, /CPU family of this run/, 'the table is printed');
+      const kept = JSON.parse(await readFile(m[1]!, 'utf8')) as { cases: unknown[] };
+      assert.ok(kept.cases.length > 20);
+      await rm(m[1]!);
+      // atomic: no half results.json and no temporary file left in --out
+      const { readdir } = await import('node:fs/promises');
+      assert.deepEqual(await readdir(out), []);
+    } finally {
+      umount(full);
+    }
+  });
+});

@@ -2,7 +2,6 @@
 // now (table or JSON summary, exit code; matrix.md with --out).
 
 import type { Command } from 'commander';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareResults, deviationsByCase, runExitCode } from '../../report/compare.ts';
 import { writeMarkdown } from '../../report/markdown.ts';
@@ -10,6 +9,7 @@ import { readResultsFile } from '../../report/results.ts';
 import { printTable } from '../../report/table.ts';
 import { compareWarmCold } from '../../report/warmcold.ts';
 import { UsageError } from '../../suite/errors.ts';
+import { checkOutDir } from '../../suite/output.ts';
 import { loadRegistry } from '../../suite/select.ts';
 import type { SetCode } from './common.ts';
 
@@ -25,6 +25,7 @@ export function register(p: Command, setCode: SetCode): void {
 
 export async function compare(files: string[], o: { out?: string; json?: boolean; deviations?: string }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
+  if (o.out) await checkOutDir(o.out);
   const results = await readResultsFile(files[0]!);
   // the registry as it is now (not as it was when the results were written)
   const deviations = await loadRegistry(o.deviations);
@@ -32,7 +33,6 @@ export async function compare(files: string[], o: { out?: string; json?: boolean
   // the warm/cold twins compared again too (a results.json from before the comparison has none)
   const warmCold = compareWarmCold(results);
   if (warmCold.pairs > 0) results.warmCold = warmCold;
-  if (o.out) await mkdir(o.out, { recursive: true });
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
   if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison) }, null, 2)}\n`);
   else printTable(results, process.stdout, { deviations, comparison });

@@ -44,7 +44,8 @@ export function printRun(r: RunOutcome, json: boolean | undefined): number {
     printTable(results, process.stdout, { deviations, comparison });
     process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${r.recordedRuns ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
     if (r.recordedSection.length) process.stdout.write(`\n${r.recordedSection.join('\n')}`);
-    process.stdout.write(`\nwrote ${r.paths.results} and ${r.paths.matrix}\n`);
+    if (!r.writeFailure) process.stdout.write(`\nwrote ${r.paths.results} and ${r.paths.matrix}\n`);
   }
+  if (r.writeFailure) process.stderr.write(`svmconf: ${r.writeFailure}\n`);
   return r.exitCode;
 }
