@@ -108,6 +108,12 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
     const results: Record<string, CaseResult> = { ...(byCase.get(c.id) ?? {}) };
     // a case that produced no result is an error, never a pass
     for (const { info } of backends) results[info.name] ??= { status: 'ERROR', reason: 'no result from the runner' };
+    // nor is a record of another length than the template's layout: it is not this case's record
+    for (const [name, r] of Object.entries(results)) {
+      if (r.status === 'OK' && r.record !== undefined && r.record.length !== 2 * c.template.recordSize) {
+        results[name] = { ...r, status: 'ERROR', reason: `an OK record of ${r.record.length / 2} bytes, but the layout of ${c.template.id} has ${c.template.recordSize}` };
+      }
+    }
     return { case: c, results };
   });
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });

@@ -311,3 +311,71 @@ describe('trust: --out that cannot be written (item 10)', function () {
     }
   });
 });
+
+describe('trust: compare and publish judge only whole results; a missing unshare is a missing tool (item 12)', function () {
+  this.timeout(300_000);
+  let base: string;
+  interface File { backends: Array<{ name: string }>; cases: Array<{ id: string; results: Record<string, { status: string; record?: string }> }> }
+  let good: File;
+  before(async () => {
+    const out = join(scratch, 'base-run');
+    const r = cli(['run', '--backend', 'model', '--filter', 'svm.vmmcall/*', '--out', out]);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    base = join(out, 'results.json');
+    good = JSON.parse(await readFile(base, 'utf8')) as File;
+  });
+  const variant = async (name: string, edit: (f: File) => void): Promise<string> => {
+    const f = structuredClone(good);
+    edit(f);
+    const path = join(scratch, `${name}.json`);
+    await writeFile(path, JSON.stringify(f));
+    return path;
+  };
+
+  it('compare of the run as written agrees', () => {
+    assert.equal(cli(['compare', base]).code, EXIT.AGREE);
+  });
+
+  const refusals: Array<[string, (f: File) => void, RegExp]> = [
+    ['no result for a listed backend', (f) => { delete f.cases[1]!.results.model; },
+      /: \$\.cases\[1\]\.results: no result for backend "model", which \$\.backends lists \(case "svm\.vmmcall\/nrips=off"\)$/],
+    ['a record shorter than the layout', (f) => { f.cases[0]!.results.model!.record = f.cases[0]!.results.model!.record!.slice(0, -2); },
+      /: \$\.cases\[0\]\.results\.model\.record: an OK record of \d+ bytes, but the layout of svm\.vmmcall has \d+ \(case "svm\.vmmcall\/nrips=on"\)$/],
+    ['a result for a backend not listed', (f) => { f.cases[0]!.results['qemu-tcg'] = { ...f.cases[0]!.results.model! }; },
+      /: \$\.cases\[0\]\.results\.qemu-tcg: a result for backend "qemu-tcg", which \$\.backends does not list/],
+  ];
+  for (const [what, edit, message] of refusals) {
+    it(`compare and publish refuse ${what}`, async () => {
+      const path = await variant(what.replace(/\W+/g, '-'), edit);
+      for (const args of [['compare', path], ['publish', path, '--out', join(scratch, 'pub-refused')]]) {
+        const r = cli(args);
+        assert.equal(r.code, EXIT.ERROR, `${args[0]}: ${r.stderr}`);
+        assert.match(r.stderr.trim(), new RegExp(`^svmconf: ${path.replace(/[.]/g, '\\.')}${message.source}`));
+        assertNoStack(r);
+      }
+    });
+  }
+
+  it('publish a.json a.json (or a copy) counts the run once, and says so', async () => {
+    const copy = join(scratch, 'copy.results.json');
+    await writeFile(copy, await readFile(base));
+    const out = join(scratch, 'pub-dup');
+    const r = cli(['publish', base, base, copy, '--out', out, '--json']);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.equal(r.stderr, `svmconf: ${base} is given twice: counted once\nsvmconf: ${copy} is the same run as ${base}: counted once\n`);
+    const m = JSON.parse(r.stdout) as { families: Array<{ runs: unknown[] }> };
+    assert.deepEqual(m.families.map((f) => f.runs.length), [1]);
+  });
+
+  it('bochs without unshare on PATH: the tool and its package, not a namespace problem (skips without Bochs)', async function () {
+    const which = spawnSync('sh', ['-c', 'command -v bochs'], { encoding: 'utf8' });
+    if (which.status !== 0) this.skip();
+    const bin = join(scratch, 'path-without-unshare');
+    await mkdir(bin, { recursive: true });
+    const { symlink } = await import('node:fs/promises');
+    await symlink(which.stdout.trim(), join(bin, 'bochs')).catch(() => undefined);
+    const r = cli(['backends'], { env: { PATH: bin } });
+    assert.match(r.stdout, /^bochs-ryzen: unavailable — unshare not found \(it gives the headless rfb display a private network namespace\): apt-get install util-linux$/m);
+    assert.doesNotMatch(r.stdout, /sysctl kernel\.unprivileged_userns_clone/);
+  });
+});

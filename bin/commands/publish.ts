@@ -20,12 +20,13 @@ export function register(p: Command, setCode: SetCode): void {
 }
 
 export async function publish(files: string[], o: { out: string; deviations?: string; hw?: string; json?: boolean }): Promise<number> {
-  const { matrix, paths } = await publishRuns({
+  const { matrix, paths, notes } = await publishRuns({
     files: files.map((f) => ({ file: f, source: shownPath(f) })),
     ...(o.deviations !== undefined ? { deviations: o.deviations } : {}),
     ...(o.hw ? { hw: resolve(o.hw) } : {}),
     out: o.out,
   });
+  for (const n of notes) process.stderr.write(`svmconf: ${n}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(matrix, null, 2)}\n`);
   else {
     for (const f of matrix.families) {

@@ -29,6 +29,7 @@ import { realHostFs, unavailableFeatures, type HostFs } from '../probe.ts';
 
 export const BOCHS_BINARY = 'bochs';
 export const UNSHARE_BINARY = 'unshare';
+export const UNSHARE_NOT_FOUND = 'unshare not found (it gives the headless rfb display a private network namespace): apt-get install util-linux';
 export const BOCHS_NOT_FOUND = 'bochs not found: apt-get install bochs bochsbios vgabios seabios (or run make setup)';
 
 /** The system BIOS (package bochsbios) and a VGA BIOS whose file exists (vgabios' default link dangles: docs/tools.md "Bochs"). */
@@ -301,6 +302,8 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     const version = parseBochsVersion(String(v.all ?? ''));
     const shown = version ? `Bochs ${version}` : undefined;
     // The rfb display listens on a TCP port: only inside a network namespace of its own.
+    // a missing unshare is a missing tool, not a namespace permission
+    if (!opts.unshare && (await fs.which(UNSHARE_BINARY)) === undefined) return unavailable(UNSHARE_NOT_FOUND, shown);
     if (!opts.unshare) {
       const tries = [DEFAULT_UNSHARE, { file: UNSHARE_BINARY, args: ['-n'] }];
       const errors: string[] = [];
