@@ -34,8 +34,8 @@ export function withCpus(results: Results): Results {
 export interface PublishRequest {
   /** The results files, each with the name it goes by in the matrix (its path as the user gave it). */
   files: Array<{ file: string; source: string }>;
-  /** The deviation registry file (default expected/deviations.yaml). */
-  deviations?: string;
+  /** Deviation registry files added to expected/deviations.yaml. */
+  deviations?: string[];
   /** Recorded hardware (default expected/hw). */
   hw?: string;
   /** Where the matrix files go. */
@@ -68,7 +68,7 @@ export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
     seen.set(identity, f.source);
     inputs.push({ source: f.source, results: withCpus(results) });
   }
-  const deviations = await loadRegistry(r.deviations);
+  const deviations = await loadRegistry({ files: r.deviations ?? [] });
   const prelim = buildMatrix(inputs, { deviations });
   const recorded = new Map<string, HwRecording[]>();
   for (const fam of prelim.families) {

@@ -25,7 +25,8 @@ import { checkOutDir, saveInTemp, writeOutputs } from './output.ts';
 import { loadRegistry, selectCases, type CaseSelection } from './select.ts';
 
 export interface RunOptions extends CaseSelection, BackendChoice {
-  deviations?: string;
+  /** Deviation registry files added to expected/deviations.yaml and the template folders' own. */
+  deviations?: string[];
   jobs: number;
   /** Seconds without output before a boot is TIMEOUT. */
   timeout: number;
@@ -65,7 +66,7 @@ function tortureLine(boots: number, restores: number, control: boolean | undefin
 
 export async function runSuite(o: RunOptions, createProgress: (total: number) => RunProgress): Promise<RunOutcome> {
   const cases = await selectCases(o);
-  const deviations = await loadRegistry(o.deviations);
+  const deviations = await loadRegistry({ files: o.deviations ?? [], templateDirs: o.templates });
   // before anything runs: a run whose results cannot be written is lost
   await checkOutDir(o.out);
   const host = await probeHostInfo();
@@ -155,7 +156,7 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
 /** `svmconf parse-log`: a captured serial log of the suite image (absolute path) as the console's run, the model beside it unless `model` is false. */
 export async function parseLog(
   log: string,
-  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string; out: string },
+  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string[]; out: string },
   createProgress: (total: number) => RunProgress,
 ): Promise<RunOutcome> {
   await readConsoleLog(log); // a log that cannot be read fails before the model runs

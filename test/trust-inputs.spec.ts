@@ -379,3 +379,81 @@ describe('trust: compare and publish judge only whole results; a missing unshare
     assert.doesNotMatch(r.stdout, /sysctl kernel\.unprivileged_userns_clone/);
   });
 });
+
+describe('trust: deviations of out-of-tree templates add to the registry (item 16)', function () {
+  this.timeout(300_000);
+  const CASE = 'svm.vmmcall/nrips=on';
+  /** An entry that explains a peer giving `exit_code` 0x82 for the VMMCALL case. */
+  const entry = (id: string) => `- id: ${id}
+  backend: peer-x
+  versions: "any"
+  cases: ["${CASE}"]
+  fields: [exit_code]
+  observed: { exit_code: "0x82" }
+  expected: >-
+    VMMCALL in L2 exits with VMEXIT_VMMCALL (0x81).
+  summary: >-
+    A made-up peer that exits with 0x82.
+  evidence:
+    manual: "APM vol. 2 §15.8"
+    threads:
+      - https://example.invalid/thread
+`;
+  let diverging: string;
+  before(async () => {
+    const out = join(scratch, 'dev-run');
+    assert.equal(cli(['run', '--backend', 'model', '--filter', 'svm.vmmcall/*', '--out', out]).code, EXIT.AGREE);
+    // the model's run with a second backend that differs in exit_code on one case
+    const r = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as {
+      backends: Array<Record<string, unknown>>; cases: Array<{ id: string; results: Record<string, { status: string; record?: string }> }>;
+    };
+    r.backends.push({ ...r.backends[0]!, name: 'peer-x', kind: 'emulator', version: 'peer 1.0' });
+    for (const c of r.cases) {
+      const m = c.results.model!;
+      c.results['peer-x'] = c.id === CASE ? { ...m, record: `82${m.record!.slice(2)}` } : { ...m };
+    }
+    diverging = join(scratch, 'diverging.json');
+    await writeFile(diverging, JSON.stringify(r));
+  });
+
+  it('compare --deviations F adds F to expected/deviations.yaml (the divergence becomes known)', async () => {
+    assert.equal(cli(['compare', diverging]).code, EXIT.DIVERGE);
+    const f = join(scratch, 'extra-deviations.yaml');
+    await writeFile(f, entry('peer-x-vmmcall'));
+    const r = cli(['compare', diverging, '--deviations', f, '--json']);
+    assert.equal(r.code, EXIT.AGREE, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { deviations: Record<string, Array<{ id: string }>> }).deviations[CASE]!.map((d) => d.id), ['peer-x-vmmcall']);
+  });
+
+  it('an id used by --deviations and by expected/deviations.yaml is an error naming both files', async () => {
+    const f = join(scratch, 'dup-deviations.yaml');
+    await writeFile(f, `\n${entry('qemu-icebp-ud')}`);
+    const r = cli(['compare', diverging, '--deviations', f]);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.equal(r.stderr, `svmconf: ${f}:2: entry id \`qemu-icebp-ud\` is already used by expected/deviations.yaml:13: give one of them another id\n`);
+  });
+
+  it("a template folder's own deviations.yaml is read with its templates; an id clash names both files", async () => {
+    const good = await folder('dev-folder', {
+      't.S.hbs': template('t.devs', ''),
+      'deviations.yaml': entry('peer-x-t-devs'),
+    });
+    const ok = cli(['run', '--backend', 'model', '--templates', good, '--filter', 't.devs', '--out', join(scratch, 'dev-folder-out')]);
+    assert.equal(ok.code, EXIT.AGREE, ok.stderr);
+    const clash = await folder('dev-folder-clash', {
+      't.S.hbs': template('t.devs', ''),
+      'deviations.yaml': entry('peer-x-t-devs'),
+    });
+    const f = join(scratch, 'clash.yaml');
+    await writeFile(f, entry('peer-x-t-devs'));
+    const r = cli(['run', '--backend', 'model', '--templates', clash, '--filter', 't.devs', '--deviations', f, '--out', join(scratch, 'dev-folder-out')]);
+    assert.equal(r.code, EXIT.ERROR);
+    assert.equal(r.stderr, `svmconf: ${f}:1: entry id \`peer-x-t-devs\` is already used by ${join(clash, 'deviations.yaml')}:1: give one of them another id\n`);
+    // and a broken folder registry is reported at its file and line, before anything runs
+    await writeFile(join(clash, 'deviations.yaml'), '- id: [\n');
+    const broken = cli(['run', '--backend', 'model', '--templates', clash, '--filter', 't.devs', '--out', join(scratch, 'dev-folder-out')]);
+    assert.equal(broken.code, EXIT.ERROR);
+    assert.match(broken.stderr, new RegExp(`^svmconf: ${join(clash, 'deviations.yaml')}:\\d+: not valid YAML`));
+    assert.equal(broken.stdout, '');
+  });
+});
