@@ -27,7 +27,7 @@
 // hardware.
 
 import type { Cpu } from './cpu/cpu.ts';
-import { ACC, EFER_LMA, EFER_NXE, CR0_PG } from './cpu/cpu.ts';
+import { ACC, EFER_LMA, EFER_NXE } from './cpu/cpu.ts';
 import { Fault } from './cpu/fault.ts';
 import { VEC } from '../arch/x86.ts';
 import { CPUID_ADDRESS_SIZES, CPUID_EXT_EDX, CPUID_LEAF } from '../arch/cpuid.ts';

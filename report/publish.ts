@@ -24,7 +24,7 @@ import { DEFAULT_PROFILE } from '../model/profile.ts';
 import { isRunModel, runCpu } from './run-cpu.ts';
 import { compareCase, compareResults, digest, type CaseComparison, type FieldDiff, type Verdict } from './compare.ts';
 import type { Deviation } from './deviations.ts';
-import { cellFor, resultDetail, verdictText, type CellKind } from './format.ts';
+import { cellFor, resultDetail, type CellKind } from './format.ts';
 import type { HwRecording } from './hwrecords.ts';
 
 export const MATRIX_SCHEMA = 'svmconf-matrix/1' as const;
@@ -161,7 +161,6 @@ function columnOf(b: BackendInfo, machine: string): { key: string; kind: ColumnK
   return { key: `${b.name} @ ${machine}`, kind, machine };
 }
 
-const sameResult = (a: CaseResult, b: CaseResult): boolean => a.status === b.status && (a.record ?? '') === (b.record ?? '');
 
 function diffsOf(cmp: CaseComparison, colOf: (backend: string) => string): MatrixDiff[] {
   return cmp.diffs.map((d: FieldDiff) => ({

@@ -14,7 +14,6 @@ import { flushTlb } from '../paging.ts';
 import { cpuidOf } from '../profile.ts';
 import { loadDataSegment } from '../segmentation.ts';
 import { CR0, CR4, VEC } from '../../arch/x86.ts';
-import { EFER } from '../../arch/msr.ts';
 import { CPUID_ADDRESS_SIZES, CPUID_LEAF } from '../../arch/cpuid.ts';
 import { defineForm } from './registry.ts';
 import { requireCpl0 } from './privilege.ts';
