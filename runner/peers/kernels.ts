@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { loadOrder, moduleDepends, moduleName, WANTED_MODULES } from '../tcghost/image.ts';
+import { loadOrder, moduleDepends, moduleName, TcgHostImageError, WANTED_MODULES } from '../tcghost/image.ts';
 import { formatPackagePin, kernelVersion, PeerError, type PeerPin, type Pins } from './pins.ts';
 import { aptFailure, NO_VALID_UNTIL, PEERS_DIR } from './roots.ts';
 
@@ -31,6 +31,7 @@ export const kernelDir = (p: PeerPin, dir = KERNELS_DIR): string => join(dir, ke
 export interface KernelManifest {
   peer: string;
   suite: string;
+  mirror: string;
   /** package=version as pinned, with the .deb file each came in. */
   packages: { package: string; version: string; deb: string }[];
   pinHash: string;
@@ -140,13 +141,21 @@ export async function ensureKernel(
   if (!o.rebuild && had?.pinHash === hash && existsSync(join(dir, 'vmlinuz'))) return { manifest: had, fetched: false, dir };
   await o.update?.();
   const tmp = `${dir}.tmp-${process.pid}`;
+  try {
+    return await fetchKernel(p, pins.mirror, hash, dir, tmp, o.aptDir ?? APT_DIR, o.dir ?? KERNELS_DIR, log);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** ensureKernel's download and unpacking into `tmp`, renamed to `dir` at the end. */
+async function fetchKernel(p: PeerPin, mirror: string, hash: string, dir: string, tmp: string, aptDir: string, parent: string, log: (s: string) => void): Promise<{ manifest: KernelManifest; fetched: boolean; dir: string }> {
   await rm(tmp, { recursive: true, force: true });
   const debs = join(tmp, 'debs');
   await mkdir(debs, { recursive: true });
   log(`peers: apt-get download ${p.packages.map(formatPackagePin).join(' ')}`);
-  const dl = await execa('apt-get', [...aptOptions(o.aptDir ?? APT_DIR), 'download', ...p.packages.map(formatPackagePin)], { cwd: debs, reject: false, all: true, stdin: 'ignore' });
+  const dl = await execa('apt-get', [...aptOptions(aptDir), 'download', ...p.packages.map(formatPackagePin)], { cwd: debs, reject: false, all: true, stdin: 'ignore' });
   if (dl.exitCode !== 0) {
-    await rm(tmp, { recursive: true, force: true });
     throw new PeerError(aptFailure(String(dl.all ?? ''), `apt-get download for ${p.name}`));
   }
   const files = (await readdir(debs)).filter((f) => f.endsWith('.deb'));
@@ -168,7 +177,8 @@ export async function ensureKernel(
   if (!modParent || releases.length !== 1) throw new PeerError(`${p.name}: expected one lib/modules/<release> in ${files.join(', ')}, found ${releases.length}`);
   const release = releases[0]!;
   const modRoot = join(modParent, release);
-  const boot = [join(work, 'boot'), join(work, 'usr', 'lib', 'linux', release)].find((d) => existsSync(d) && readdirSafe(d).some((n) => n.startsWith('vmlinuz')));
+  // the kernel: boot/vmlinuz-<release>, or (merged /usr, 7.3's linux-binary) beside the modules
+  const boot = [join(work, 'boot'), modRoot].find((d) => existsSync(d) && readdirSafe(d).some((n) => n.startsWith('vmlinuz')));
   const vmlinuz = boot ? readdirSafe(boot).find((n) => n.startsWith('vmlinuz')) : undefined;
   if (!boot || !vmlinuz) throw new PeerError(`${p.name}: no vmlinuz in ${files.join(', ')}`);
   const koFiles = (await walk(join(modRoot, 'kernel'))).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f));
@@ -187,7 +197,14 @@ export async function ensureKernel(
       pending.push(...moduleDepends(b));
     }
   }
-  const order = loadOrder(WANTED_MODULES.map((m) => m.name), (n) => (bytes.has(n) ? moduleDepends(bytes.get(n)!) : undefined), builtin);
+  let order: string[];
+  try {
+    order = loadOrder(WANTED_MODULES.map((m) => m.name), (n) => (bytes.has(n) ? moduleDepends(bytes.get(n)!) : undefined), builtin);
+  } catch (e) {
+    if (!(e instanceof TcgHostImageError)) throw e;
+    const hint = existsSync(builtinFile) ? '' : ' (the pinned packages have no modules.builtin, so built-in modules look missing: pin the package that ships it too, linux-base-<abi> from 7.3 on)';
+    throw new PeerError(`${p.name}: ${e.message}${hint}`);
+  }
   const params = new Map(WANTED_MODULES.map((m) => [m.name, m.params]));
   const mods = join(tmp, 'mods');
   await mkdir(mods, { recursive: true });
@@ -200,11 +217,11 @@ export async function ensureKernel(
   await writeFile(join(mods, 'order'), modules.map((m) => `${m.file}${m.params ? ` ${m.params}` : ''}\n`).join(''));
   await copyFile(join(boot, vmlinuz), join(tmp, 'vmlinuz'));
   await rm(work, { recursive: true, force: true });
-  const manifest: KernelManifest = { peer: p.name, suite: p.suite, packages, pinHash: hash, release, modules, fetchedAt: new Date().toISOString() };
+  const manifest: KernelManifest = { peer: p.name, suite: p.suite, mirror, packages, pinHash: hash, release, modules, fetchedAt: new Date().toISOString() };
   await writeFile(join(tmp, KERNEL_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   const old = `${dir}.old-${process.pid}`;
   if (existsSync(dir)) await rename(dir, old);
-  await mkdir(o.dir ?? KERNELS_DIR, { recursive: true });
+  await mkdir(parent, { recursive: true });
   await rename(tmp, dir);
   await rm(old, { recursive: true, force: true });
   log(`peers: ${p.name}: ${release}, modules ${order.join(' ')}`);
