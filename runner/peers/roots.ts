@@ -131,7 +131,8 @@ export function mmdebstrapArgs(root: RootPin, target: string): string[] {
 /** A short reason from apt's or mmdebstrap's output: its E: lines, with what to do when a pin vanished. */
 export function aptFailure(output: string, what: string): string {
   const errors = output.split('\n').map((l) => l.trim()).filter((l) => /^(E:|W: Unable|mmdebstrap: error)/.test(l));
-  const lines = errors.length ? errors : output.trim().split('\n').slice(-3);
+  // mmdebstrap repeats the failed apt-get command line in full: the first E: lines say it already
+  const lines = (errors.length ? errors : output.trim().split('\n').slice(-3)).map((l) => (l.length > 160 ? `${l.slice(0, 157)}...` : l));
   const gone = /Version '[^']+' for '[^']+' was not found|Unable to locate package|has no installation candidate/.test(output);
   const hint = gone
     ? ' — a pinned version is no longer in the archive (sid and backports move on): `svmconf peers --latest` shows what the suites carry now; update runner/peers/pins.yaml (docs/peers.md "Adding a version")'
