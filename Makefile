@@ -2,7 +2,7 @@
 SVMCONF := node bin/svmconf.js
 ARGS ?=
 
-.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake publish tcghost
+.PHONY: all setup conformance test typecheck unit list build clean bench expected mutants iso native native-fake publish tcghost peers
 
 all: conformance
 
@@ -53,6 +53,10 @@ bench: setup
 ## tcghost: the kvm-tcg backend's guest (Linux + kvm_amd nested=1 under QEMU TCG): downloads Debian's linux-image-amd64 and busybox-static (about 72 MB) -> build/tcghost/
 tcghost: setup
 	$(SVMCONF) tcghost $(ARGS)
+
+## peers: the pinned peer versions of runner/peers/pins.yaml (QEMU 11.1, Bochs 3.1 in a sid root by mmdebstrap, about 460 MB; Linux 6.1, 6.12, 7.3 for the TCG host, about 300 MB of .debs) -> build/peers/; the host's packages untouched (docs/peers.md)
+peers: setup
+	$(SVMCONF) peers $(ARGS)
 
 ## native: the native KVM runner's helper (native/kvm/*.c) -> build/native/svmconf-kvm; needs a C compiler and linux/kvm.h
 NATIVE_CC ?= cc

@@ -13,6 +13,7 @@
 //   profiles   the CPU profiles the model can follow
 //   expected   the golden records expected/<profile>/ (write, or --check)
 //   backends   what each backend can do on this machine, and why not
+//   peers      install the pinned peer versions under build/peers/ (runner/peers/pins.yaml)
 // This file only wires them and maps errors to exit codes.
 //
 // Exit codes (README "Exit codes"):
@@ -48,12 +49,13 @@ import * as families from './commands/families.ts';
 import * as profiles from './commands/profiles.ts';
 import * as expected from './commands/expected.ts';
 import * as backends from './commands/backends.ts';
+import * as peers from './commands/peers.ts';
 
 export { EXIT };
 
 /** The commands in the order `svmconf --help` lists them. */
 const COMMANDS: ReadonlyArray<{ register(p: Command, setCode: SetCode): void }> = [
-  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends,
+  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends, peers,
 ];
 
 /** The command tree; each action stores its exit code through `setCode`. */
