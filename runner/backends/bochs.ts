@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
-import { LineSplitter, lineRecorder } from '../lines.ts';
+import { BootWatch, bootCases } from '../lines.ts';
 import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
@@ -226,6 +226,8 @@ export interface BochsExitFacts {
   /** The end of bochs.log. */
   log: string;
   killedFor?: 'timeout';
+  /** With killedFor timeout: which limit (runner/lines.ts BootWatch), else the idle timeout. */
+  timeoutDetail?: string;
   spawnError?: string;
   idleTimeoutMs: number;
 }
@@ -239,7 +241,7 @@ export function bochsExitMessage(output: string): string | undefined {
 /** Turn how Bochs ended into a BootResult's end and detail. Pure, so tests can check each way. */
 export function classifyBochsExit(x: BochsExitFacts): Pick<BootResult, 'end' | 'detail'> {
   if (x.spawnError !== undefined) return { end: 'crashed', detail: `failed to launch: ${x.spawnError}` };
-  if (x.killedFor === 'timeout') return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; Bochs killed` };
+  if (x.killedFor === 'timeout') return { end: 'timeout', detail: x.timeoutDetail ?? `no valid protocol line for ${x.idleTimeoutMs / 1000} s; Bochs killed` };
   const message = bochsExitMessage(x.output);
   if (message !== undefined && /Shutdown port: shutdown requested/.test(message)) {
     return { end: 'exited', detail: 'shutdown port 0x8900' };
@@ -356,8 +358,11 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
   }
 
   async function runBochs(dir: string, req: BootRequest, t0: number): Promise<BootResult> {
-    const lines: string[] = [];
-    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
+    const watch = new BootWatch({
+      idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'Bochs', timers: false,
+      ...(req.onLine ? { onLine: req.onLine } : {}),
+    });
+    const lines = watch.lines;
     let output = '';
     let offset = 0;
     let killedFor: 'timeout' | 'abort' | undefined;
@@ -385,7 +390,6 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       }
     };
 
-    let lastOutput = performance.now();
     const com1 = join(dir, 'com1.out');
     const readNew = async (): Promise<void> => {
       const fh = await open(com1, 'r').catch(() => undefined);
@@ -396,8 +400,8 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
           if (bytesRead === 0) break;
           offset += bytesRead;
-          lastOutput = performance.now();
-          splitter.push(buf.subarray(0, bytesRead).toString('latin1')); // runner/lines.ts: why latin1
+          watch.push(buf.subarray(0, bytesRead).toString('latin1')); // runner/lines.ts: why latin1
+          if (watch.expired !== undefined) break;
         }
       } finally {
         await fh.close();
@@ -415,14 +419,14 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       while (!done) {
         await Promise.race([ended, new Promise((r) => setTimeout(r, pollMs))]);
         await readNew();
-        if (!done && performance.now() - lastOutput > req.idleTimeoutMs) killGroup('timeout');
+        if (!done && watch.check() !== undefined) killGroup('timeout');
       }
     } finally {
       req.signal?.removeEventListener('abort', onAbort);
     }
     const r = await ended;
     await readNew();
-    splitter.end(); // a line cut short: the parser says so
+    watch.end(); // a line cut short: the parser says so
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
     const log = await tail(join(dir, 'bochs.log'), 64 * 1024);
     const { end, detail } = classifyBochsExit({
@@ -430,6 +434,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       ...(r.signal !== undefined ? { signal: r.signal } : {}),
       ...(r.error !== undefined ? { spawnError: r.error === 'ENOENT' ? `${unshare.file} not found` : r.error } : {}),
       ...(killedFor === 'timeout' ? { killedFor } : {}),
+      ...(watch.expired !== undefined ? { timeoutDetail: watch.expired } : {}),
       output,
       log,
       idleTimeoutMs: req.idleTimeoutMs,
