@@ -19,7 +19,8 @@
 //   0  every case that ran on two or more backends agrees (or differs only by known deviations,
 //      expected/deviations.yaml), and nothing crashed
 //   1  divergences between backends
-//   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing
+//   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing, a
+//      backend named with --backend that is not available here
 //   3  usage: unknown command or option, bad argument
 
 import { Command, CommanderError } from 'commander';
@@ -31,7 +32,7 @@ import { DeviationError } from '../report/deviations.ts';
 import { RecordError } from '../report/hwrecords.ts';
 import { PublishError } from '../report/publish.ts';
 import { ResultsFormatError } from '../report/results.ts';
-import { UsageError } from '../suite/errors.ts';
+import { BackendUnavailableError, UsageError } from '../suite/errors.ts';
 import { EXIT, type SetCode } from './commands/common.ts';
 import * as list from './commands/list.ts';
 import * as build from './commands/build.ts';
@@ -84,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
-      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
+      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError || e instanceof BackendUnavailableError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

@@ -22,6 +22,7 @@ import { buildResults, writeFileAtomic, writeResults } from '../report/results.t
 import { runCpu } from '../report/run-cpu.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { probeWithCpus, type BackendChoice } from './backends.ts';
+import { BackendUnavailableError } from './errors.ts';
 import { loadRegistry, selectCases, type CaseSelection } from './select.ts';
 
 export interface RunOptions extends CaseSelection, BackendChoice {
@@ -66,6 +67,11 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
   const deviations = await loadRegistry(o.deviations);
   const host = await probeHostInfo();
   const { backends, note: profileNote } = await probeWithCpus(o, host);
+  // a backend named on the command line must run: its absence is an error, not a note
+  const named = backends.filter((b) => o.backend.includes(b.info.name) && !b.info.available);
+  if (named.length) {
+    throw new BackendUnavailableError(named.map((b) => `backend ${b.info.name} is not available: ${b.info.reason}`).join('\n'));
+  }
   const progress = createProgress(cases.length * backends.length);
   if (profileNote) progress.note(profileNote);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
