@@ -4,10 +4,23 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { CaseResult, Kernel } from '../core/types.ts';
+import { buildKernels, expandAll, filterCases, loadTemplates } from '../generator/index.ts';
+import { consoleLogBackend, logBoots } from '../runner/backends/console-log.ts';
+import { crc32Hex } from '../runner/crc32.ts';
+
+const line = (body: string): string => `SVMCONF ${body} ${crc32Hex(`SVMCONF ${body}`)}`;
+/** The suite image's output for `kernel` with `records` (one per case), END included unless `end` is false. */
+const batch = (kernel: Kernel, records: readonly string[], end = true): string[] => [
+  line(`BEGIN ${kernel.id} ${kernel.cases.length} 0`),
+  ...records.map((r, i) => line(`CASE ${kernel.cases[i]!.id} OK ${r}`)),
+  ...(end ? [line('END')] : []),
+];
+const boot = (...batches: string[][]): string[] => [`svmconf-suite: begin ${batches.length}`, ...batches.flat(), 'svmconf-suite: done'];
 
 const ROOT = resolve(import.meta.dirname, '..');
 const run = promisify(execFile);
@@ -69,4 +82,56 @@ describe('trust at the command line (issue 14)', function () {
       assert.match(r.stderr, /backend qemu-tcg: unavailable — qemu-system-x86_64 not found: apt-get install qemu-system-x86/);
     });
   });
+
+  describe('7: parse-log of a log holding two boots', () => {
+    const K = (id: string, n: number): Kernel => ({ id: `${id}#0`, cases: Array.from({ length: n }, (_, i) => ({ id: `${id}/a=${i}` })), cpu: {}, elf: '', bin: '', map: '' }) as unknown as Kernel;
+    const A = K('t.a', 2);
+    const B = K('t.b', 2);
+    const results = async (name: string, lines: string[], kernels: Kernel[]): Promise<Map<string, CaseResult>> => {
+      const file = join(tmp, name);
+      await writeFile(file, `${lines.join('\r\n')}\r\n`, 'latin1');
+      return (await consoleLogBackend(file).runSuite(kernels, { idleTimeoutMs: 1000 })).results;
+    };
+
+    it('splits the boots at the loader\'s begin line, and at a BEGIN of a batch the boot already ran', () => {
+      assert.deepEqual(logBoots([...boot(batch(A, ['01', '02'])), ...boot(batch(A, ['01', '02']))]).map((b) => b.length), [6, 6]);
+      assert.deepEqual(logBoots([...batch(A, ['01', '02']), ...batch(B, ['01', '02']), ...batch(A, ['01', '02'])]).map((b) => b.length), [8, 4]);
+    });
+
+    it('the second boot\'s batches are taken, never dropped', async () => {
+      const r = await results('ab.log', [...boot(batch(A, ['01', '02'])), ...boot(batch(B, ['03', '04']))], [A, B]);
+      assert.deepEqual([...r.values()].map((x) => `${x.status} ${x.record}`), ['OK 01', 'OK 02', 'OK 03', 'OK 04']);
+    });
+
+    it('a case two boots agree on keeps its result; one they disagree on is ERROR naming both', async () => {
+      const r = await results('aa.log', [...boot(batch(A, ['01', '02'])), ...boot(batch(A, ['01', 'ff']))], [A]);
+      assert.deepEqual(r.get('t.a/a=0'), { status: 'OK', record: '01' });
+      assert.deepEqual(r.get('t.a/a=1'), { status: 'ERROR', reason: "the log's boots disagree: boot 1: OK 02; boot 2: OK ff" });
+    });
+
+    it('a first boot that stopped mid-batch is not forgotten behind a complete second one', async () => {
+      const r = await results('crash.log', [...boot(batch(A, ['01'], false)).slice(0, -1), ...boot(batch(A, ['01', '02']))], [A]);
+      assert.deepEqual(r.get('t.a/a=0'), { status: 'OK', record: '01' });
+      assert.equal(r.get('t.a/a=1')?.status, 'ERROR');
+      assert.match(r.get('t.a/a=1')?.reason ?? '', /^the log's boots disagree: boot 1: CRASH \(the machine restarted .*; boot 2: OK 02$/);
+    });
+
+    it('svmconf parse-log: exit 0 for two boots that agree, 2 when they disagree, every case in results.json', async () => {
+      const cases = filterCases(expandAll(await loadTemplates([])), ['l1.int3/*']);
+      const [k] = await buildKernels(cases);
+      const recs = k!.cases.map((_, i) => `0${i}`);
+      for (const [name, second, code] of [['agree', recs, 0], ['disagree', [...recs.slice(0, -1), 'ee'], 2]] as const) {
+        const file = join(tmp, `${name}.log`);
+        await writeFile(file, [...boot(batch(k!, recs)), ...boot(batch(k!, second))].join('\n') + '\n');
+        const out = join(tmp, `pl-${name}`);
+        const r = await svmconf(['parse-log', file, '--filter', 'l1.int3/*', '--no-model', '--out', out]);
+        assert.equal(r.code, code, `${name}: ${r.stderr}`);
+        const res = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { cases: Array<{ id: string; results: Record<string, CaseResult> }> };
+        assert.equal(res.cases.length, k!.cases.length);
+        const lastId = k!.cases[k!.cases.length - 1]!.id;
+        assert.equal(res.cases.find((c) => c.id === lastId)?.results.console?.status, code === 0 ? 'OK' : 'ERROR', name);
+      }
+    });
+  });
 });
+
