@@ -22,6 +22,8 @@
 //   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing, a
 //      backend named with --backend that is not available here
 //   3  usage: unknown command or option, bad argument
+//   130, 143  run or parse-log stopped by SIGINT (Ctrl-C) or SIGTERM: the boots in flight were
+//      killed, results.json and matrix.md hold what finished, marked interrupted
 
 import { Command, CommanderError } from 'commander';
 import { TemplateError, ToolMissingError } from '../generator/index.ts';
@@ -32,8 +34,8 @@ import { DeviationError } from '../report/deviations.ts';
 import { RecordError } from '../report/hwrecords.ts';
 import { PublishError } from '../report/publish.ts';
 import { ResultsFormatError } from '../report/results.ts';
-import { BackendUnavailableError, UsageError } from '../suite/errors.ts';
-import { EXIT, type SetCode } from './commands/common.ts';
+import { BackendUnavailableError, RunInterruptedError, UsageError } from '../suite/errors.ts';
+import { EXIT, EXIT_INTERRUPTED, type SetCode } from './commands/common.ts';
 import * as list from './commands/list.ts';
 import * as build from './commands/build.ts';
 import * as run from './commands/run.ts';
@@ -76,6 +78,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof TcgHostImageError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
+    }
+    if (e instanceof RunInterruptedError) {
+      process.stderr.write(`svmconf: ${e.message}\n`);
+      return EXIT_INTERRUPTED[e.signal];
     }
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.AGREE : EXIT.USAGE;

@@ -21,6 +21,8 @@ export type ProgressEvent =
       kernel: string;
       backend: string;
       status: Status;
+      /** The result itself (what a run stopped early still writes). */
+      result: CaseResult;
       /** Results finished so far and in all (cases × backends), for counts and an ETA. */
       done: number;
       total: number;
@@ -123,6 +125,7 @@ export async function runKernels(
       kernel: kernel.id,
       backend,
       status: r.status,
+      result: r,
       done,
       total,
       elapsedSeconds: (performance.now() - t0) / 1000,
@@ -145,8 +148,11 @@ export async function runKernels(
       await run();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, pairs.length) }, worker));
+  // Every worker is waited for, also when one failed or the run was aborted: a boot in flight
+  // kills its VMM and removes its files before its promise settles, and the run must not end first.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(jobs, pairs.length) }, worker));
   opts.signal?.throwIfAborted();
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
 
   // Safety net: the loop above gives every case a result; if a bug ever left one out, say so
   // rather than let a missing result look like anything else.

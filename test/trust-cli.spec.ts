@@ -3,7 +3,8 @@
 // asserting the exit code, the message and what is left behind.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,7 @@ import { promisify } from 'node:util';
 import type { CaseResult, Kernel } from '../core/types.ts';
 import { buildKernels, expandAll, filterCases, loadTemplates } from '../generator/index.ts';
 import { consoleLogBackend, logBoots } from '../runner/backends/console-log.ts';
+import { faultyTemplates } from './support/faulty-kernels.ts';
 import { crc32Hex } from '../runner/crc32.ts';
 
 const line = (body: string): string => `SVMCONF ${body} ${crc32Hex(`SVMCONF ${body}`)}`;
@@ -131,6 +133,107 @@ describe('trust at the command line (issue 14)', function () {
         const lastId = k!.cases[k!.cases.length - 1]!.id;
         assert.equal(res.cases.find((c) => c.id === lastId)?.results.console?.status, code === 0 ? 'OK' : 'ERROR', name);
       }
+    });
+  });
+
+  describe('5: a run stopped by SIGTERM, SIGINT or kill -9 leaves no process behind', () => {
+    /** pid → [ppid, comm, state] of every process now. */
+    const procs = (): Map<number, [number, string, string]> => {
+      const m = new Map<number, [number, string, string]>();
+      for (const d of readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
+          const close = stat.lastIndexOf(')');
+          const [state, ppid] = stat.slice(close + 2).split(' ');
+          m.set(Number(d), [Number(ppid), stat.slice(stat.indexOf('(') + 1, close), state!]);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      return m;
+    };
+    const descendants = (root: number): Map<number, string> => {
+      const all = procs();
+      const out = new Map<number, string>();
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const [pid, [ppid, comm]] of all) {
+          if (!out.has(pid) && (ppid === root || out.has(ppid))) {
+            out.set(pid, comm);
+            grew = true;
+          }
+        }
+      }
+      return out;
+    };
+    const alive = (pid: number): boolean => {
+      const p = procs().get(pid);
+      return p !== undefined && p[2] !== 'Z';
+    };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    let templates: string;
+    let vmmNames: string[];
+    before(async () => {
+      templates = await faultyTemplates(['trust.hang']);
+      // the backends that boot a VMM process here
+      const r = await svmconf(['backends']);
+      vmmNames = ['qemu-tcg', 'bochs-ryzen', 'kvm'].filter((b) => new RegExp(`^${b}: available`, 'm').test(r.stdout));
+      assert.ok(vmmNames.includes('qemu-tcg'), r.stdout);
+    });
+
+    /** Start `svmconf run` on the hanging kernel; resolve once every backend's VMM process runs. */
+    const start = async (name: string) => {
+      const tmpd = await mkdtemp(join(tmp, `run-${name}-`));
+      const out = join(tmpd, 'out');
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), 'run', '--templates', templates, '--filter', 'trust.hang/*',
+        '--backend', ['model', ...vmmNames].join(','), '--timeout', '120', '--jobs', '8', '--out', out], {
+        cwd: ROOT, env: { ...process.env, TMPDIR: tmpd }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.resume();
+      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+      const want = { 'qemu-tcg': /^qemu-system/, 'bochs-ryzen': /^bochs/, kvm: /^svmconf-kvm/ } as Record<string, RegExp>;
+      for (let t = 0; t < 600; t++) {
+        const comms = [...descendants(child.pid!).values()];
+        if (vmmNames.every((b) => comms.some((c) => want[b]!.test(c)))) break;
+        await sleep(100);
+      }
+      await sleep(300);
+      const kids = descendants(child.pid!);
+      for (const b of vmmNames) assert.ok([...kids.values()].some((c) => want[b]!.test(c)), `${b} started: ${[...kids.values()]} ${stderr}`);
+      return { child, exited, kids, tmpd, out, stderr: () => stderr };
+    };
+
+    for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      it(`${sig}: exit ${code}, every VMM gone, the temp dirs removed, results.json marked interrupted`, async () => {
+        const r = await start(sig);
+        const t0 = Date.now();
+        r.child.kill(sig);
+        const end = await r.exited;
+        assert.equal(end.code, code, r.stderr());
+        assert.ok(Date.now() - t0 < 10_000, 'stopped within a few seconds');
+        for (const [pid, comm] of r.kids) assert.ok(!alive(pid), `${comm} (${pid}) survived ${sig}`);
+        assert.deepEqual(readdirSync(r.tmpd).filter((f) => f.startsWith('svmconf-')), [], 'temp dirs (Bochs com1.out) removed');
+        const res = JSON.parse(readFileSync(join(r.out, 'results.json'), 'utf8')) as { interrupted?: string; cases: Array<{ results: Record<string, { status: string; reason?: string }> }> };
+        assert.match(res.interrupted ?? '', new RegExp(`^run interrupted by ${sig}: 0 of \\d+ results finished$`));
+        for (const b of vmmNames) assert.equal(res.cases[0]!.results[b]!.reason, `not run: run interrupted by ${sig}`);
+        assert.match(r.stderr(), new RegExp(`svmconf: run interrupted by ${sig}`));
+        assert.ok(existsSync(join(r.out, 'matrix.md')));
+      });
+    }
+
+    it('kill -9 of the run: every VMM notices and dies within a few seconds', async () => {
+      const r = await start('kill9');
+      r.child.kill('SIGKILL');
+      await r.exited;
+      const vmms = [...r.kids].filter(([, comm]) => /^(qemu-system|bochs|svmconf-kvm|setpriv|unshare)/.test(comm));
+      assert.ok(vmms.length >= vmmNames.length);
+      for (let t = 0; t < 50 && vmms.some(([pid]) => alive(pid)); t++) await sleep(100);
+      for (const [pid, comm] of vmms) assert.ok(!alive(pid), `${comm} (${pid}) outlived kill -9 of the run`);
     });
   });
 });

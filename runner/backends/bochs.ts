@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { BootWatch, bootCases } from '../lines.ts';
+import { withParentDeath } from '../pdeath.ts';
 import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
@@ -368,7 +369,9 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     let killedFor: 'timeout' | 'abort' | undefined;
 
     // Own process group, so a timeout kills unshare, Bochs and anything Bochs started at once.
-    const child = spawn(unshare.file, [...unshare.args, binary, '-q', '-f', 'bochsrc', '-rc', 'dbg.rc'], {
+    // setpriv after unshare: unshare -r changes credentials, which clears a parent-death signal (runner/pdeath.ts)
+    const vmm = withParentDeath(binary, ['-q', '-f', 'bochsrc', '-rc', 'dbg.rc']);
+    const child = spawn(unshare.file, [...unshare.args, vmm.file, ...vmm.args], {
       cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     const collect = (chunk: Buffer): void => {

@@ -9,6 +9,7 @@
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { BootWatch, bootCases } from '../lines.ts';
+import { withParentDeath } from '../pdeath.ts';
 import type { BackendInfo, BackendKind, CpuConfig, Feature } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import {
@@ -335,7 +336,9 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     let stderr = '';
     let killedFor: ExitFacts['killedFor'] | 'abort';
 
-    const child = execa(binary, args, {
+    // under a parent-death signal, so that QEMU dies with the runner (runner/pdeath.ts)
+    const cmd = withParentDeath(binary, args);
+    const child = execa(cmd.file, cmd.args, {
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -388,7 +391,9 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
 
     const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
-    const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+    // setpriv (runner/pdeath.ts) exits 127 when it cannot start QEMU: as if QEMU had not been found
+    const notExecuted = result.exitCode === 127 && /^setpriv: failed to execute/m.test(stderr);
+    const spawnError = notExecuted ? 'ENOENT' : result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
     const { end, detail } = classifyExit({
       exitCode: result.exitCode,
       signal: result.signal,
