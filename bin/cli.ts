@@ -20,8 +20,11 @@
 //   0  every case that ran on two or more backends agrees (or differs only by known deviations,
 //      expected/deviations.yaml), and nothing crashed
 //   1  divergences between backends
-//   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing
+//   2  errors: CRASH, TIMEOUT, ERROR results, a template that does not build, a tool missing, a
+//      backend named with --backend that is not available here
 //   3  usage: unknown command or option, bad argument
+//   130, 143  run or parse-log stopped by SIGINT (Ctrl-C) or SIGTERM: the boots in flight were
+//      killed, results.json and matrix.md hold what finished, marked interrupted
 
 import { Command, CommanderError } from 'commander';
 import { BuildError, TemplateError, ToolMissingError } from '../generator/index.ts';
@@ -32,9 +35,9 @@ import { DeviationError } from '../report/deviations.ts';
 import { RecordError } from '../report/hwrecords.ts';
 import { PublishError } from '../report/publish.ts';
 import { ResultsFormatError } from '../report/results.ts';
-import { UsageError } from '../suite/errors.ts';
+import { BackendUnavailableError, RunInterruptedError, UsageError } from '../suite/errors.ts';
 import { fsErrorText } from '../suite/output.ts';
-import { EXIT, type SetCode } from './commands/common.ts';
+import { EXIT, EXIT_INTERRUPTED, type SetCode } from './commands/common.ts';
 import * as list from './commands/list.ts';
 import * as build from './commands/build.ts';
 import * as run from './commands/run.ts';
@@ -79,6 +82,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }
+    if (e instanceof RunInterruptedError) {
+      process.stderr.write(`svmconf: ${e.message}\n`);
+      return EXIT_INTERRUPTED[e.signal];
+    }
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.AGREE : EXIT.USAGE;
     }
@@ -87,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (e instanceof TemplateError || e instanceof BuildError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
-      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
+      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError || e instanceof BackendUnavailableError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

@@ -255,6 +255,8 @@ export interface Results {
   deviations?: Record<string, DeviationMatch[]>;
   /** temp=cold / temp=warm twins compared on each backend (report/warmcold.ts); only with such pairs. */
   warmCold?: WarmColdSummary;
+  /** Set when a signal stopped the run: what finished is here, the rest is ERROR "not run". */
+  interrupted?: string;
 }
 
 /** A cold case and its warm twin whose results differ on one backend (report/warmcold.ts). */

@@ -2,14 +2,47 @@
 // pure parser that turns the serial lines of one boot into one outcome per case.
 //
 // The parser never guesses a pass: a case gets OK/SKIP/CRASH only from a CASE line whose CRC
-// matches and that names it; anything doubtful is ERROR (docs/protocol.md, "What the runner makes
-// of it"). What happens to the case that was running when the output stopped (CRASH or TIMEOUT,
-// and the reboot after it) is the scheduler's business: the parser reports it as NOT_REACHED.
+// matches and that names the case expected next; anything else makes that expected case ERROR and
+// ends the trust in the boot: no later line of it is credited (docs/protocol.md, "What the runner
+// makes of it"). What happens to the case that was running when the output stopped (CRASH or
+// TIMEOUT, and the reboot after it) is the scheduler's business: the parser reports it as
+// NOT_REACHED.
 
 import { crc32Hex } from './crc32.ts';
 
 /** Every protocol line starts with this (docs/protocol.md: other lines are noise). */
 export const PREFIX = 'SVMCONF ';
+
+/**
+ * The longest line the protocol allows, without its line end (docs/protocol.md "Limits"): a CASE
+ * line holds at most a 256-byte record (generator/layout.ts RECORD_MAX, 512 hex digits), its id,
+ * status and CRC fit in the rest. A longer line is a protocol error, and readers keep no more of a
+ * line than this (runner/lines.ts).
+ */
+export const MAX_LINE_BYTES = 1024;
+
+/**
+ * How long one boot may last at most, whatever it prints (docs/protocol.md "Limits"): the idle
+ * timeout for the start (firmware, BEGIN), one for each case the boot runs and one for END and the
+ * exit. The idle timer restarts only on a valid protocol line, and only for as many such lines as
+ * the boot can print (BEGIN, one per case, END), so a kernel that keeps printing is stopped here.
+ */
+export function bootLimitMs(cases: number, idleTimeoutMs: number): number {
+  return (cases + 2) * idleTimeoutMs;
+}
+
+/** The valid protocol lines a boot of `cases` cases prints at most: BEGIN, one per case, END or PANIC. */
+export function maxProtocolLines(cases: number): number {
+  return cases + 2;
+}
+
+/**
+ * The most serial output a boot of `cases` cases may produce (bytes): its protocol lines at their
+ * longest, and 64 KiB of noise (firmware) besides. A boot that prints more is stopped.
+ */
+export function maxBootBytes(cases: number): number {
+  return maxProtocolLines(cases) * (MAX_LINE_BYTES + 2) + 64 * 1024;
+}
 
 /** What one CASE line (or its absence) amounts to, before the scheduler adds CRASH/TIMEOUT. */
 export interface ParsedCase {
@@ -48,6 +81,18 @@ export interface BootParse {
   noise: string[];
   /** Protocol problems, human-readable, in the order met (also those charged to a case). */
   problems: string[];
+  /**
+   * Set (to the reason the case got) when a line broke the protocol: the case expected next got
+   * ERROR and nothing after that line was credited; the cases still NOT_REACHED run in a new boot.
+   */
+  untrusted?: string;
+  /** Set when a line longer than MAX_LINE_BYTES stopped the parse (the kernel printed without end). */
+  overlong?: string;
+  /**
+   * Every case of the boot had its line but no END came: the last case is set back to NOT_REACHED
+   * (its record is not trusted), so the scheduler charges it with how the boot ended.
+   */
+  noEnd?: boolean;
 }
 
 export interface ParseOptions {
@@ -141,82 +186,50 @@ export function parseBoot(
 
   /** Index of the case the kernel should report next. */
   let next = start;
-  /** END, PANIC, a restart or a bad BEGIN: what follows is diagnostics only. */
+  /** END, PANIC, a restart, a bad BEGIN or a broken rule: what follows is diagnostics only. */
   let stopped = false;
 
-  const setResult = (idx: number, r: ParsedCase): void => {
-    const id = caseIds[idx]!;
-    const prev = cases.get(id);
-    if (prev === undefined) return; // before start: not this boot's to judge
-    if (prev === NOT_REACHED) {
-      cases.set(id, r);
-      return;
-    }
-    // A second line for a case that already has one: never let it end as a pass.
-    if (prev.status !== 'ERROR') {
-      cases.set(id, { status: 'ERROR', reason: `two CASE lines for this case (${r.reason ?? r.status})` });
-    }
-  };
+  const expectedId = (): string => (next < end ? caseIds[next]! : 'END');
 
-  /** Cases the kernel passed over on its way to `idx` have no line: ERROR, never a pass. */
-  const skipTo = (idx: number, why: string): void => {
-    for (let i = next; i < idx; i++) setResult(i, { status: 'ERROR', reason: why });
-    next = Math.max(next, idx);
-  };
-
-  const chargeExpected = (reason: string): void => {
-    if (next < end) {
-      setResult(next, { status: 'ERROR', reason });
-      next++;
-    }
-  };
-
-  /** Index of `id` when it names a case still to come in this boot, else -1. */
-  const knownAhead = (id: string | undefined): number => {
-    if (id === undefined) return -1;
-    const idx = indexOf.get(id);
-    return idx !== undefined && idx >= next && idx < end ? idx : -1;
+  /**
+   * The one rule for every line that is not what the protocol allows next: the case expected next
+   * is ERROR (after the last case: the last case, whose END did not come), and the rest of the boot
+   * is not trusted. `what` says what came instead.
+   */
+  const distrust = (what: string, line: string): void => {
+    const reason = `protocol: got ${what} while expecting ${next < end ? expectedId() : 'END'}`;
+    out.problems.push(`${reason}: ${JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}…` : line)}`);
+    const charged = next < end ? next : end - 1;
+    if (charged >= start) cases.set(caseIds[charged]!, { status: 'ERROR', reason });
+    next = Math.max(next, charged + 1);
+    out.untrusted = reason;
+    stopped = true;
   };
 
   const handleCase = (line: string, t: string[]): void => {
-    if (!out.begin) out.problems.push('CASE line before any BEGIN');
-    if (t.length < 5) {
-      const reason = 'malformed CASE line';
-      out.problems.push(`${reason}: ${JSON.stringify(line)}`);
-      chargeExpected(reason);
-      return;
-    }
+    if (!out.begin) return distrust('a CASE line before any BEGIN', line);
+    if (t.length < 5) return distrust('a malformed CASE line', line);
     const id = t[2]!;
-    const record = t[t.length - 1]!;
-    // A SKIP reason may hold spaces: everything between the id and the record is the status.
-    const statusText = t.slice(3, -1).join(' ');
-    const expectedId = next < end ? caseIds[next] : undefined;
-    const idx = knownAhead(id);
-    if (idx < 0) {
-      const reason = `unexpected case id ${id} (expected ${expectedId ?? 'no more cases'})`;
-      out.problems.push(reason);
-      const seen = indexOf.get(id);
-      if (seen !== undefined && cases.has(id) && cases.get(id) !== NOT_REACHED) {
-        // The kernel repeated a case it had already reported.
-        setResult(seen, { status: 'ERROR', reason: 'repeated CASE line' });
+    if (next >= end || id !== caseIds[next]) {
+      const idx = indexOf.get(id);
+      if (idx !== undefined && idx < next && idx >= start && cases.get(id) !== NOT_REACHED) {
+        // The kernel went back to a case it had reported: that case is to blame, not the one
+        // expected next, which runs in the new boot. Its report is no longer believed either.
+        const reason = `protocol: got a second line for ${id} while expecting ${expectedId()}`;
+        out.problems.push(`${reason}: ${JSON.stringify(line)}`);
+        cases.set(id, { status: 'ERROR', reason });
+        out.untrusted = reason;
+        stopped = true;
         return;
       }
-      chargeExpected(reason);
-      return;
+      return distrust(`line for ${id}`, line);
     }
-    if (idx > next) {
-      const reason = `no CASE line (the kernel went on with ${id})`;
-      out.problems.push(`${reason} after ${expectedId}`);
-      skipTo(idx, reason);
-    }
-    next = idx + 1;
-    const parsed = parseStatus(statusText, record);
-    if ('error' in parsed) {
-      out.problems.push(`${parsed.error}: ${JSON.stringify(line)}`);
-      setResult(idx, { status: 'ERROR', reason: parsed.error });
-      return;
-    }
-    setResult(idx, parsed);
+    const record = t[t.length - 1]!;
+    // A SKIP reason may hold spaces: everything between the id and the record is the status.
+    const parsed = parseStatus(t.slice(3, -1).join(' '), record);
+    if ('error' in parsed) return distrust(`a line for ${id} whose ${parsed.error}`, line);
+    cases.set(id, parsed);
+    next++;
   };
 
   const handleBegin = (line: string, t: string[]): void => {
@@ -250,32 +263,23 @@ export function parseBoot(
     const checked = checkLine(line);
     const kind = checked.tokens[1];
     if (!checked.ok) {
-      out.problems.push(`${checked.why}: ${JSON.stringify(line)}`);
-      if (kind === 'BEGIN' || kind === 'END' || kind === 'PANIC') return; // names no case
-      // Trust the id only when a space follows it (so it was not itself cut short).
-      const idx = kind === 'CASE' && checked.tokens.length > 3 ? knownAhead(checked.tokens[2]) : -1;
-      if (idx >= 0) {
-        skipTo(idx, `no CASE line (the next line names ${caseIds[idx]})`);
-        setResult(idx, { status: 'ERROR', reason: checked.why });
-        next = idx + 1;
-      } else {
-        chargeExpected(checked.why);
+      const named = kind === 'CASE' && checked.tokens.length > 3 ? `a line for ${checked.tokens[2]} with a ${checked.why}` : `a line with a ${checked.why}`;
+      if (!out.begin && kind !== 'CASE') {
+        // before BEGIN nothing is expected yet: the boot did not start (the scheduler says so)
+        out.problems.push(`${checked.why}: ${JSON.stringify(line)}`);
+        return;
       }
-      return;
+      return distrust(named, line);
     }
     const t = checked.tokens;
     switch (kind) {
       case 'BEGIN':
-        handleBegin(line, t);
-        return;
+        return handleBegin(line, t);
       case 'CASE':
-        handleCase(line, t);
-        return;
+        return handleCase(line, t);
       case 'END':
-        if (t.length !== 2) {
-          out.problems.push(`malformed END line: ${JSON.stringify(line)}`);
-          return;
-        }
+        if (t.length !== 2) return distrust('a malformed END line', line);
+        if (next < end) return distrust('END', line);
         out.ended = true;
         stopped = true;
         return;
@@ -285,15 +289,23 @@ export function parseBoot(
         stopped = true;
         return;
       default:
-        out.problems.push(`unknown line type: ${JSON.stringify(line)}`);
-        return;
+        return distrust(`an unknown line type ${JSON.stringify(kind ?? '')}`, line);
     }
   };
 
   for (const raw of lines) {
     const line = raw.replace(/\r/g, '');
     if (stopped) {
-      if (line !== '') out.noise.push(line);
+      if (line !== '') out.noise.push(line.length > MAX_LINE_BYTES ? `${line.slice(0, MAX_LINE_BYTES)}…` : line);
+      continue;
+    }
+    if (line.length > MAX_LINE_BYTES && (out.begin !== undefined || line.includes(PREFIX))) {
+      // Longer than any protocol line: the kernel prints without end (or its line end was lost).
+      // The case expected next stays NOT_REACHED: the scheduler charges it with how the boot ended.
+      out.overlong = `a line longer than ${MAX_LINE_BYTES} bytes while expecting ${expectedId()}`;
+      out.problems.push(out.overlong);
+      out.noise.push(`${line.slice(0, 200)}…`);
+      stopped = true;
       continue;
     }
     const at = line.indexOf(PREFIX);
@@ -322,11 +334,11 @@ export function parseBoot(
     for (const [id, r] of cases) {
       if (r === NOT_REACHED || r.status !== 'ERROR') cases.set(id, { status: 'ERROR', reason: out.beginError });
     }
-  } else if (out.ended) {
-    // END says the batch is over; a case still without a line was never reported.
-    for (const [id, r] of cases) {
-      if (r === NOT_REACHED) cases.set(id, { status: 'ERROR', reason: 'no CASE line before END' });
-    }
+  } else if (!out.ended && out.untrusted === undefined && out.begin !== undefined && end > start && next >= end) {
+    // Every case had its line, yet END never came (a hang, a crash, an exit after the last case):
+    // the last record is not confirmed, and the scheduler charges that case with the boot's end.
+    out.noEnd = true;
+    cases.set(caseIds[end - 1]!, NOT_REACHED);
   }
 
   for (let i = start; i < end; i++) {
@@ -336,6 +348,13 @@ export function parseBoot(
     }
   }
   return out;
+}
+
+/** Whether `line` holds a protocol line with a matching CRC (what restarts a boot's idle timer). */
+export function isValidLine(line: string): boolean {
+  const at = line.indexOf(PREFIX);
+  if (at < 0 || line.length - at > MAX_LINE_BYTES) return false;
+  return checkLine(line.slice(at).replace(/\r/g, '')).ok;
 }
 
 function parseStatus(status: string, record: string): ParsedCase | { error: string } {

@@ -21,6 +21,8 @@ export type ProgressEvent =
       kernel: string;
       backend: string;
       status: Status;
+      /** The result itself (what a run stopped early still writes). */
+      result: CaseResult;
       /** Results finished so far and in all (cases × backends), for counts and an ETA. */
       done: number;
       total: number;
@@ -43,7 +45,10 @@ export type ProgressEvent =
 export interface ScheduleOptions {
   /** Boots in flight at once (default: the number of cores). */
   jobs?: number;
-  /** A boot without serial output for this long is killed (TIMEOUT for the running case). */
+  /**
+   * A boot without a valid protocol line for this long is killed (TIMEOUT for the running case);
+   * every boot also ends by runner/protocol.ts bootLimitMs at the latest.
+   */
   idleTimeoutMs: number;
   onProgress?: (ev: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -120,6 +125,7 @@ export async function runKernels(
       kernel: kernel.id,
       backend,
       status: r.status,
+      result: r,
       done,
       total,
       elapsedSeconds: (performance.now() - t0) / 1000,
@@ -142,8 +148,11 @@ export async function runKernels(
       await run();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, pairs.length) }, worker));
+  // Every worker is waited for, also when one failed or the run was aborted: a boot in flight
+  // kills its VMM and removes its files before its promise settles, and the run must not end first.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(jobs, pairs.length) }, worker));
   opts.signal?.throwIfAborted();
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
 
   // Safety net: the loop above gives every case a result; if a bug ever left one out, say so
   // rather than let a missing result look like anything else.
@@ -247,7 +256,9 @@ async function runPair(
       }
     }
 
-    if (p.firstUnfinished >= 0) {
+    if (p.firstUnfinished >= 0 && p.untrusted === undefined) {
+      // (An untrusted boot blames no one for how it ended: its expected case has its ERROR, and
+      // the cases after it run again in a new boot.)
       if (fresh.length === 0 && !p.begin) {
         // Not a single protocol line: the kernel never got to its first case, so no case is to
         // blame, and booting it again case by case would only repeat the failure.
@@ -266,20 +277,24 @@ async function runPair(
   }
 }
 
-/** The result of the case that was running when the output stopped without END. */
+/**
+ * The result of the case that was running when the output stopped without END (or, with
+ * `noEnd`, of the last case, whose line came but whose END did not).
+ */
 function blame(p: ReturnType<typeof parseBoot>, br: BootResult, idleTimeoutMs: number): CaseResult {
-  if (p.panic !== undefined) return { status: 'CRASH', reason: `kernel PANIC: ${p.panic}` };
-  if (p.restarted) return { status: 'CRASH', reason: `the machine restarted while this case ran (${br.detail})` };
+  const after = p.noEnd ? 'its CASE line came, then no END: ' : p.overlong !== undefined ? `${p.overlong}; ` : '';
+  if (p.panic !== undefined) return { status: 'CRASH', reason: `${after}kernel PANIC: ${p.panic}` };
+  if (p.restarted) return { status: 'CRASH', reason: `${after}the machine restarted while this case ran (${br.detail})` };
   switch (br.end) {
     case 'timeout':
       return {
         status: 'TIMEOUT',
-        reason: `no serial output for ${idleTimeoutMs / 1000} s (killed after ${br.seconds.toFixed(1)} s)`,
+        reason: `${after}${br.detail || `no valid protocol line for ${idleTimeoutMs / 1000} s`} (killed after ${br.seconds.toFixed(1)} s)`,
       };
     case 'crashed':
-      return { status: 'CRASH', reason: br.detail };
+      return { status: 'CRASH', reason: `${after}${br.detail}` };
     case 'exited':
       // The VM left on purpose yet without this case's line or END: output went missing.
-      return { status: 'ERROR', reason: `no CASE line and no END; the VM exited (${br.detail})` };
+      return { status: 'ERROR', reason: p.noEnd ? `${after}the VM exited (${br.detail})` : `${after}no CASE line and no END; the VM exited (${br.detail})` };
   }
 }

@@ -10,7 +10,7 @@ import { buildKernels } from '../generator/index.ts';
 import { CONSOLE_BACKEND, type ConsoleBackend } from '../runner/backends/console.ts';
 import { readConsoleLog } from '../runner/backends/console-log.ts';
 import { probeHostInfo } from '../runner/probe.ts';
-import { runKernels } from '../runner/schedule.ts';
+import { runKernels, type ScheduleResults } from '../runner/schedule.ts';
 import { compareResults, deviationsByCase, runExitCode, type Comparison } from '../report/compare.ts';
 import type { Deviation } from '../report/deviations.ts';
 import { readHwFamily } from '../report/hwrecords.ts';
@@ -22,6 +22,7 @@ import { runCpu } from '../report/run-cpu.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { probeWithCpus, type BackendChoice } from './backends.ts';
 import { checkOutDir, saveInTemp, writeOutputs } from './output.ts';
+import { BackendUnavailableError, RunInterruptedError } from './errors.ts';
 import { loadRegistry, selectCases, type CaseSelection } from './select.ts';
 
 export interface RunOptions extends CaseSelection, BackendChoice {
@@ -32,6 +33,12 @@ export interface RunOptions extends CaseSelection, BackendChoice {
   timeout: number;
   /** Where results.json and matrix.md go (absolute). */
   out: string;
+  /**
+   * Stops the run (the CLI's SIGINT/SIGTERM, bin/commands/common.ts): every boot kills its VMM
+   * and removes its files, what finished is written marked interrupted, and runSuite throws
+   * RunInterruptedError (the abort reason, when it is one).
+   */
+  signal?: AbortSignal;
 }
 
 /** Where the pipeline reports progress (bin/progress.ts createProgress gives one). */
@@ -71,6 +78,11 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
   await checkOutDir(o.out);
   const host = await probeHostInfo();
   const { backends, note: profileNote } = await probeWithCpus(o, host);
+  // a backend named on the command line must run: its absence is an error, not a note
+  const named = backends.filter((b) => o.backend.includes(b.info.name) && !b.info.available);
+  if (named.length) {
+    throw new BackendUnavailableError(named.map((b) => `backend ${b.info.name} is not available: ${b.info.reason}`).join('\n'));
+  }
   const progress = createProgress(cases.length * backends.length);
   if (profileNote) progress.note(profileNote);
   for (const { info } of backends) progress.note(`backend ${info.name}: ${info.available ? 'available' : 'unavailable'}${info.reason ? ` — ${info.reason}` : ''}`);
@@ -79,36 +91,51 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
   // A configured console runs the whole suite image in one boot (runner/backends/console.ts).
   const consoles = backends.filter((b) => b.info.name === CONSOLE_BACKEND && b.info.available);
   const torture = { boots: 0, restores: 0 };
-  const byCase = await runKernels(kernels, backends.filter((b) => !consoles.includes(b)), {
-    jobs: o.jobs,
-    idleTimeoutMs: o.timeout * 1000,
-    onProgress: (ev) => {
-      if (ev.type === 'case') progress.caseDone(ev.status, ev.backend);
-      else if (ev.torture) {
-        // the native runner's torture counts, summed over its boots
-        torture.boots++;
-        torture.restores += ev.torture.restores;
-      }
-    },
-  });
-  if (torture.boots > 0) progress.note(tortureLine(torture.boots, torture.restores, o.tortureControl));
-  for (const { backend, info } of consoles) {
-    const run = await (backend as ConsoleBackend).runSuite(kernels, {
+  // every result as it comes, so that a run stopped by a signal still writes what it finished
+  const byCase: ScheduleResults = new Map();
+  const keep = (id: string, backend: string, r: CaseResult): void => {
+    const row = byCase.get(id) ?? {};
+    row[backend] = r;
+    byCase.set(id, row);
+  };
+  let interrupted: RunInterruptedError | undefined;
+  try {
+    await runKernels(kernels, backends.filter((b) => !consoles.includes(b)), {
+      jobs: o.jobs,
       idleTimeoutMs: o.timeout * 1000,
-      onCase: (_id, status) => progress.caseDone(status, info.name),
+      ...(o.signal ? { signal: o.signal } : {}),
+      onProgress: (ev) => {
+        if (ev.type === 'case') {
+          keep(ev.caseId, ev.backend, ev.result);
+          progress.caseDone(ev.status, ev.backend);
+        } else if (ev.torture) {
+          // the native runner's torture counts, summed over its boots
+          torture.boots++;
+          torture.restores += ev.torture.restores;
+        }
+      },
     });
-    progress.note(`${info.name}: ${run.end} (${run.detail}) after ${run.seconds.toFixed(1)} s`);
-    for (const [id, r] of run.results) {
-      const row = byCase.get(id) ?? {};
-      row[info.name] = r;
-      byCase.set(id, row);
+    if (torture.boots > 0) progress.note(tortureLine(torture.boots, torture.restores, o.tortureControl));
+    for (const { backend, info } of consoles) {
+      const run = await (backend as ConsoleBackend).runSuite(kernels, {
+        idleTimeoutMs: o.timeout * 1000,
+        ...(o.signal ? { signal: o.signal } : {}),
+        onCase: (_id, status) => progress.caseDone(status, info.name),
+      });
+      progress.note(`${info.name}: ${run.end} (${run.detail}) after ${run.seconds.toFixed(1)} s`);
+      for (const [id, r] of run.results) keep(id, info.name, r);
     }
+  } catch (e) {
+    if (!o.signal?.aborted) throw e;
+    const why = o.signal.reason;
+    interrupted = why instanceof RunInterruptedError ? why : new RunInterruptedError('run interrupted', 'SIGINT');
   }
   progress.end();
+  const notRun = interrupted ? `not run: ${interrupted.message}` : 'no result from the runner';
   const runs = cases.map((c) => {
     const results: Record<string, CaseResult> = { ...(byCase.get(c.id) ?? {}) };
     // a case that produced no result is an error, never a pass
-    for (const { info } of backends) results[info.name] ??= { status: 'ERROR', reason: 'no result from the runner' };
+    for (const { info } of backends) results[info.name] ??= { status: 'ERROR', reason: notRun };
     // nor is a record of another length than the template's layout: it is not this case's record
     for (const [name, r] of Object.entries(results)) {
       if (r.status === 'OK' && r.record !== undefined && r.record.length !== 2 * c.template.recordSize) {
@@ -118,6 +145,7 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
     return { case: c, results };
   });
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
+  if (interrupted) results.interrupted = `${interrupted.message}: ${byCase.size ? [...byCase.values()].reduce((n, row) => n + Object.keys(row).length, 0) : 0} of ${cases.length * backends.length} results finished`;
   const comparison = compareResults(results, { deviations });
   results.deviations = deviationsByCase(comparison);
   const warmCold = compareWarmCold(results);
@@ -142,10 +170,11 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
     },
     {
       path: paths.matrix,
-      write: () => writeFileAtomic(paths.matrix, renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : '')),
+      write: () => writeFileAtomic(paths.matrix, (interrupted ? `**${results.interrupted}**\n\n` : '') + renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : '')),
       rescue: async () => `${paths.results} is whole (\`svmconf compare ${paths.results} --out <dir>\` writes matrix.md again)`,
     },
   ]);
+  if (interrupted) throw new RunInterruptedError(`${results.interrupted}; wrote ${paths.results} and ${paths.matrix}`, interrupted.signal, paths.results);
   return {
     results, deviations, comparison, family, recordedRuns: recs.length, recordedSection, paths,
     ...(writeFailure ? { writeFailure } : {}),
@@ -156,7 +185,7 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
 /** `svmconf parse-log`: a captured serial log of the suite image (absolute path) as the console's run, the model beside it unless `model` is false. */
 export async function parseLog(
   log: string,
-  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string[]; out: string },
+  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string[]; out: string; signal?: AbortSignal },
   createProgress: (total: number) => RunProgress,
 ): Promise<RunOutcome> {
   await readConsoleLog(log); // a log that cannot be read fails before the model runs

@@ -85,7 +85,7 @@ describe('console backend end to end: the suite image on QEMU, BIOS and UEFI', f
     const run = await runConsole(qemuBiosCmd(img.path), img.kernels, 3000);
     assert.equal(run.end, 'timeout', run.detail);
     // ended by the silence after the hang, not by the start timeout or the command ending
-    assert.match(run.detail, /^no output for 3 s; console command killed$/);
+    assert.match(run.detail, /^no valid protocol line for 3 s; console command killed$/);
     const r = (id: string) => run.results.get(`fixture.crashers/what=${id}`);
     assert.equal(r('ok')?.status, 'OK');
     assert.equal(r('fault')?.status, 'CRASH');

@@ -121,9 +121,13 @@ describe('runner/backends/console: one boot\'s lines to results', () => {
     const r = resultsFromConsole([k1, k2], lines, { end: 'restarted', detail: 'again', idleTimeoutMs: 5000 });
     assert.equal(r.get('t.a/1')?.status, 'OK');
     assert.equal(r.get('t.a/2')?.status, 'ERROR');
-    assert.equal(r.get('t.a/3')?.status, 'CRASH');
-    assert.match(r.get('t.a/3')?.reason ?? '', /PANIC/);
+    // nothing after the bad line is trusted (docs/protocol.md), the PANIC included
+    assert.equal(r.get('t.a/3')?.status, 'ERROR');
+    assert.match(r.get('t.a/3')?.reason ?? '', /^not run: the batch's output was not trusted/);
     assert.equal(r.size, 4, 'only the cases of the kernels asked for');
+    const panic = resultsFromConsole([k1], [formatBegin('t.a#0', 3, 0), ok('t.a/1'), formatPanic('crash in crash handler')], { end: 'restarted', detail: 'again', idleTimeoutMs: 5000 });
+    assert.equal(panic.get('t.a/2')?.status, 'CRASH');
+    assert.match(panic.get('t.a/2')?.reason ?? '', /PANIC/);
   });
 
   it('cases before the start the BEGIN line names were not run: ERROR', () => {

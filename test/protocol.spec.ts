@@ -6,6 +6,8 @@ import {
   formatEnd,
   formatLine,
   formatPanic,
+  isValidLine,
+  MAX_LINE_BYTES,
   NOT_REACHED,
   parseBoot,
   splitSerial,
@@ -57,15 +59,17 @@ describe('runner/protocol', () => {
     assert.equal(status(p.cases.get(IDS[2])), 'OK');
   });
 
-  it('makes a bad CRC an ERROR for the case it names and goes on', () => {
+  it('makes a bad CRC an ERROR for the case it names and trusts nothing after it', () => {
     const lines = batch();
     lines[2] = corrupt(lines[2]!, lines[2]!.indexOf(REC) + 2); // record byte changed on the wire
     const p = parseBoot(lines, IDS, 0);
     const r = p.cases.get(IDS[1]);
     assert.equal(status(r), 'ERROR');
     assert.match((r as { reason: string }).reason, /bad CRC/);
-    assert.equal(status(p.cases.get(IDS[2])), 'OK');
-    assert.equal(p.ended, true);
+    assert.match(p.untrusted ?? '', /expecting t\.x\/a=2/);
+    // the valid lines after it are not credited: those cases run again in a new boot
+    assert.equal(p.cases.get(IDS[2]), NOT_REACHED);
+    assert.equal(p.firstUnfinished, 2);
   });
 
   it('charges a line with an unreadable id to the case expected next', () => {
@@ -73,7 +77,7 @@ describe('runner/protocol', () => {
     lines[2] = lines[2]!.replace('t.x/a=2', 't.x/a=Z'); // the id itself got corrupted
     const p = parseBoot(lines, IDS, 0);
     assert.equal(status(p.cases.get(IDS[1])), 'ERROR');
-    assert.equal(status(p.cases.get(IDS[2])), 'OK');
+    assert.equal(p.cases.get(IDS[2]), NOT_REACHED);
   });
 
   it('treats a line cut short as an ERROR (truncated), never a pass', () => {
@@ -129,16 +133,12 @@ describe('runner/protocol', () => {
   });
 
   it('rejects records that are not even-length lower-case hex, and OK without a record', () => {
-    const lines = [
-      formatBegin(K, 4, 0),
-      formatCase(IDS[0]!, 'OK', '0A00'),
-      formatCase(IDS[1]!, 'OK', '000'),
-      formatCase(IDS[2]!, 'OK'),
-      formatCase(IDS[3]!, 'MAYBE', REC),
-      formatEnd(),
-    ];
-    const p = parseBoot(lines, IDS, 0);
-    for (const id of IDS) assert.equal(status(p.cases.get(id)), 'ERROR', id);
+    const bad = [formatCase(IDS[0]!, 'OK', '0A00'), formatCase(IDS[0]!, 'OK', '000'), formatCase(IDS[0]!, 'OK'), formatCase(IDS[0]!, 'MAYBE', REC)];
+    for (const line of bad) {
+      const p = parseBoot([formatBegin(K, 4, 0), line, ...batch().slice(2)], IDS, 0);
+      assert.equal(status(p.cases.get(IDS[0])), 'ERROR', line);
+      assert.ok(p.untrusted, line);
+    }
   });
 
   it('makes an unexpected id an ERROR for the expected case', () => {
@@ -153,23 +153,56 @@ describe('runner/protocol', () => {
     const p = parseBoot(lines, IDS, 0);
     assert.equal(status(p.cases.get(IDS[0])), 'OK');
     assert.equal(status(p.cases.get(IDS[1])), 'ERROR');
-    assert.match((p.cases.get(IDS[1]) as { reason: string }).reason, /unexpected case id t\.other/);
-    assert.equal(status(p.cases.get(IDS[2])), 'OK');
+    assert.equal((p.cases.get(IDS[1]) as { reason: string }).reason, 'protocol: got line for t.other/q=1 while expecting t.x/a=2');
+    assert.equal(p.cases.get(IDS[2]), NOT_REACHED);
   });
 
-  it('a case the kernel jumped over is an ERROR, a repeated case too', () => {
+  it('a line for a later case is never credited to it: the expected case is ERROR, the rest runs again', () => {
     const lines = [
       formatBegin(K, 4, 0),
       formatCase(IDS[0]!, 'OK', REC),
-      formatCase(IDS[2]!, 'OK', REC),
       formatCase(IDS[2]!, 'OK', REC),
       formatCase(IDS[3]!, 'OK', REC),
       formatEnd(),
     ];
     const p = parseBoot(lines, IDS, 0);
-    assert.equal(status(p.cases.get(IDS[1])), 'ERROR');
-    assert.equal(status(p.cases.get(IDS[2])), 'ERROR');
-    assert.equal(status(p.cases.get(IDS[3])), 'OK');
+    assert.equal(status(p.cases.get(IDS[0])), 'OK');
+    assert.deepEqual(p.cases.get(IDS[1]), { status: 'ERROR', reason: 'protocol: got line for t.x/a=3 while expecting t.x/a=2' });
+    assert.equal(p.cases.get(IDS[2]), NOT_REACHED);
+    assert.equal(p.cases.get(IDS[3]), NOT_REACHED);
+    assert.equal(p.firstUnfinished, 2);
+    assert.equal(p.ended, false);
+  });
+
+  it('a repeated line makes the repeated case ERROR; the expected one runs again in a new boot', () => {
+    const lines = [formatBegin(K, 4, 0), formatCase(IDS[0]!, 'OK', REC), formatCase(IDS[0]!, 'OK', REC), formatCase(IDS[1]!, 'OK', REC)];
+    const p = parseBoot(lines, IDS, 0);
+    assert.equal((p.cases.get(IDS[0]) as { reason: string }).reason, 'protocol: got a second line for t.x/a=1 while expecting t.x/a=2');
+    assert.equal(p.cases.get(IDS[1]), NOT_REACHED);
+    assert.equal(p.firstUnfinished, 1);
+  });
+
+  it('after the last case, only END is trusted', () => {
+    const stray = parseBoot([...batch().slice(0, 5), formatCase('t.other/q=1', 'OK', REC), formatEnd()], IDS, 0);
+    assert.equal((stray.cases.get(IDS[3]) as { reason: string }).reason, 'protocol: got line for t.other/q=1 while expecting END');
+    const again = parseBoot([...batch().slice(0, 5), formatCase(IDS[1]!, 'OK', REC), formatEnd()], IDS, 0);
+    assert.equal(status(again.cases.get(IDS[1])), 'ERROR');
+    assert.equal(again.firstUnfinished, -1);
+  });
+
+  it('every case with its line but no END: the last case is set back (noEnd) for the scheduler to charge', () => {
+    const p = parseBoot(batch().slice(0, 5), IDS, 0);
+    assert.equal(p.noEnd, true);
+    assert.equal(p.firstUnfinished, 3);
+    assert.equal(p.cases.get(IDS[3]), NOT_REACHED);
+    assert.equal(status(p.cases.get(IDS[2])), 'OK');
+  });
+
+  it('a line longer than MAX_LINE_BYTES stops the parse without crediting or charging (overlong)', () => {
+    const p = parseBoot([...batch().slice(0, 2), 'x'.repeat(MAX_LINE_BYTES + 1), ...batch().slice(2)], IDS, 0);
+    assert.match(p.overlong ?? '', /longer than 1024 bytes while expecting t\.x\/a=2/);
+    assert.equal(p.firstUnfinished, 1);
+    assert.equal(p.untrusted, undefined);
   });
 
   it('keeps noise lines, strips \\r, and splits noise from a line that ends in ours', () => {
@@ -198,12 +231,12 @@ describe('runner/protocol', () => {
     }
   });
 
-  it('an END before all cases leaves no case NOT_REACHED: the missing ones are ERROR', () => {
+  it('an END before all cases is an ERROR for the expected case; the others run again', () => {
     const lines = [...batch().slice(0, 3), formatEnd()];
     const p = parseBoot(lines, IDS, 0);
-    assert.equal(p.ended, true);
-    assert.equal(status(p.cases.get(IDS[2])), 'ERROR');
-    assert.equal(p.firstUnfinished, -1);
+    assert.equal(p.ended, false);
+    assert.deepEqual(p.cases.get(IDS[2]), { status: 'ERROR', reason: 'protocol: got END while expecting t.x/a=3' });
+    assert.equal(p.firstUnfinished, 3);
   });
 
   it('a second BEGIN means the machine restarted', () => {
@@ -218,6 +251,14 @@ describe('runner/protocol', () => {
     const p = parseBoot(batch(0, 2), IDS, 0, { end: 2 });
     assert.deepEqual([...p.cases.keys()], IDS.slice(0, 2));
     assert.equal(p.firstUnfinished, -1);
+  });
+
+  it('isValidLine: a protocol line with its CRC, after noise too; nothing else', () => {
+    assert.equal(isValidLine(formatEnd()), true);
+    assert.equal(isValidLine(`noise ${formatEnd()}\r`), true);
+    assert.equal(isValidLine(corrupt(formatCase(IDS[0]!, 'OK', REC), 20)), false);
+    assert.equal(isValidLine('SVMCONF END'), false);
+    assert.equal(isValidLine('plain noise'), false);
   });
 
   it('splitSerial drops CR before LF and keeps a last partial line', () => {

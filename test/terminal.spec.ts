@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { cleanText, TerminalLines } from '../runner/terminal.ts';
-import { formatCase, parseBoot } from '../runner/protocol.ts';
+import { formatBegin, formatCase, formatEnd, parseBoot } from '../runner/protocol.ts';
 
 function feed(chunks: string[]): string[] {
   const out: string[] = [];
@@ -37,7 +37,7 @@ describe('runner/terminal: line cleaner', () => {
       for (let i = 0; i < stream.length; i += size) chunks.push(stream.slice(i, i + size));
       const lines = feed(chunks);
       assert.ok(lines.includes(line), `chunk size ${size}: ${JSON.stringify(lines)}`);
-      const p = parseBoot(lines, ['l1.int3/enc=cc,prefix=none'], 0);
+      const p = parseBoot([formatBegin('l1.int3#0', 1, 0), ...lines, formatEnd()], ['l1.int3/enc=cc,prefix=none'], 0);
       assert.deepEqual(p.cases.get('l1.int3/enc=cc,prefix=none'), { status: 'OK', record: '0300000000000000' });
     }
   });

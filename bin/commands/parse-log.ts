@@ -7,7 +7,7 @@ import { ROOT } from '../../generator/index.ts';
 import { DEFAULT_PROFILE } from '../../model/profile.ts';
 import { parseLog } from '../../suite/run.ts';
 import { createProgress } from '../progress.ts';
-import { repeat, selection, type SetCode } from './common.ts';
+import { interruptible, repeat, selection, type SetCode } from './common.ts';
 import { printRun } from './run.ts';
 
 export function register(p: Command, setCode: SetCode): void {
@@ -21,6 +21,6 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--deviations <file>', "a deviation registry added to expected/deviations.yaml and the --templates folders' deviations.yaml (repeatable)", repeat, [])
     .option('--json', 'print results.json to stdout instead of the table')
     .action(async (log: string, o) => {
-      setCode(printRun(await parseLog(resolve(log), { ...o, out: resolve(o.out) }, (total) => createProgress(total)), o.json));
+      setCode(printRun(await interruptible((signal) => parseLog(resolve(log), { ...o, out: resolve(o.out), signal }, (total) => createProgress(total))), o.json));
     });
 }

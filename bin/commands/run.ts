@@ -10,7 +10,7 @@ import { serializeResults } from '../../report/results.ts';
 import { printTable } from '../../report/table.ts';
 import { runSuite, type RunOptions, type RunOutcome } from '../../suite/run.ts';
 import { createProgress } from '../progress.ts';
-import { collect, positiveInt, repeat, selection, type SetCode } from './common.ts';
+import { collect, interruptible, positiveInt, repeat, selection, type SetCode } from './common.ts';
 
 export function register(p: Command, setCode: SetCode): void {
   selection(p.command('run').description('run the cases on the backends and report the matrix'))
@@ -33,7 +33,7 @@ export function register(p: Command, setCode: SetCode): void {
 }
 
 export async function run(o: RunOptions & { json?: boolean }): Promise<number> {
-  return printRun(await runSuite(o, (total) => createProgress(total)), o.json);
+  return printRun(await interruptible((signal) => runSuite({ ...o, signal }, (total) => createProgress(total))), o.json);
 }
 
 /** What `run` and `parse-log` print: results.json (--json), or the table, the run's family, the recorded hardware and the files written. */

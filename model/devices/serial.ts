@@ -8,6 +8,8 @@ export const COM1_BASE = PORTS.COM1_BASE;
 const THR = 0;
 const LSR = 5;
 const LSR_READY = UART.LSR_THRE | UART.LSR_TEMT;
+/** Bytes kept before a newline is forced (docs/protocol.md "Limits": lines are far shorter). */
+const MAX_PENDING = 64 * 1024;
 
 export class Serial {
   private current: number[] = [];
@@ -33,6 +35,9 @@ export class Serial {
       this.onLine?.(line);
     } else {
       this.current.push(byte);
+      // A guest that prints without a newline must not grow the buffer for ever: hand over what
+      // it holds as a line (far longer than any protocol line, so the runner stops the boot).
+      if (this.current.length >= MAX_PENDING) this.out(port, 0x0a);
     }
   }
 

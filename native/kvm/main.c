@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -518,6 +519,11 @@ static int run_kernel(const struct options *o) {
 }
 
 int main(int argc, char **argv) {
+  /* Die with the runner, also when it is killed with SIGKILL (runner/pdeath.ts): the kernel sends
+     SIGKILL when the parent goes. A parent that went before the prctl took effect left this
+     process to another one: the second getppid() shows it. */
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return 1;
   struct options o = {.cmdline = "", .mem_mib = DEFAULT_RAM_MIB, .timer_us = 0, .torture_every = 1};
   bool probe_mode = false, self = false;
   for (int i = 1; i < argc; i++) {

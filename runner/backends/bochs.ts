@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
-import { LineSplitter, lineRecorder } from '../lines.ts';
+import { BootWatch, bootCases } from '../lines.ts';
+import { withParentDeath } from '../pdeath.ts';
 import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
@@ -227,6 +228,8 @@ export interface BochsExitFacts {
   /** The end of bochs.log. */
   log: string;
   killedFor?: 'timeout';
+  /** With killedFor timeout: which limit (runner/lines.ts BootWatch), else the idle timeout. */
+  timeoutDetail?: string;
   spawnError?: string;
   idleTimeoutMs: number;
 }
@@ -240,7 +243,7 @@ export function bochsExitMessage(output: string): string | undefined {
 /** Turn how Bochs ended into a BootResult's end and detail. Pure, so tests can check each way. */
 export function classifyBochsExit(x: BochsExitFacts): Pick<BootResult, 'end' | 'detail'> {
   if (x.spawnError !== undefined) return { end: 'crashed', detail: `failed to launch: ${x.spawnError}` };
-  if (x.killedFor === 'timeout') return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; Bochs killed` };
+  if (x.killedFor === 'timeout') return { end: 'timeout', detail: x.timeoutDetail ?? `no valid protocol line for ${x.idleTimeoutMs / 1000} s; Bochs killed` };
   const message = bochsExitMessage(x.output);
   if (message !== undefined && /Shutdown port: shutdown requested/.test(message)) {
     return { end: 'exited', detail: 'shutdown port 0x8900' };
@@ -359,14 +362,19 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
   }
 
   async function runBochs(dir: string, req: BootRequest, t0: number): Promise<BootResult> {
-    const lines: string[] = [];
-    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
+    const watch = new BootWatch({
+      idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'Bochs', timers: false,
+      ...(req.onLine ? { onLine: req.onLine } : {}),
+    });
+    const lines = watch.lines;
     let output = '';
     let offset = 0;
     let killedFor: 'timeout' | 'abort' | undefined;
 
     // Own process group, so a timeout kills unshare, Bochs and anything Bochs started at once.
-    const child = spawn(unshare.file, [...unshare.args, binary, '-q', '-f', 'bochsrc', '-rc', 'dbg.rc'], {
+    // setpriv after unshare: unshare -r changes credentials, which clears a parent-death signal (runner/pdeath.ts)
+    const vmm = withParentDeath(binary, ['-q', '-f', 'bochsrc', '-rc', 'dbg.rc']);
+    const child = spawn(unshare.file, [...unshare.args, vmm.file, ...vmm.args], {
       cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     const collect = (chunk: Buffer): void => {
@@ -388,7 +396,6 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       }
     };
 
-    let lastOutput = performance.now();
     const com1 = join(dir, 'com1.out');
     const readNew = async (): Promise<void> => {
       const fh = await open(com1, 'r').catch(() => undefined);
@@ -399,8 +406,8 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
           if (bytesRead === 0) break;
           offset += bytesRead;
-          lastOutput = performance.now();
-          splitter.push(buf.subarray(0, bytesRead).toString('latin1')); // runner/lines.ts: why latin1
+          watch.push(buf.subarray(0, bytesRead).toString('latin1')); // runner/lines.ts: why latin1
+          if (watch.expired !== undefined) break;
         }
       } finally {
         await fh.close();
@@ -418,14 +425,14 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       while (!done) {
         await Promise.race([ended, new Promise((r) => setTimeout(r, pollMs))]);
         await readNew();
-        if (!done && performance.now() - lastOutput > req.idleTimeoutMs) killGroup('timeout');
+        if (!done && watch.check() !== undefined) killGroup('timeout');
       }
     } finally {
       req.signal?.removeEventListener('abort', onAbort);
     }
     const r = await ended;
     await readNew();
-    splitter.end(); // a line cut short: the parser says so
+    watch.end(); // a line cut short: the parser says so
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
     const log = await tail(join(dir, 'bochs.log'), 64 * 1024);
     const { end, detail } = classifyBochsExit({
@@ -433,6 +440,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
       ...(r.signal !== undefined ? { signal: r.signal } : {}),
       ...(r.error !== undefined ? { spawnError: r.error === 'ENOENT' ? `${unshare.file} not found` : r.error } : {}),
       ...(killedFor === 'timeout' ? { killedFor } : {}),
+      ...(watch.expired !== undefined ? { timeoutDetail: watch.expired } : {}),
       output,
       log,
       idleTimeoutMs: req.idleTimeoutMs,

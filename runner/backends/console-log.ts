@@ -7,7 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { BackendInfo, Feature, Kernel } from '../../core/types.ts';
 import { TerminalLines } from '../terminal.ts';
-import { CONSOLE_BACKEND, resultsFromConsole, SUITE_BEGIN, SUITE_DONE, type ConsoleBackend, type SuiteRun, type SuiteRunOptions } from './console.ts';
+import type { CaseResult } from '../../core/types.ts';
+import { PREFIX } from '../protocol.ts';
+import { CONSOLE_BACKEND, resultsFromConsole, segmentLines, SUITE_BEGIN, SUITE_DONE, type ConsoleBackend, type SuiteRun, type SuiteRunOptions } from './console.ts';
 
 export class ConsoleLogError extends Error {
   override name = 'ConsoleLogError';
@@ -53,6 +55,67 @@ export function logEnding(lines: readonly string[]): { end: SuiteRun['end']; det
   return { end: 'exited', detail: 'the log ends before the suite loader\'s done line (capture stopped, or the machine hung)' };
 }
 
+/**
+ * The boots a log holds (docs/protocol.md "The suite image", several boots in one log): a new boot
+ * starts at each `svmconf-suite: begin` line, and at a BEGIN of a batch the current boot already
+ * began (a log of `-kernel` boots joined, without the loader's lines).
+ */
+export function logBoots(lines: readonly string[]): string[][] {
+  const boots: string[][] = [];
+  let cur: string[] = [];
+  let kernels = new Set<string>();
+  let loader = false;
+  const begin = `${PREFIX}BEGIN `;
+  for (const line of lines) {
+    const at = line.indexOf(begin);
+    const kernel = at >= 0 ? (line.slice(at + begin.length).split(' ')[0] ?? '') : undefined;
+    const suite = line.includes(SUITE_BEGIN);
+    if ((suite && (loader || kernels.size > 0)) || (kernel !== undefined && kernels.has(kernel))) {
+      boots.push(cur);
+      cur = [];
+      kernels = new Set();
+      loader = false;
+    }
+    if (suite) loader = true;
+    if (kernel !== undefined) kernels.add(kernel);
+    cur.push(line);
+  }
+  boots.push(cur);
+  return boots;
+}
+
+/** Two results the same as far as a comparison goes (status and record). */
+const same = (a: CaseResult, b: CaseResult): boolean => a.status === b.status && a.record === b.record;
+const shown = (r: CaseResult): string => `${r.status}${r.record !== undefined ? ` ${r.record}` : ''}${r.reason ? ` (${r.reason})` : ''}`;
+
+/**
+ * Results of a log of several boots: each boot is parsed as a session of its own; a case takes
+ * the result of the boots that ran its batch (printed its BEGIN) when they agree, and is ERROR,
+ * naming each boot's result, when they do not. Nothing of any boot is dropped unseen.
+ */
+export function resultsFromBoots(kernels: Parameters<typeof resultsFromConsole>[0], boots: readonly string[][], idleTimeoutMs: number): { results: Map<string, CaseResult>; end: SuiteRun['end']; detail: string } {
+  const per = boots.map((lines, i) => {
+    const last = i === boots.length - 1;
+    const ending = last || lines.some((l) => l.includes(SUITE_DONE)) ? logEnding(lines) : { end: 'restarted' as const, detail: 'the log holds another boot after this one (the machine reset)' };
+    const ran = new Set(segmentLines(lines).map((s) => s.kernelId));
+    return { ending, ran, results: resultsFromConsole(kernels, lines, { ...ending, idleTimeoutMs }) };
+  });
+  const results = new Map<string, CaseResult>();
+  for (const k of kernels) {
+    for (const c of k.cases) {
+      const got = per.map((b, i) => ({ boot: i + 1, r: b.results.get(c.id)!, ran: b.ran.has(k.id) })).filter((x) => x.ran);
+      const lastBoot = per[per.length - 1]!.results.get(c.id)!;
+      if (got.length === 0) results.set(c.id, lastBoot);
+      else if (got.every((x) => same(x.r, got[got.length - 1]!.r))) results.set(c.id, got[got.length - 1]!.r);
+      else {
+        results.set(c.id, { status: 'ERROR', reason: `the log's boots disagree: ${got.map((x) => `boot ${x.boot}: ${shown(x.r)}`).join('; ')}` });
+      }
+    }
+  }
+  const lastEnd = per[per.length - 1]!.ending;
+  return { results, end: lastEnd.end, detail: `${boots.length} boots in the log; the last: ${lastEnd.detail}` };
+}
+
 /** The cleaned lines of a log file; throws ConsoleLogError naming the file when it cannot be a suite log. */
 export async function readConsoleLog(file: string): Promise<string[]> {
   let raw: Buffer;
@@ -83,10 +146,12 @@ export function consoleLogBackend(file: string): ConsoleBackend {
     const t0 = performance.now();
     const lines = await readConsoleLog(file);
     for (const l of lines) ro.onLine?.(l);
-    const ending = logEnding(lines);
-    const results = resultsFromConsole(kernels, lines, { ...ending, idleTimeoutMs: ro.idleTimeoutMs });
+    const boots = logBoots(lines);
+    const { results, end, detail } = boots.length > 1
+      ? resultsFromBoots(kernels, boots, ro.idleTimeoutMs)
+      : { ...logEnding(lines), results: resultsFromConsole(kernels, lines, { ...logEnding(lines), idleTimeoutMs: ro.idleTimeoutMs }) };
     for (const [id, r] of results) ro.onCase?.(id, r.status);
-    return { results, ...ending, lines, seconds: (performance.now() - t0) / 1000 };
+    return { results, end, detail, lines, seconds: (performance.now() - t0) / 1000 };
   }
   return { name: CONSOLE_BACKEND, kind: 'hardware', probe, boot, runSuite };
 }

@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { createRequire } from 'node:module';
 import type { Backend } from '../backend.ts';
 import type { BackendInfo, CaseResult, Feature, Kernel } from '../../core/types.ts';
-import { NOT_REACHED, parseBoot, PREFIX } from '../protocol.ts';
+import { bootLimitMs, isValidLine, MAX_LINE_BYTES, maxBootBytes, NOT_REACHED, parseBoot, PREFIX } from '../protocol.ts';
 import { unavailableFeatures } from '../probe.ts';
 import { TerminalLines } from '../terminal.ts';
 
@@ -135,6 +135,9 @@ export function resultsFromConsole(
         if (r.record !== undefined) cr.record = r.record;
         if (r.reason !== undefined) cr.reason = r.reason;
         results.set(id, cr);
+      } else if (p.untrusted !== undefined) {
+        // the console cannot boot the batch again: what its broken output did not reach is not run
+        results.set(id, { status: 'ERROR', reason: `not run: the batch's output was not trusted after "${p.untrusted}"` });
       } else if (!blamed) {
         blamed = true;
         results.set(id, blame(p, last, ending));
@@ -159,19 +162,20 @@ function blame(
   lastSegment: boolean,
   ending: { end: SuiteRun['end']; detail: string; idleTimeoutMs: number },
 ): CaseResult {
-  if (p.panic !== undefined) return { status: 'CRASH', reason: `kernel PANIC: ${p.panic}` };
+  const after = p.noEnd ? 'its CASE line came, then no END: ' : p.overlong !== undefined ? `${p.overlong}; ` : '';
+  if (p.panic !== undefined) return { status: 'CRASH', reason: `${after}kernel PANIC: ${p.panic}` };
   if (!lastSegment) {
     // Another batch began after this one without its END: the loader cannot do that, so the
     // machine restarted (or output was lost) while this case ran.
-    return { status: 'CRASH', reason: 'the next BEGIN came without this batch\'s END: the machine restarted or output was lost' };
+    return { status: 'CRASH', reason: `${after}the next BEGIN came without this batch's END: the machine restarted or output was lost` };
   }
   switch (ending.end) {
     case 'timeout':
-      return { status: 'TIMEOUT', reason: `no console output for ${ending.idleTimeoutMs / 1000} s (${ending.detail})` };
+      return { status: 'TIMEOUT', reason: `${after}${ending.detail}` };
     case 'restarted':
-      return { status: 'CRASH', reason: `the machine restarted while this case ran (${ending.detail})` };
+      return { status: 'CRASH', reason: `${after}the machine restarted while this case ran (${ending.detail})` };
     default:
-      return { status: 'CRASH', reason: `the console ended while this case ran (${ending.end}: ${ending.detail})` };
+      return { status: 'CRASH', reason: `${after}the console ended while this case ran (${ending.end}: ${ending.detail})` };
   }
 }
 
@@ -231,6 +235,7 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
       if (finished) return;
       finished = { end, detail };
       clearTimeout(idle);
+      clearTimeout(limit);
       if (!exited) {
         killGroup('SIGTERM');
         setTimeout(() => {
@@ -241,17 +246,25 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
     };
 
     let idle: NodeJS.Timeout = setTimeout(() => finish('timeout', `the suite did not start within ${startTimeoutMs / 1000} s`), startTimeoutMs);
+    // docs/protocol.md "Limits": once the suite runs, only a valid protocol line (or one of the
+    // loader's) restarts the idle timer; the whole session ends at the start timeout plus every
+    // batch's boot limit, and after as much output as every batch can print plus 1 MiB of noise.
+    const limitMs = startTimeoutMs + kernels.reduce((t, k) => t + bootLimitMs(k.cases.length, ro.idleTimeoutMs), 0);
+    const limit = setTimeout(() => finish('timeout', `the console session reached its limit of ${limitMs / 1000} s (docs/protocol.md "Limits"); console command killed`), limitMs);
+    const maxBytes = kernels.reduce((t, k) => t + maxBootBytes(k.cases.length), 1 << 20);
+    let bytes = 0;
     const rearm = (): void => {
       clearTimeout(idle);
       if (finished) return;
       idle = started
-        ? setTimeout(() => finish('timeout', `no output for ${ro.idleTimeoutMs / 1000} s; console command killed`), ro.idleTimeoutMs)
+        ? setTimeout(() => finish('timeout', `no valid protocol line for ${ro.idleTimeoutMs / 1000} s; console command killed`), ro.idleTimeoutMs)
         : setTimeout(() => finish('timeout', `the suite did not start within ${startTimeoutMs / 1000} s`), startTimeoutMs);
     };
 
     const onLine = (line: string): void => {
       if (finished) return;
       lines.push(line);
+      if (isValidLine(line) || line.includes(SUITE_BEGIN) || line.includes(SUITE_DONE)) rearm();
       try {
         ro.onLine?.(line);
       } catch {
@@ -278,10 +291,17 @@ export function consoleBackend(opts: ConsoleOptions = {}): ConsoleBackend {
         finish('done', 'the suite loader said done');
       }
     };
-    const term = new TerminalLines(onLine);
+    const term = new TerminalLines(onLine, MAX_LINE_BYTES + 1);
     child.onData((d) => {
-      rearm();
-      term.push(typeof d === 'string' ? d : d.toString('latin1'));
+      if (finished) return;
+      const text = typeof d === 'string' ? d : d.toString('latin1');
+      bytes += text.length;
+      if (bytes > maxBytes) {
+        finish('timeout', `the console printed more than ${maxBytes} bytes, more than the suite can (docs/protocol.md "Limits"); console command killed`);
+        return;
+      }
+      if (!started) rearm(); // before the suite, firmware output keeps the start timeout going
+      term.push(text);
     });
     child.onExit((e) => {
       exited = true;

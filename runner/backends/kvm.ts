@@ -8,7 +8,7 @@
 // The guest's CPUID is KVM_GET_SUPPORTED_CPUID (asked once, by `svmconf-kvm --probe`) with the
 // features the kernel's cpu config hides cleared (runner/kvm-cpuid.ts), handed in on stdin.
 
-import { LineSplitter, lineRecorder } from '../lines.ts';
+import { BootWatch, bootCases } from '../lines.ts';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
@@ -137,6 +137,8 @@ export interface KvmExitFacts {
   signal?: string;
   stderr: string;
   killedFor?: 'timeout';
+  /** With killedFor timeout: which limit (runner/lines.ts BootWatch), else the idle timeout. */
+  timeoutDetail?: string;
   spawnError?: string;
   idleTimeoutMs: number;
 }
@@ -148,7 +150,7 @@ export function classifyKvmExit(x: KvmExitFacts): Pick<BootResult, 'end' | 'deta
   if (x.spawnError !== undefined) {
     return { end: 'crashed', detail: `failed to launch svmconf-kvm: ${x.spawnError === 'ENOENT' ? KVM_HELPER_MISSING : x.spawnError}` };
   }
-  if (x.killedFor === 'timeout') return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; svmconf-kvm killed` };
+  if (x.killedFor === 'timeout') return { end: 'timeout', detail: x.timeoutDetail ?? `no valid protocol line for ${x.idleTimeoutMs / 1000} s; svmconf-kvm killed` };
   const s = x.status;
   if (s === undefined) {
     const tail = x.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-3).join(' | ');
@@ -365,32 +367,29 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
     if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []), ...(every > 1 ? ['--torture-every', String(every)] : []), ...(control ? ['--torture-control'] : []));
 
     const t0 = performance.now();
-    const lines: string[] = [];
-    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
     let killedFor: 'timeout' | 'abort' | undefined;
-    let idle: NodeJS.Timeout | undefined;
-    const run = spawnHelper(args, cpuid, (chunk) => {
-      clearTimeout(idle);
-      if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-      splitter.push(chunk);
-    });
     const kill = (why: 'timeout' | 'abort'): void => {
       if (killedFor !== undefined) return;
       killedFor = why;
-      clearTimeout(idle);
+      watch.stop();
       run.kill();
     };
-    idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
+    const watch = new BootWatch({
+      idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'svmconf-kvm', onExpire: () => kill('timeout'),
+      ...(req.onLine ? { onLine: req.onLine } : {}),
+    });
+    const lines = watch.lines;
+    const run = spawnHelper(args, cpuid, (chunk) => watch.push(chunk));
     const onAbort = (): void => kill('abort');
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let result: HelperEnd;
     try {
       result = await run.done;
     } finally {
-      clearTimeout(idle);
+      watch.stop();
       req.signal?.removeEventListener('abort', onAbort);
     }
-    splitter.end();
+    watch.end();
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
     const stderr = result.stderr;
     const spawnError = result.spawnError;
@@ -401,6 +400,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       ...(result.signal !== undefined ? { signal: result.signal } : {}),
       stderr,
       ...(killedFor === 'timeout' ? { killedFor } : {}),
+      ...(watch.expired !== undefined ? { timeoutDetail: watch.expired } : {}),
       ...(spawnError !== undefined ? { spawnError } : {}),
       idleTimeoutMs: req.idleTimeoutMs,
     });

@@ -1,8 +1,9 @@
 // The `model` backend: the reference model (model/) runs the same multiboot kernels in process.
 // It runs in slices so the event loop (progress, other backends' boots) keeps moving, and it
-// applies the same idle timeout as the emulators, measured in wall time between serial lines.
+// applies the same limits as the emulators (runner/lines.ts BootWatch), polled between slices.
 
 import { readFile } from 'node:fs/promises';
+import { BootWatch, bootCases } from '../lines.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { Machine } from '../../model/machine.ts';
@@ -67,19 +68,19 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
     async boot(req: BootRequest): Promise<BootResult> {
       const started = performance.now();
       const elf = await readFile(req.kernel.elf);
-      let lastLine = started;
-      const lines: string[] = [];
+      // the same limits as every backend's (docs/protocol.md "Limits"), polled between slices
+      const watch = new BootWatch({
+        idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'the model', timers: false,
+        ...(req.onLine ? { onLine: req.onLine } : {}),
+      });
+      const lines = watch.lines;
       // the L0 runs on the hardware the profile describes, whatever it hides from L1's CPUID
       const outer = opts.l0 ? new VirtualL0({ nrips: svmSwitches(profile).nrips, mutants }) : undefined;
       const m = new Machine({
         ramBytes: GUEST_RAM_MIB * 1024 * 1024,
         profile: bootProfile(profile, req.kernel.cpu),
         outer,
-        onLine: (line) => {
-          lines.push(line);
-          lastLine = performance.now();
-          req.onLine?.(line);
-        },
+        onLine: (line) => watch.countLine(line),
       });
       // the guest RAM goes back to the pool however the boot ends (a fresh 128 MiB per boot costs GC time)
       try {
@@ -101,9 +102,10 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
             case 'budget':
               break;
           }
-          if (req.signal?.aborted) return { end: 'timeout', lines, detail: 'aborted', seconds: seconds() };
-          if (performance.now() - lastLine > req.idleTimeoutMs) {
-            return { end: 'timeout', lines, detail: `no serial output for ${req.idleTimeoutMs / 1000} s (${m.cpu.instructions} instructions, RIP ${m.cpu.rip.toString(16)})`, seconds: seconds() };
+          req.signal?.throwIfAborted();
+          const over = watch.check();
+          if (over !== undefined) {
+            return { end: 'timeout', lines, detail: `${over} (${m.cpu.instructions} instructions, RIP ${m.cpu.rip.toString(16)})`, seconds: seconds() };
           }
           await new Promise((resolve) => setImmediate(resolve));
         }

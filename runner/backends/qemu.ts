@@ -8,7 +8,8 @@
 
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
-import { LineSplitter, lineRecorder } from '../lines.ts';
+import { BootWatch, bootCases } from '../lines.ts';
+import { withParentDeath } from '../pdeath.ts';
 import type { BackendInfo, BackendKind, CpuConfig, Feature } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import {
@@ -175,6 +176,8 @@ export interface ExitFacts {
   stderr: string;
   /** Why the runner killed QEMU, if it did. */
   killedFor?: 'timeout' | 'vmm-error';
+  /** With killedFor timeout: which limit (runner/lines.ts BootWatch), else the idle timeout. */
+  timeoutDetail?: string;
   /** Error code when QEMU could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
   idleTimeoutMs: number;
@@ -191,7 +194,7 @@ export function classifyExit(x: ExitFacts): Pick<BootResult, 'end' | 'detail'> {
   }
   if (x.killedFor === 'timeout') {
     // QEMU exits 0 on SIGTERM, so the timeout is known from the runner's own timer only.
-    return { end: 'timeout', detail: `no serial output for ${x.idleTimeoutMs / 1000} s; QEMU killed` };
+    return { end: 'timeout', detail: x.timeoutDetail ?? `no valid protocol line for ${x.idleTimeoutMs / 1000} s; QEMU killed` };
   }
   if (x.killedFor === 'vmm-error' || VMM_FATAL.some((re) => re.test(x.stderr))) {
     return { end: 'crashed', detail: vmmErrorDetail(x.stderr) };
@@ -329,13 +332,13 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, enforce, bios,
     });
     const t0 = performance.now();
-    const lines: string[] = [];
-    const splitter = new LineSplitter(lineRecorder(lines, req.onLine));
-    let stderr = '';
     let sawOutput = false;
+    let stderr = '';
     let killedFor: ExitFacts['killedFor'] | 'abort';
 
-    const child = execa(binary, args, {
+    // under a parent-death signal, so that QEMU dies with the runner (runner/pdeath.ts)
+    const cmd = withParentDeath(binary, args);
+    const child = execa(cmd.file, cmd.args, {
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -346,22 +349,19 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     const kill = (why: NonNullable<typeof killedFor>): void => {
       if (killedFor !== undefined) return;
       killedFor = why;
-      clearTimeout(idle);
+      watch.stop();
       child.kill('SIGTERM');
     };
-
-    let idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-    const rearm = (): void => {
-      clearTimeout(idle);
-      if (killedFor === undefined) idle = setTimeout(() => kill('timeout'), req.idleTimeoutMs);
-    };
-
+    const watch = new BootWatch({
+      idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'QEMU', onExpire: () => kill('timeout'),
+      ...(req.onLine ? { onLine: req.onLine } : {}),
+    });
+    const lines = watch.lines;
 
     child.stdout?.setEncoding('latin1'); // runner/lines.ts says why latin1
     child.stdout?.on('data', (chunk: string) => {
       sawOutput = true;
-      rearm();
-      splitter.push(chunk);
+      watch.push(chunk);
     });
 
     let fatalTimer: NodeJS.Timeout | undefined;
@@ -383,20 +383,23 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     try {
       result = await child;
     } finally {
-      clearTimeout(idle);
+      watch.stop();
       clearTimeout(fatalTimer);
       req.signal?.removeEventListener('abort', onAbort);
     }
-    splitter.end(); // a line cut short: the parser says so
+    watch.end(); // a line cut short: the parser says so
     if (killedFor === 'abort') throw req.signal?.reason ?? new Error('boot aborted');
 
     const cause = (result as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
-    const spawnError = result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
+    // setpriv (runner/pdeath.ts) exits 127 when it cannot start QEMU: as if QEMU had not been found
+    const notExecuted = result.exitCode === 127 && /^setpriv: failed to execute/m.test(stderr);
+    const spawnError = notExecuted ? 'ENOENT' : result.exitCode === undefined && result.signal === undefined ? (cause?.code ?? String(cause)) : undefined;
     const { end, detail } = classifyExit({
       exitCode: result.exitCode,
       signal: result.signal,
       stderr,
       killedFor,
+      ...(watch.expired !== undefined ? { timeoutDetail: watch.expired } : {}),
       spawnError,
       idleTimeoutMs: req.idleTimeoutMs,
       sawOutput,

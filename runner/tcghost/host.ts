@@ -17,6 +17,7 @@ import type { HostFs } from '../probe.ts';
 import type { HelperSpawner } from '../backends/kvm.ts';
 import { heartbeatProblem, spoolSpawner } from './spool.ts';
 import { TCGHOST_DIR, type TcgHostImage } from './image.ts';
+import { withParentDeath } from '../pdeath.ts';
 
 /** The helper's path inside the guest (image.ts puts it there). */
 export const GUEST_HELPER = '/bin/svmconf-kvm';
@@ -93,7 +94,9 @@ export class TcgHost {
       '-append', 'console=ttyS0 quiet panic=-1',
       '-virtfs', `local,path=${spool},mount_tag=spool,security_model=none`,
     ];
-    const qemu = spawn(o.qemu ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // the TCG host dies with the runner, also when the runner is killed (runner/pdeath.ts)
+    const cmd = withParentDeath(o.qemu ?? 'qemu-system-x86_64', args);
+    const qemu = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErr = '';
     qemu.stderr?.setEncoding('utf8').on('data', (s: string) => {
       if (qemuErr.length < 16384) qemuErr += s;
