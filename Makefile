@@ -28,7 +28,7 @@ expected: setup
 mutants: setup
 	$(SVMCONF) mutants $(ARGS)
 
-## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; README "Bootable image")
+## iso: the bootable suite image out/svmconf.iso (GRUB, BIOS and UEFI; docs/backends/console.md "The image")
 iso: setup
 	$(SVMCONF) iso $(ARGS)
 
@@ -59,10 +59,15 @@ NATIVE_CC ?= cc
 NATIVE_CFLAGS ?= -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
 NATIVE_SRC := $(wildcard native/kvm/*.c)
 NATIVE_BIN := build/native/svmconf-kvm
+# the helper's constants, generated from arch/ (arch/c-header.ts; needs node_modules for tsx)
+NATIVE_ARCH_H := build/native/svmconf-arch.h
 native: $(NATIVE_BIN)
-$(NATIVE_BIN): $(NATIVE_SRC) native/kvm/vmm.h
+$(NATIVE_ARCH_H): arch/c-header.ts arch/layout.ts arch/x86.ts
 	@mkdir -p $(dir $@)
-	$(NATIVE_CC) $(NATIVE_CFLAGS) -o $@ $(NATIVE_SRC)
+	node --import tsx arch/c-header.ts $@
+$(NATIVE_BIN): $(NATIVE_SRC) $(wildcard native/kvm/*.h) $(NATIVE_ARCH_H)
+	@mkdir -p $(dir $@)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -I $(dir $(NATIVE_ARCH_H)) -o $@ $(NATIVE_SRC)
 
 ## native-fake: fakekvm.so, a scripted stand-in for /dev/kvm the specs LD_PRELOAD into the helper where there is no KVM (not a model of KVM)
 NATIVE_FAKE := build/native/fakekvm.so

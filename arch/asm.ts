@@ -1,5 +1,6 @@
-// The architectural constants of arch/x86.ts and arch/svm.ts rendered for the kernels' assembly.
-// The generator prepends asmConstants() to every kernel source (next to generator/layout.ts's
+// The architectural constants of arch/x86.ts, arch/svm.ts, arch/msr.ts and arch/cpuid.ts rendered
+// for the kernels' assembly.
+// The generator prepends asmConstants() to every kernel source (next to arch/layout.ts's
 // asmLayout()), so a template never spells a number the TypeScript side also knows.
 //
 // Naming rules (every name is upper case, `.set NAME, 0x…`):
@@ -23,6 +24,9 @@
 //                            EVENTINJ_TYPE_SHIFT 8, EVENTINJ_ERR_SHIFT 32, EVENTINJ_RESERVED_MASK
 //   MSR_<NAME>               MSR number: MSR_EFER, MSR_VM_CR, MSR_VM_HSAVE_PA
 //   CPUID_LEAF_<NAME>        CPUID leaf: CPUID_LEAF_EXT_FEATURES 0x80000001, CPUID_LEAF_SVM 0x8000000a
+//   GATE_<KIND>              IDT gate attribute byte (P | DPL << 5 | type): GATE_INT 0x8e, GATE_TRAP 0x8f,
+//                            GATE_INT_DPL3 0xee, GATE_TRAP_DPL3 0xef; GATE64_SIZE 16
+//   TSS_RSP<n>, TSS_IST<n>   64-bit TSS offsets: TSS_RSP0 4, TSS_IST1 0x24 …; TSS_IOMAP, TSS64_SIZE 104
 //
 // Flags (every other single-bit constant) come twice:
 //   <REG>_<FLAG>             the MASK:        EFER_SVME 0x1000, RFLAGS_IF 0x200, CPUID_SVM_EDX_NRIPS 0x8
@@ -34,7 +38,7 @@
 // Beware of 64-bit immediates: `orq $EVENTINJ_V, %rax` sign-extends 0x80000000; use orl on the low
 // dword, btsq $EVENTINJ_V_BIT, or movabs.
 
-import { CR0, CR4, DR7, PF_ERR, RFLAGS, VEC } from './x86.ts';
+import { CR0, CR4, DR7, GATE64_SIZE, GATE_ATTR, PF_ERR, RFLAGS, TSS64, VEC } from './x86.ts';
 import {
   CPUID_EXT_ECX, CPUID_LEAF, CPUID_SVM_EDX, EFER, EVENTINJ, EVENT_TYPE, EXIT, EXIT_RANGE, INT_CTL,
   INT_STATE, INTERCEPT_MISC1, INTERCEPT_MISC2, MSR, NESTED_CTL, NPF_INFO, SEG_ATTRIB, TLB_CONTROL,
@@ -127,6 +131,11 @@ export function asmConstantTable(): AsmConstant[] {
   t.push(...plain('CPUID_LEAF', CPUID_LEAF));
   for (const [k, bit] of Object.entries(CPUID_EXT_ECX)) t.push([`CPUID_EXT_ECX_${k}`, 1n << BigInt(bit)], [`CPUID_EXT_ECX_${k}_BIT`, BigInt(bit)]);
   for (const [k, bit] of Object.entries(CPUID_SVM_EDX)) t.push([`CPUID_SVM_EDX_${k}`, 1n << BigInt(bit)], [`CPUID_SVM_EDX_${k}_BIT`, BigInt(bit)]);
+
+  t.push(...plain('GATE', GATE_ATTR), ['GATE64_SIZE', BigInt(GATE64_SIZE)]);
+  t.push(['TSS64_SIZE', BigInt(TSS64.SIZE)], ['TSS_IOMAP', BigInt(TSS64.IOMAP)]);
+  for (let n = 0; n < 3; n++) t.push([`TSS_RSP${n}`, BigInt(TSS64.RSP0 + 8 * n)]);
+  for (let n = 1; n <= 7; n++) t.push([`TSS_IST${n}`, BigInt(TSS64.IST1 + 8 * (n - 1))]);
 
   t.push(...flags('RFLAGS', RFLAGS));
   t.push(...flags('DR7', DR7));

@@ -1,8 +1,8 @@
 // AMD SVM architectural constants: #VMEXIT codes, VMCB layout, intercept bits, EVENTINJ /
 // EXITINTINFO fields, MSRs and CPUID bits. Names follow the AMD64 APM vol. 2 (pub. 24593) chapter 15
-// and appendices B/C; values are those of /work/shared/svm-facts.md. A few values the facts file does
-// not list (marked "APM, not in svm-facts.md") come from the same appendices and agree with Linux's
-// arch/x86/include/asm/svm.h.
+// and appendices B/C (docs/svm-rules.md "Exit codes", "VMCB offsets" summarise them for reading).
+// Values marked "APM only" come from those appendices alone (docs/svm-rules.md does not summarise
+// them, no case uses them yet); they agree with Linux's arch/x86/include/asm/svm.h.
 //
 // Widths: everything that lives in a 64-bit VMCB field or MSR (exit codes, EVENTINJ masks, EXITINFO1
 // bits, EFER bits) is a bigint; offsets, bit numbers and small enumerations are numbers.
@@ -49,10 +49,10 @@ export const EXIT = {
   EXCP_SX: 0x40n + BigInt(VEC.SX),
   INTR: 0x60n,
   NMI: 0x61n,
-  SMI: 0x62n, // APM, not in svm-facts.md
-  INIT: 0x63n, // APM, not in svm-facts.md
+  SMI: 0x62n, // APM only
+  INIT: 0x63n, // APM only
   VINTR: 0x64n,
-  CR0_SEL_WRITE: 0x65n, // APM, not in svm-facts.md (0x65–0x73 likewise)
+  CR0_SEL_WRITE: 0x65n, // APM only (0x65–0x73 likewise)
   IDTR_READ: 0x66n,
   GDTR_READ: 0x67n,
   LDTR_READ: 0x68n,
@@ -69,15 +69,15 @@ export const EXIT = {
   RSM: 0x73n,
   IRET: 0x74n,
   SWINT: 0x75n,
-  INVD: 0x76n, // APM, not in svm-facts.md
-  PAUSE: 0x77n, // APM, not in svm-facts.md
+  INVD: 0x76n, // APM only
+  PAUSE: 0x77n, // APM only
   HLT: 0x78n,
-  INVLPG: 0x79n, // APM, not in svm-facts.md
-  INVLPGA: 0x7an, // APM, not in svm-facts.md
+  INVLPG: 0x79n, // APM only
+  INVLPGA: 0x7an, // APM only
   IOIO: 0x7bn,
   MSR: 0x7cn,
   TASK_SWITCH: 0x7dn,
-  FERR_FREEZE: 0x7en, // APM, not in svm-facts.md
+  FERR_FREEZE: 0x7en, // APM only
   SHUTDOWN: 0x7fn,
   VMRUN: 0x80n,
   VMMCALL: 0x81n,
@@ -85,10 +85,10 @@ export const EXIT = {
   VMSAVE: 0x83n,
   STGI: 0x84n,
   CLGI: 0x85n,
-  SKINIT: 0x86n, // APM, not in svm-facts.md
-  RDTSCP: 0x87n, // APM, not in svm-facts.md
+  SKINIT: 0x86n, // APM only
+  RDTSCP: 0x87n, // APM only
   ICEBP: 0x88n,
-  WBINVD: 0x89n, // APM, not in svm-facts.md (0x89–0x8D likewise)
+  WBINVD: 0x89n, // APM only (0x89–0x8D likewise)
   MONITOR: 0x8an,
   MWAIT: 0x8bn,
   MWAIT_CONDITIONAL: 0x8cn,
@@ -148,12 +148,12 @@ export const VMCB = {
   INTERCEPT_MISC2: 0x010,
   IOPM_BASE: 0x040,
   MSRPM_BASE: 0x048,
-  TSC_OFFSET: 0x050, // APM, not in svm-facts.md
+  TSC_OFFSET: 0x050, // APM only
   /** Guest ASID (u32); must be non-zero or VMRUN fails. */
   ASID: 0x058,
-  TLB_CONTROL: 0x05c, // APM, not in svm-facts.md (u8)
+  TLB_CONTROL: 0x05c, // APM only (u8)
   INT_CTL: 0x060,
-  INT_VECTOR: 0x064, // APM, not in svm-facts.md
+  INT_VECTOR: 0x064, // APM only
   INT_STATE: 0x068,
   EXIT_CODE: 0x070,
   EXIT_INFO_1: 0x078,
@@ -196,6 +196,14 @@ export const VMCB_SAVE = {
   RIP: 0x578,
   RSP: 0x5d8,
   RAX: 0x5f8,
+  STAR: 0x600,
+  LSTAR: 0x608,
+  CSTAR: 0x610,
+  SFMASK: 0x618,
+  KERNEL_GS_BASE: 0x620,
+  SYSENTER_CS: 0x628,
+  SYSENTER_ESP: 0x630,
+  SYSENTER_EIP: 0x638,
   CR2: 0x640,
   G_PAT: 0x668,
 } as const;
@@ -222,7 +230,7 @@ export const SEG_ATTRIB = {
   G: 1 << 11,
 } as const;
 
-/** INT_CTL (0x060) fields (APM appendix B; not in svm-facts.md, agree with Linux svm.h). */
+/** INT_CTL (0x060) fields (APM appendix B; APM only, agree with Linux svm.h). */
 export const INT_CTL = {
   V_TPR_MASK: 0xf,
   V_IRQ_BIT: 8,
@@ -238,7 +246,7 @@ export const INT_CTL = {
 export const INT_STATE = {
   /** Guest is in an interrupt shadow (STI / MOV SS). */
   SHADOW_BIT: 0,
-  /** Guest's RFLAGS.IF as seen by the host when V_INTR_MASKING (APM, not in svm-facts.md). */
+  /** Guest's RFLAGS.IF as seen by the host when V_INTR_MASKING (APM only). */
   GUEST_INT_MASK_BIT: 1,
 } as const;
 
@@ -247,7 +255,7 @@ export const NESTED_CTL = {
   NP_ENABLE_BIT: 0,
 } as const;
 
-/** TLB_CONTROL (0x05C) values (APM, not in svm-facts.md). */
+/** TLB_CONTROL (0x05C) values (APM only). */
 export const TLB_CONTROL = {
   NOTHING: 0,
   FLUSH_ALL: 1,
@@ -265,7 +273,7 @@ export const INTERCEPT_MISC1 = {
   SMI: 2,
   INIT: 3,
   VINTR: 4,
-  CR0_SEL_WRITE: 5, // APM, not in svm-facts.md (5–19, 22, 23, 25, 26, 30 likewise)
+  CR0_SEL_WRITE: 5, // APM only (5–19, 22, 23, 25, 26, 30 likewise)
   IDTR_READ: 6,
   GDTR_READ: 7,
   LDTR_READ: 8,
@@ -303,10 +311,10 @@ export const INTERCEPT_MISC2 = {
   VMSAVE: 3,
   STGI: 4,
   CLGI: 5,
-  SKINIT: 6, // APM, not in svm-facts.md
-  RDTSCP: 7, // APM, not in svm-facts.md
+  SKINIT: 6, // APM only
+  RDTSCP: 7, // APM only
   ICEBP: 8,
-  WBINVD: 9, // APM, not in svm-facts.md (9–13 likewise)
+  WBINVD: 9, // APM only (9–13 likewise)
   MONITOR: 10,
   MWAIT: 11,
   MWAIT_CONDITIONAL: 12,
@@ -369,6 +377,24 @@ export function parseEventInfo(value: bigint): EventInfo {
   };
 }
 
+/**
+ * A soft exception: TYPE 3 (exception) with vector 3 (#BP) or 4 (#OF), the exceptions INT3 and INTO
+ * raise. Injected, it is delivered "like a trap raised by INT3 and INTO", with the gate-DPL check
+ * (APM vol. 2 15.20; docs/svm-rules.md "Soft events").
+ */
+export function isSoftException(info: Pick<EventInfo, 'type' | 'vector'>): boolean {
+  return info.type === EVENT_TYPE.EXCEPTION && (info.vector === VEC.BP || info.vector === VEC.OF);
+}
+
+/**
+ * A soft event: TYPE 4 (INT n) or a soft exception. These stand for an instruction's trap: an
+ * injected one pushes next_rip (with NRIPS), and an interrupted one is known by the instruction's
+ * RIP, not by EXITINTINFO (APM vol. 2 15.20, 15.7.1; docs/svm-rules.md "Soft events").
+ */
+export function isSoftEvent(info: Pick<EventInfo, 'type' | 'vector'>): boolean {
+  return info.type === EVENT_TYPE.SOFT_INT || isSoftException(info);
+}
+
 /** Compose an EVENTINJ value (V set unless valid: false). */
 export function makeEventInj(e: { vector: number; type: number; ev?: boolean; errorCode?: number; valid?: boolean }): bigint {
   let v = BigInt(e.vector & 0xff) | (BigInt(e.type & 7) << EVENTINJ.TYPE_SHIFT);
@@ -394,56 +420,7 @@ export const NPF_INFO = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// MSRs
+// MSRs (arch/msr.ts) and CPUID (arch/cpuid.ts): defined there, re-exported here for the SVM users
 
-export const MSR = {
-  EFER: 0xc000_0080,
-  VM_CR: 0xc001_0114,
-  VM_HSAVE_PA: 0xc001_0117,
-} as const;
-
-/** EFER bits (APM vol. 2 §3.1.7). */
-export const EFER = {
-  SCE: 1n << 0n, // APM, not in svm-facts.md
-  LME: 1n << 8n,
-  LMA: 1n << 10n,
-  NXE: 1n << 11n,
-  SVME: 1n << 12n,
-} as const;
-
-/** VM_CR bits. */
-export const VM_CR = {
-  SVMDIS: 1n << 4n,
-} as const;
-
-// ---------------------------------------------------------------------------------------------
-// CPUID
-
-export const CPUID_LEAF = {
-  VENDOR: 0x0000_0000,
-  FEATURES: 0x0000_0001,
-  EXT_MAX: 0x8000_0000,
-  EXT_FEATURES: 0x8000_0001,
-  /** SVM features: EAX revision, EBX number of ASIDs, EDX feature bits (CPUID_SVM_EDX). */
-  SVM: 0x8000_000a,
-} as const;
-
-/** CPUID 8000_0001 ECX bits. */
-export const CPUID_EXT_ECX = {
-  SVM: 2,
-} as const;
-
-/** CPUID 8000_000A EDX bits (bit numbers). */
-export const CPUID_SVM_EDX = {
-  NP: 0,
-  LBRV: 1,
-  SVML: 2,
-  NRIPS: 3,
-  TSC_RATE: 4,
-  VMCB_CLEAN: 5,
-  FLUSH_BY_ASID: 6,
-  DECODE_ASSISTS: 7,
-  PAUSE_FILTER: 10,
-  PAUSE_FILTER_THRESHOLD: 12,
-  VGIF: 16,
-} as const;
+export { MSR, EFER, VM_CR } from './msr.ts';
+export { CPUID_LEAF, CPUID_EXT_ECX, CPUID_SVM_EDX } from './cpuid.ts';

@@ -3,7 +3,7 @@
 // ch. 3 "System Resources"). This module and arch/svm.ts are the one place these numbers live;
 // arch/asm.ts renders them for the kernels' assembly.
 //
-// Segment selectors are deliberately absent: the runtime owns the GDT (generator/layout.ts).
+// Segment selectors are deliberately absent: the runtime owns the GDT (arch/layout.ts SELECTORS).
 
 /** Exception vectors (APM vol. 2 §8.2, Table 8-1). #VE is Intel's, kept so records from any CPU decode. */
 export const VEC = {
@@ -132,4 +132,46 @@ export const PF_ERR = {
   US: 1n << 2n,
   RSV: 1n << 3n,
   ID: 1n << 4n,
+} as const;
+
+/**
+ * Gate and TSS descriptor types, the 4-bit type field of a system descriptor (APM vol. 2 4.8.3,
+ * "System Descriptors"; in long mode types 9/B are the 64-bit TSS and E/F the 64-bit gates, 4.8.4).
+ */
+export const DESC_TYPE = {
+  TASK_GATE: 0x5,
+  INT_GATE16: 0x6,
+  TRAP_GATE16: 0x7,
+  TSS_AVAILABLE: 0x9,
+  TSS_BUSY: 0xb,
+  INT_GATE: 0xe,
+  TRAP_GATE: 0xf,
+} as const;
+
+/** Gate attribute bytes the kernels write: P | DPL << 5 | type (APM vol. 2 4.8.4). */
+export const GATE_ATTR = {
+  INT: 0x80 | DESC_TYPE.INT_GATE,
+  TRAP: 0x80 | DESC_TYPE.TRAP_GATE,
+  INT_DPL3: 0x80 | (3 << 5) | DESC_TYPE.INT_GATE,
+  TRAP_DPL3: 0x80 | (3 << 5) | DESC_TYPE.TRAP_GATE,
+} as const;
+
+/** Bytes of a long-mode IDT gate (APM vol. 2 8.9.1). */
+export const GATE64_SIZE = 16;
+
+/**
+ * The 64-bit TSS (APM vol. 2 12.2.5, figure 12-8): RSPn at RSP0 + 8n (n = 0–2), ISTn at
+ * IST1 + 8(n − 1) (n = 1–7), the I/O-map base at IOMAP, SIZE bytes without an I/O map.
+ */
+export const TSS64 = {
+  RSP0: 4,
+  IST1: 0x24,
+  IOMAP: 102,
+  SIZE: 104,
+} as const;
+
+/** The 32-bit TSS (APM vol. 2 12.2.5): ESPn at ESP0 + 8n, SSn right after it. */
+export const TSS32 = {
+  ESP0: 4,
+  STACK_STRIDE: 8,
 } as const;

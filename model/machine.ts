@@ -12,6 +12,7 @@ import { handlerFor } from './isa/index.ts';
 import { translate } from './paging.ts';
 import { step } from './events/boundary.ts';
 import { type Profile, DEFAULT_PROFILE } from './profile.ts';
+import { LOADER, LOADER_SELECTORS, MULTIBOOT } from '../arch/layout.ts';
 
 export interface MachineOptions {
   ramBytes: number;
@@ -40,12 +41,12 @@ export type RunEnd =
   | { end: 'budget' }
   | { end: 'stopped'; why: string };
 
-/** Where the loader puts the multiboot information structure and the command line. */
-const MB_INFO_ADDR = 0x9000;
-const MB_CMDLINE_ADDR = 0x9100;
-const MB_BOOT_MAGIC = 0x2badb002n;
-const MB_INFO_MEMORY = 1 << 0;
-const MB_INFO_CMDLINE = 1 << 2;
+/** Where the loader puts the multiboot information structure and the command line (arch/layout.ts). */
+const MB_INFO_ADDR = LOADER.MBI_ADDR;
+const MB_CMDLINE_ADDR = LOADER.MBI_CMDLINE_ADDR;
+const MB_BOOT_MAGIC = BigInt(MULTIBOOT.BOOT_MAGIC);
+const MB_INFO_MEMORY = MULTIBOOT.INFO_MEMORY;
+const MB_INFO_CMDLINE = MULTIBOOT.INFO_CMDLINE;
 
 /** Instructions per call of Machine.runSlice. */
 const RUN_SLICE = 1 << 16;
@@ -104,7 +105,7 @@ export class Machine {
     const code32 = ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED | ATTR.DB | ATTR.G;
     const data32 = ATTR.P | ATTR.S | ATTR.TYPE_RW | ATTR.TYPE_ACCESSED | ATTR.DB | ATTR.G;
     cpu.seg.forEach((s, i) => {
-      s.selector = i === SEG.CS ? 0x08 : 0x10;
+      s.selector = i === SEG.CS ? LOADER_SELECTORS.CODE32 : LOADER_SELECTORS.DATA32;
       s.base = 0n;
       s.limit = 0xffff_ffff;
       s.attrib = i === SEG.CS ? code32 : data32;

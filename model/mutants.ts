@@ -73,7 +73,7 @@ export const MUTANTS = [
     name: 'icebp-trap',
     layer: 'svm',
     bug: 'EVENTINJ TYPE 3 vector 1 is given the trap semantics of ICEBP (next_rip pushed, gate DPL checked) instead of an ordinary #DB',
-    source: '[apm] 15.20: injection does not support ICEBP\'s #DB; svm-facts.md "TYPE 3 vector 1"',
+    source: '[apm] 15.20: injection does not support ICEBP\'s #DB; docs/svm-rules.md "Injection: #DB and ICEBP"',
     bites: 'model/svm/inject.ts: injectedEvent',
   },
   {
@@ -108,7 +108,7 @@ export const MUTANTS = [
     name: 'error-code-ignores-ev',
     layer: 'svm',
     bug: 'an injected exception pushes an error code when its vector has one, whatever EVENTINJ.EV says',
-    source: '[apm] 15.20 ("ERRORCODE … if EV is set to 1"); svm-facts.md "Error code pushed if and only if EV=1"',
+    source: '[apm] 15.20 ("ERRORCODE … if EV is set to 1"); docs/svm-rules.md "Injection: error code and EV"',
     bites: 'model/svm/inject.ts: injectedEvent',
   },
 ] as const satisfies readonly Mutant[];

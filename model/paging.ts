@@ -15,7 +15,7 @@
 // the manual does not require it, and a walk that changes nothing is the deterministic choice.)
 // An entry is only written when a bit changes.
 //
-// Nested paging is not known here (DESIGN.md: paging must not import SVM). Every guest-physical
+// Nested paging is not known here (docs/model.md "One-way arrows inside model/": paging must not import SVM). Every guest-physical
 // access the walk makes goes through a PhysAccess; the default one is the identity on physical
 // memory, and guest mode installs its own with setPhysAccess (NPT: APM vol. 2 15.25.5), which may
 // throw (its #VMEXIT(NPF)) from any of the calls.
@@ -30,6 +30,7 @@ import type { Cpu } from './cpu/cpu.ts';
 import { ACC, EFER_LMA, EFER_NXE, CR0_PG } from './cpu/cpu.ts';
 import { Fault } from './cpu/fault.ts';
 import { VEC } from '../arch/x86.ts';
+import { CPUID_ADDRESS_SIZES, CPUID_EXT_EDX, CPUID_LEAF } from '../arch/cpuid.ts';
 import { cpuidOf } from './profile.ts';
 
 // ---- entry bits (APM vol. 2 5.3.3, 5.4) -------------------------------------------------------
@@ -140,13 +141,13 @@ const T_D = 8;
 
 /** Bits above the physical-address width, up to bit 51: reserved in every entry (APM vol. 2 5.3.1). */
 function physReservedMask(cpu: Cpu): bigint {
-  const width = cpuidOf(cpu.profile, 0x8000_0008, 0).eax & 0xff || 36;
+  const width = cpuidOf(cpu.profile, CPUID_LEAF.ADDRESS_SIZES, 0).eax & CPUID_ADDRESS_SIZES.PHYS_WIDTH_MASK || CPUID_ADDRESS_SIZES.DEFAULT_PHYS_WIDTH;
   return ((1n << 52n) - 1n) & ~((1n << BigInt(width)) - 1n);
 }
 
 /** 1 GiB pages (CPUID Fn8000_0001 EDX[26] Page1GB). */
 function has1GPages(cpu: Cpu): boolean {
-  return (cpuidOf(cpu.profile, 0x8000_0001, 0).edx & (1 << 26)) !== 0;
+  return (cpuidOf(cpu.profile, CPUID_LEAF.EXT_FEATURES, 0).edx & (1 << CPUID_EXT_EDX.PAGE1GB)) !== 0;
 }
 
 function pageFault(cpu: Cpu, linear: bigint, access: number, present: boolean, rsv: boolean): Fault {

@@ -1,14 +1,14 @@
 // CPU profiles: what CPUID reports and which behaviour switches the model follows.
 //
-// A profile (model/profiles/amd-*.ts) is what a real part of an AMD family reports. What the model
-// *presents* to software is that minus what the model does not implement: until the model
-// implements SVM (issue 4), CPUID 8000_0001 ECX.SVM reads 0 and leaf 8000_000A reads zeros on
-// every profile, so EFER.SVME cannot be set, the backend reports SVM absent and the generator
-// does not hold SVM cases to the model's instruction list. One constant says so.
+// A profile (model/profiles/amd-*.ts) is what a real part of an AMD family reports, and the model's
+// CPUID returns that table as it is: the model implements every SVM feature a profile reports
+// (docs/model.md "Profiles"). Every behaviour switch of the SVM model derives from the CPUID table
+// (svmSwitches), never from the profile's name; a feature is hidden for one boot by taking it out of
+// CPUID (withoutFeatures, withSvmEdx), as a VMM hides it from a guest.
 
-import { CPUID_EXT_ECX, CPUID_SVM_EDX } from '../arch/svm.ts';
+import { CPUID_EXT_ECX, CPUID_LEAF, CPUID_SVM_EDX } from '../arch/cpuid.ts';
 import type { CpuidLeaf, Profile } from './profiles/cpuid.ts';
-import { SVM_EDX_BITS, svmEdxNames } from './profiles/cpuid.ts';
+import { SVM_EDX_BITS, cpuidKey, svmEdxNames } from './profiles/cpuid.ts';
 import { AMD_19H, findProfile, PROFILES, profileNames } from './profiles/index.ts';
 
 export type { CpuidLeaf, Profile, ProfileBasis } from './profiles/cpuid.ts';
@@ -23,7 +23,7 @@ const SVM_BIT = 1 << CPUID_EXT_ECX.SVM;
 
 /** What the real part reports for a leaf (the profile's table; absent leaves read 0). */
 export function hardwareCpuid(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
-  const key = `0x${leaf.toString(16)}`;
+  const key = cpuidKey(leaf);
   return p.cpuid[`${key}.${subleaf}`] ?? p.cpuid[key] ?? ZERO;
 }
 
@@ -38,14 +38,14 @@ export function cpuidOf(p: Profile, leaf: number, subleaf: number): CpuidLeaf {
 type Read = (leaf: number) => CpuidLeaf;
 
 function featuresFrom(read: Read): Record<'svm' | 'npt' | 'nrips', boolean> {
-  const svm = (read(0x8000_0001).ecx & SVM_BIT) !== 0;
-  const edx = svm ? read(0x8000_000a).edx : 0;
+  const svm = (read(CPUID_LEAF.EXT_FEATURES).ecx & SVM_BIT) !== 0;
+  const edx = svm ? read(CPUID_LEAF.SVM).edx : 0;
   return { svm, npt: (edx & (1 << CPUID_SVM_EDX.NP)) !== 0, nrips: (edx & (1 << CPUID_SVM_EDX.NRIPS)) !== 0 };
 }
 
 /**
  * The SVM features the model offers under a profile (from what its CPUID presents; APM vol. 2
- * 15.4; svm-facts.md "MSRs and CPUID"): what the model backend can offer to cases, and which cases
+ * 15.4; docs/svm-rules.md "VMCB offsets" for the MSR and CPUID bits): what the model backend can offer to cases, and which cases
  * the generator holds to the model's instruction list.
  */
 export function profileFeatures(p: Profile): Record<'svm' | 'npt' | 'nrips', boolean> {
@@ -70,7 +70,7 @@ export interface SvmSwitches {
   nestedPaging: boolean;
   lbrVirt: boolean;
   svmLock: boolean;
-  /** next_rip is written on #VMEXIT (svm-facts.md "next_rip"); without it the field is unspecified. */
+  /** next_rip is written on #VMEXIT (docs/svm-rules.md "next_rip"); without it the field is unspecified. */
   nrips: boolean;
   tscRate: boolean;
   vmcbClean: boolean;
@@ -86,8 +86,8 @@ export interface SvmSwitches {
 }
 
 function switchesFrom(read: Read): SvmSwitches {
-  const svm = (read(0x8000_0001).ecx & SVM_BIT) !== 0;
-  const a = svm ? read(0x8000_000a) : ZERO;
+  const svm = (read(CPUID_LEAF.EXT_FEATURES).ecx & SVM_BIT) !== 0;
+  const a = svm ? read(CPUID_LEAF.SVM) : ZERO;
   const has = (bit: number) => ((a.edx >>> bit) & 1) === 1;
   const b = SVM_EDX_BITS;
   return {
@@ -111,7 +111,7 @@ function switchesFrom(read: Read): SvmSwitches {
   };
 }
 
-/** The switches the model follows under a profile (from what it presents: all off while SVM is not implemented). */
+/** The switches the model follows under a profile (from what its CPUID presents). */
 export function svmSwitches(p: Profile): SvmSwitches {
   return switchesFrom((leaf) => cpuidOf(p, leaf, 0));
 }
@@ -130,7 +130,7 @@ export function profileByName(name: string): Profile {
 
 /** The names of the SVM features a profile's part reports (8000_000A EDX), for listings. */
 export function svmFeatureNames(p: Profile): string[] {
-  return hardwareFeatures(p).svm ? svmEdxNames(hardwareCpuid(p, 0x8000_000a, 0).edx) : [];
+  return hardwareFeatures(p).svm ? svmEdxNames(hardwareCpuid(p, CPUID_LEAF.SVM, 0).edx) : [];
 }
 
 /**
@@ -147,9 +147,9 @@ export function withoutFeatures(p: Profile, hide: ReadonlyArray<'svm' | 'npt' | 
     if (leaf) cpuid[key] = { ...leaf, [reg]: (leaf[reg] & ~mask) >>> 0 };
   };
   for (const f of hide) {
-    if (f === 'svm') clear('0x80000001', 'ecx', SVM_BIT);
-    if (f === 'npt') clear('0x8000000a', 'edx', 1 << CPUID_SVM_EDX.NP);
-    if (f === 'nrips') clear('0x8000000a', 'edx', 1 << CPUID_SVM_EDX.NRIPS);
+    if (f === 'svm') clear(cpuidKey(CPUID_LEAF.EXT_FEATURES), 'ecx', SVM_BIT);
+    if (f === 'npt') clear(cpuidKey(CPUID_LEAF.SVM), 'edx', 1 << CPUID_SVM_EDX.NP);
+    if (f === 'nrips') clear(cpuidKey(CPUID_LEAF.SVM), 'edx', 1 << CPUID_SVM_EDX.NRIPS);
   }
   return { ...p, name: `${p.name}${hide.map((f) => `-${f}`).join('')}`, cpuid };
 }
@@ -161,9 +161,10 @@ export function withoutFeatures(p: Profile, hide: ReadonlyArray<'svm' | 'npt' | 
  * shows it (EDX 0x44f: no decode assists, so EXITINFO1 of an INTn intercept is not written).
  */
 export function withSvmEdx(p: Profile, shown: number): Profile {
-  const leaf = p.cpuid['0x8000000a'];
+  const key = cpuidKey(CPUID_LEAF.SVM);
+  const leaf = p.cpuid[key];
   if (!leaf) return p;
   const edx = (leaf.edx & shown) >>> 0;
   if (edx === leaf.edx) return p;
-  return { ...p, name: `${p.name}(edx=0x${edx.toString(16)})`, cpuid: { ...p.cpuid, '0x8000000a': { ...leaf, edx } } };
+  return { ...p, name: `${p.name}(edx=0x${edx.toString(16)})`, cpuid: { ...p.cpuid, [key]: { ...leaf, edx } } };
 }

@@ -6,6 +6,7 @@ import { ATTR, SEG, type Segment } from './cpu/state.ts';
 import { isCanonical, type Cpu } from './cpu/cpu.ts';
 import { Fault } from './cpu/fault.ts';
 import { VEC } from '../arch/x86.ts';
+import { CPUID_EXT21_EAX, CPUID_LEAF } from '../arch/cpuid.ts';
 import { cpuidOf } from './profile.ts';
 
 /** Selector fields (APM vol. 2 4.5.1). */
@@ -151,7 +152,7 @@ function installNull(cpu: Cpu, segIndex: number, selector: number): void {
   r.attrib = 0;
   // With NullSelectClearsBase (CPUID Fn8000_0021 EAX[6]) the base and limit are cleared too; earlier
   // AMD processors keep them (visible only through FS/GS in 64-bit mode).
-  if (cpuidOf(cpu.profile, 0x8000_0021, 0).eax & (1 << 6)) {
+  if (cpuidOf(cpu.profile, CPUID_LEAF.EXT_FEATURES_2, 0).eax & (1 << CPUID_EXT21_EAX.NULL_SELECT_CLEARS_BASE)) {
     r.base = 0n;
     r.limit = 0;
   }

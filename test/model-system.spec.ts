@@ -1,4 +1,4 @@
-// System instructions of the model (model/isa/system.ts) and the selector loads behind them
+// System instructions of the model (model/isa/system.ts, control-regs.ts, segment-regs.ts, msr.ts) and the selector loads behind them
 // (model/segmentation.ts), executed from hand-encoded machine code. Expected values come from the
 // AMD64 APM (pub. 24593 vol. 2, 24594 vol. 3); each case names the section.
 
@@ -8,10 +8,14 @@ import { Fault } from '../model/cpu/fault.ts';
 import { ATTR, GPR, SEG } from '../model/cpu/state.ts';
 import { PhysicalMemory } from '../model/memory.ts';
 import { translate } from '../model/paging.ts';
+import '../model/isa/control-regs.ts';
+import '../model/isa/segment-regs.ts';
+import '../model/isa/msr.ts';
 import '../model/isa/system.ts';
 import { handlerFor } from '../model/isa/registry.ts';
 import { checkCodeForJump, checkCodeForReturn, loadCodeSegment, readDescriptor } from '../model/segmentation.ts';
-import { movControl, readCr, readMsr } from '../model/isa/system.ts';
+import { movControl, readCr } from '../model/isa/control-regs.ts';
+import { readMsr } from '../model/isa/msr.ts';
 import { DEFAULT_PROFILE } from '../model/profile.ts';
 
 const CODE = 0x10000;

@@ -2,7 +2,7 @@
 // segmentation and paging on each memory access, the stack, and the fetch/decode cache.
 //
 // Areas of the manual live in their own modules and are reached through small hooks, so the
-// arrows point one way (DESIGN.md "Model shape"): paging (ch. 5) translates, segmentation (ch. 4)
+// arrows point one way (docs/model.md "One-way arrows inside model/"): paging (ch. 5) translates, segmentation (ch. 4)
 // loads selectors, events (ch. 8) delivers, and a guest-mode layer (SVM, ch. 15) can wrap them.
 
 import { CpuState, GPR, SEG, ATTR, M64 } from './state.ts';
@@ -11,7 +11,7 @@ import { decodeOne, NeedMoreBytes, type Insn, type Operand, type RegRef, NO_REG 
 import { PAGE_SHIFT, type PhysicalMemory } from '../memory.ts';
 import { VEC } from '../../arch/x86.ts';
 import { DEFAULT_PROFILE, type Profile } from '../profile.ts';
-import type { Event, EventHooks } from '../events/classes.ts';
+import type { Event } from '../events/classes.ts';
 
 /** Kinds of memory access, as bits: the paging checks (APM vol. 2 5.6) depend on them. */
 export const ACC = {
@@ -42,6 +42,41 @@ export interface CpuHooks {
   handlerFor(insn: Insn): Handler;
   portIn(port: number, size: number): number;
   portOut(port: number, size: number, value: number): void;
+}
+
+/**
+ * The hooks a guest-mode layer installs on `cpu.eventHooks` (none on a bare CPU). Returning true
+ * means "intercepted": the hook has already done what happens instead (e.g. a #VMEXIT), and
+ * delivery stops with no further change to the CPU.
+ */
+export interface EventHooks {
+  /**
+   * An event is about to be delivered: an instruction's fault or trap, INT n, an injected or
+   * external event. Not called for exceptions raised during the delivery of another event
+   * (those go to onException). Called before CR2 is written for a #PF, after DR6 is updated
+   * for a #DB (APM vol. 2 15.12).
+   */
+  beforeDeliver?(cpu: Cpu, event: Event): boolean;
+  /**
+   * An exception was raised while delivering `during` (`cpu.delivering` is the same event). Called
+   * first for the raw exception (before it is combined into #DF: APM vol. 2 15.7, 15.12), then,
+   * if it combines into #DF, once more with the #DF (error code 0) and the same `during`.
+   */
+  onException?(cpu: Cpu, fault: Fault, during: Event): boolean;
+  /** The processor is about to shut down (APM vol. 2 8.2.9). True: intercepted, no Shutdown thrown. */
+  onShutdown?(cpu: Cpu, why: string): boolean;
+  /**
+   * An instruction is about to execute (fetched and decoded, RIP at its first byte, nothing done).
+   * True: intercepted (e.g. an instruction intercept's #VMEXIT has replaced it); the run loop then
+   * neither executes it nor advances RIP past it. Exceptions the instruction would raise first are
+   * the hook's to let happen (return false).
+   */
+  beforeExecute?(cpu: Cpu, insn: Insn): boolean;
+  /**
+   * An access failed with an AccessAbort that is not a guest exception (a nested page fault): from
+   * the instruction, its fetch, or the delivery of an event. True: handled (e.g. #VMEXIT(NPF)).
+   */
+  onAbort?(cpu: Cpu, abort: AccessAbort): boolean;
 }
 
 const LOW_EFER_LMA = 1 << 10;
@@ -89,7 +124,7 @@ export class Cpu extends CpuState {
   current: DecodedInsn | undefined;
   instructions = 0;
   profile: Profile = DEFAULT_PROFILE;
-  /** Hooks a guest-mode layer installs to watch event delivery (events/classes.ts); none on a bare CPU. */
+  /** Hooks a guest-mode layer installs to watch event delivery (EventHooks above); none on a bare CPU. */
   eventHooks: EventHooks | undefined;
   /** The event whose delivery is under way (APM vol. 2 8.2.9; SVM's EXITINTINFO), else undefined. */
   delivering: Event | undefined;

@@ -2,8 +2,10 @@
 //   port 0xf4, QEMU's isa-debug-exit: the value written ends the run with status (value << 1) | 1;
 //   port 0x8900, Bochs' shutdown port: the bytes of "Shutdown" in sequence end the run.
 
-export const DEBUG_EXIT_PORT = 0xf4;
-export const BOCHS_SHUTDOWN_PORT = 0x8900;
+import { PORTS } from '../../arch/layout.ts';
+
+export const DEBUG_EXIT_PORT = PORTS.DEBUG_EXIT;
+export const BOCHS_SHUTDOWN_PORT = PORTS.BOCHS_SHUTDOWN;
 const SHUTDOWN = 'Shutdown';
 
 export class ExitDevices {

@@ -2,10 +2,12 @@
 // status register reads THRE|TEMT (bits 5 and 6), so every poll succeeds at once; bytes written
 // to THR are collected into lines. Other UART registers read 0 and ignore writes.
 
-export const COM1_BASE = 0x3f8;
+import { PORTS, UART } from '../../arch/layout.ts';
+
+export const COM1_BASE = PORTS.COM1_BASE;
 const THR = 0;
 const LSR = 5;
-const LSR_READY = 0x60;
+const LSR_READY = UART.LSR_THRE | UART.LSR_TEMT;
 
 export class Serial {
   private current: number[] = [];

@@ -10,7 +10,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { AccessAbort, Fault } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
-import { SEG } from '../cpu/state.ts';
+import { linearRip } from '../cpu/linear.ts';
 import { VEC } from '../../arch/x86.ts';
 import { RaisedEvent } from './classes.ts';
 import { deliverEvent, deliverFault } from './delivery.ts';
@@ -101,7 +101,7 @@ function raised(cpu: Cpu, e: unknown): void {
 function instructionBreakpoint(cpu: Cpu): void {
   const dr7 = cpu.dr[7]!;
   if ((dr7 & 0xffn) === 0n) return;
-  const lin = cpu.mode64 ? cpu.rip : (cpu.seg[SEG.CS]!.base + cpu.rip) & 0xffff_ffffn;
+  const lin = linearRip(cpu);
   const width = cpu.longMode ? 0xffff_ffff_ffff_ffffn : 0xffff_ffffn;
   let hits = 0n;
   for (let n = 0n; n < 4n; n++) {

@@ -1,13 +1,12 @@
-// What an event is (APM vol. 2 8.1–8.2), the classes #DF escalation works on (8.2.9), and the
-// one interface a guest-mode layer uses to watch delivery (DESIGN.md "Model shape").
+// What an event is (APM vol. 2 8.1–8.2) and the classes #DF escalation works on (8.2.9). The one
+// interface a guest-mode layer uses to watch delivery, EventHooks, is in cpu/cpu.ts beside the Cpu
+// it is installed on (docs/model.md "The guest-mode hook").
 //
 // Nothing here knows SVM. The SVM layer installs EventHooks on the CPU and reads `cpu.delivering`
 // (the event whose delivery is under way) to fill EXITINTINFO; it builds injected events with
 // the same Event shape, so an injected event goes through every check of delivery.ts.
 
-import type { Cpu } from '../cpu/cpu.ts';
-import { Fault, type AccessAbort } from '../cpu/fault.ts';
-import type { Insn } from '../decode.ts';
+import { Fault } from '../cpu/fault.ts';
 import { VEC } from '../../arch/x86.ts';
 
 /**
@@ -47,41 +46,6 @@ export interface Event {
    * (traps, interrupts: RF was cleared when the previous instruction completed).
    */
   rf?: 'set' | 'clear';
-}
-
-/**
- * The hooks a guest-mode layer installs on `cpu.eventHooks` (none on a bare CPU). Returning true
- * means "intercepted": the hook has already done what happens instead (e.g. a #VMEXIT), and
- * delivery stops with no further change to the CPU.
- */
-export interface EventHooks {
-  /**
-   * An event is about to be delivered: an instruction's fault or trap, INT n, an injected or
-   * external event. Not called for exceptions raised during the delivery of another event
-   * (those go to onException). Called before CR2 is written for a #PF, after DR6 is updated
-   * for a #DB (APM vol. 2 15.12).
-   */
-  beforeDeliver?(cpu: Cpu, event: Event): boolean;
-  /**
-   * An exception was raised while delivering `during` (`cpu.delivering` is the same event). Called
-   * first for the raw exception (before it is combined into #DF: APM vol. 2 15.7, 15.12), then,
-   * if it combines into #DF, once more with the #DF (error code 0) and the same `during`.
-   */
-  onException?(cpu: Cpu, fault: Fault, during: Event): boolean;
-  /** The processor is about to shut down (APM vol. 2 8.2.9). True: intercepted, no Shutdown thrown. */
-  onShutdown?(cpu: Cpu, why: string): boolean;
-  /**
-   * An instruction is about to execute (fetched and decoded, RIP at its first byte, nothing done).
-   * True: intercepted (e.g. an instruction intercept's #VMEXIT has replaced it); the run loop then
-   * neither executes it nor advances RIP past it. Exceptions the instruction would raise first are
-   * the hook's to let happen (return false).
-   */
-  beforeExecute?(cpu: Cpu, insn: Insn): boolean;
-  /**
-   * An access failed with an AccessAbort that is not a guest exception (a nested page fault): from
-   * the instruction, its fetch, or the delivery of an event. True: handled (e.g. #VMEXIT(NPF)).
-   */
-  onAbort?(cpu: Cpu, abort: AccessAbort): boolean;
 }
 
 /**

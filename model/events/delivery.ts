@@ -4,7 +4,7 @@
 // One entry point, deliverEvent(cpu, event), for every kind of event (Event in classes.ts);
 // deliverFault(cpu, fault) wraps it for the Fault a running instruction threw. The event whose
 // delivery is under way is `cpu.delivering` (undefined otherwise): a guest-mode layer reads it in
-// its hooks (`cpu.eventHooks`, EventHooks in classes.ts) to report EXITINTINFO. Delivery changes
+// its hooks (`cpu.eventHooks`, EventHooks in cpu/cpu.ts) to report EXITINTINFO. Delivery changes
 // nothing in the CPU until every check and every stack write of the frame has succeeded, so an
 // exception raised midway leaves the state of the interrupted program intact (except CR2, written
 // when a #PF is recognized, and DR7.GD, cleared on entry to the #DB handler).
@@ -32,14 +32,15 @@ import { ACC, isCanonical } from '../cpu/cpu.ts';
 import { ATTR, GPR, SEG } from '../cpu/state.ts';
 import { Fault, ModelStop, Shutdown } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
-import { VEC } from '../../arch/x86.ts';
+import { DESC_TYPE, VEC } from '../../arch/x86.ts';
 import { combine, describeEvent, eventOfFault, extBit, type Event } from './classes.ts';
 import {
   checkCodeForGate, loadCodeSegment, loadDescriptor, loadNullStack, loadRealModeSegment, readCodeDescriptor, segmentFromDescriptor, setAccessed,
 } from '../segmentation.ts';
 import { tssStack32, tssStack64, type TssStack32 } from './tss.ts';
 
-export type { Event, EventKind, EventHooks } from './classes.ts';
+export type { Event, EventKind } from './classes.ts';
+export type { EventHooks } from '../cpu/cpu.ts';
 
 export interface DeliveryResult {
   /** 'delivered': the handler of `event` is about to run; 'intercepted': a hook took over. */
@@ -141,7 +142,10 @@ function enter(cpu: Cpu, rip: bigint, rflags: number): void {
   cpu.nextRip = rip;
 }
 
-const GATE = { TASK: 0x5, INT16: 0x6, TRAP16: 0x7, INT32: 0xe, TRAP32: 0xf } as const;
+/** Gate types (arch/x86.ts DESC_TYPE): in long mode E/F are the 64-bit gates. */
+const GATE = {
+  TASK: DESC_TYPE.TASK_GATE, INT16: DESC_TYPE.INT_GATE16, TRAP16: DESC_TYPE.TRAP_GATE16, INT32: DESC_TYPE.INT_GATE, TRAP32: DESC_TYPE.TRAP_GATE,
+} as const;
 
 // ---- long mode: 16-byte gates, 64-bit frames (APM vol. 2 8.9) --------------------------------
 

@@ -9,7 +9,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { ATTR } from '../cpu/state.ts';
 import { Fault, ModelStop } from '../cpu/fault.ts';
 import { checkStackSegment, isNullSelector, selectorError, type Descriptor } from '../segmentation.ts';
-import { VEC } from '../../arch/x86.ts';
+import { DESC_TYPE, TSS32, TSS64, VEC } from '../../arch/x86.ts';
 
 /** The stack of a legacy-mode interrupt to an inner level: SSn:ESPn of the TSS and SSn's checked descriptor. */
 export interface TssStack32 {
@@ -26,8 +26,8 @@ export interface TssStack32 {
  */
 export function tssStack32(cpu: Cpu, cpl: number, ext: number): TssStack32 {
   const type = cpu.tr.attrib & ATTR.TYPE_MASK;
-  if (type !== 0x9 && type !== 0xb) throw new ModelStop(`stack switch through a 16-bit TSS (TR type ${type}) is not modelled`);
-  const espOff = 4 + 8 * cpl;
+  if (type !== DESC_TYPE.TSS_AVAILABLE && type !== DESC_TYPE.TSS_BUSY) throw new ModelStop(`stack switch through a 16-bit TSS (TR type ${type}) is not modelled`);
+  const espOff = TSS32.ESP0 + TSS32.STACK_STRIDE * cpl;
   if (espOff + 5 > cpu.tr.limit) throw new Fault(VEC.TS, selectorError(cpu.tr.selector, ext));
   const esp = cpu.readLinear(cpu.tr.base + BigInt(espOff), 4, 0);
   const selector = Number(cpu.readLinear(cpu.tr.base + BigInt(espOff + 4), 2, 0));
@@ -37,7 +37,7 @@ export function tssStack32(cpu: Cpu, cpl: number, ext: number): TssStack32 {
 
 /** RSPn (n = 0–2) or ISTn (n = 1–7) of the 64-bit TSS (APM vol. 2 12.2.5, figure 12-8): beyond TR's limit, #TS(TR selector | EXT). */
 export function tssStack64(cpu: Cpu, which: { rsp: number } | { ist: number }, ext: number): bigint {
-  const off = 'rsp' in which ? 4 + 8 * which.rsp : 0x24 + 8 * (which.ist - 1);
+  const off = 'rsp' in which ? TSS64.RSP0 + 8 * which.rsp : TSS64.IST1 + 8 * (which.ist - 1);
   if (off + 7 > cpu.tr.limit) throw new Fault(VEC.TS, selectorError(cpu.tr.selector, ext));
   return cpu.readLinear(cpu.tr.base + BigInt(off), 8, 0);
 }

@@ -13,7 +13,7 @@ import { maskOf } from '../cpu/cpu.ts';
 import { ModelStop } from '../cpu/fault.ts';
 import { GPR, SEG } from '../cpu/state.ts';
 import type { Insn, Operand } from '../decode.ts';
-import { condition, CONDITION_SUFFIXES } from './control.ts';
+import { condition, CONDITION_SUFFIXES } from './condition.ts';
 import { define } from './registry.ts';
 
 function systemForm(insn: Insn): ModelStop {

@@ -20,7 +20,7 @@ import { isCanonical } from '../cpu/cpu.ts';
 import { F, STATUS } from '../cpu/flags.ts';
 import { GPR, SEG } from '../cpu/state.ts';
 import type { Insn, Operand } from '../decode.ts';
-import { condition, CONDITION_SUFFIXES } from './control.ts';
+import { condition, CONDITION_SUFFIXES } from './condition.ts';
 
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('model: fast forms assume a little-endian host');
 
@@ -304,8 +304,8 @@ function loop(csize: number, b: Branch, general: Handler): Handler {
 
 // ---- selection -----------------------------------------------------------------------------------------
 
-/** Jcc mnemonic → condition code; filled on first use (control.ts imports the registry, which imports this). */
-let jccCodes: Map<string, number> | undefined;
+/** Jcc mnemonic → condition code. */
+const jccCodes: ReadonlyMap<string, number> = new Map(CONDITION_SUFFIXES.map((suffix, cc) => [`J${suffix}`, cc]));
 
 function compile(insn: Insn, general: Handler): Handler | undefined {
   if (insn.lock || insn.rep !== 'none') return undefined;
@@ -335,7 +335,6 @@ function compile(insn: Insn, general: Handler): Handler | undefined {
       return csize !== 0 && target ? loop(csize, target, general) : undefined;
     }
   }
-  jccCodes ??= new Map(CONDITION_SUFFIXES.map((suffix, cc) => [`J${suffix}`, cc]));
   const cc = jccCodes.get(m);
   if (cc !== undefined) {
     const target = branch(a);

@@ -13,7 +13,8 @@ import { GPR } from '../cpu/state.ts';
 import type { Insn } from '../decode.ts';
 import { cpuidOf } from '../profile.ts';
 import { VEC } from '../../arch/x86.ts';
-import { condition, CONDITION_SUFFIXES } from './control.ts';
+import { CPUID_EXT_ECX, CPUID_LEAF } from '../../arch/cpuid.ts';
+import { condition, CONDITION_SUFFIXES } from './condition.ts';
 import { define } from './registry.ts';
 
 // ---- AND, OR, XOR, TEST: CF = OF = 0, SF/ZF/PF from the result (AF = 0, cpu/flags.ts) -----------
@@ -204,7 +205,7 @@ const AH_FLAGS = F.SF | F.ZF | F.AF | F.PF | F.CF;
 
 /** In 64-bit mode LAHF/SAHF exist only when CPUID Fn8000_0001 ECX[LahfSahf] (bit 0) is 1, else #UD. */
 function checkLahfSahf(cpu: Cpu): void {
-  if (cpu.mode64 && (cpuidOf(cpu.profile, 0x8000_0001, 0).ecx & 1) === 0) throw new Fault(VEC.UD);
+  if (cpu.mode64 && (cpuidOf(cpu.profile, CPUID_LEAF.EXT_FEATURES, 0).ecx & (1 << CPUID_EXT_ECX.LAHF_SAHF)) === 0) throw new Fault(VEC.UD);
 }
 
 // LAHF: AH ← SF:ZF:0:AF:0:PF:1:CF (bit 1 of RFLAGS reads 1).

@@ -1,6 +1,6 @@
 // The virtual L0: the model run as the guest of a hypervisor that has not mapped the guest's pages
-// yet, the way KVM runs a guest whose memory it faults in on first touch (DESIGN.md "The scenario
-// space": first-touch pages must be transparent). Nothing in the CPU knows about it; it sits under
+// yet, the way KVM runs a guest whose memory it faults in on first touch (docs/model.md "The virtual
+// L0", "Warm and cold pages": first-touch pages must be transparent). Nothing in the CPU knows about it; it sits under
 // the machine (machine.ts OuterHypervisor): it watches every translated physical address and takes
 // what escapes a step.
 //
@@ -23,8 +23,9 @@ import { AccessAbort, Fault } from '../cpu/fault.ts';
 import type { Event } from '../events/classes.ts';
 import type { OuterHypervisor } from '../machine.ts';
 import { guestOf, type GuestMode } from '../svm/guest.ts';
-import { exitIntInfoOf, trapLike } from '../svm/inject.ts';
-import { EFER, EVENT_TYPE, SEG_ATTRIB, VMCB_SAVE, parseEventInfo } from '../../arch/svm.ts';
+import { exitIntInfoOf } from '../svm/inject.ts';
+import { EFER, EVENT_TYPE, SEG_ATTRIB, VMCB_SAVE, isSoftEvent, parseEventInfo } from '../../arch/svm.ts';
+import { linearCodeAddress } from '../cpu/linear.ts';
 import type { MutantName } from '../mutants.ts';
 import { completeSoftEvent, reinject, type L0Context, type SoftEventState } from './reinject.ts';
 
@@ -156,7 +157,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     if (!g) return;
     this.mappedL2.clear();
     const inj = parseEventInfo(g.ctl.eventInj);
-    if (!inj.valid || !trapLike(inj)) return;
+    if (!inj.valid || !isSoftEvent(inj)) return;
     const rip = g.vmcb.u64(VMCB_SAVE.RIP);
     const cs = g.vmcb.segment(VMCB_SAVE.CS);
     // kvm_get_linear_rip: the CS base counts outside 64-bit mode only
@@ -182,8 +183,7 @@ export class VirtualL0 implements OuterHypervisor, L0Context {
     const cs = g.vmcb.segment(VMCB_SAVE.CS);
     const long64 = (cs.attrib & SEG_ATTRIB.L) !== 0 && (g.vmcb.u64(VMCB_SAVE.EFER) & EFER.LMA) !== 0n;
     const base = this.mutant('ignore-cs-base') ? 0n : soft.csBase;
-    const lin = (r: bigint, b: bigint): bigint => (long64 ? r : (b + r) & 0xffff_ffffn);
-    if (lin(rip, cs.base) === lin(soft.nextRip, base)) g.vmcb.set64(VMCB_SAVE.RIP, soft.oldRip);
+    if (linearCodeAddress(rip, cs.base, long64) === linearCodeAddress(soft.nextRip, base, long64)) g.vmcb.set64(VMCB_SAVE.RIP, soft.oldRip);
   }
 }
 

@@ -26,11 +26,12 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { AccessAbort } from '../cpu/fault.ts';
 import { F } from '../cpu/flags.ts';
 import { SEG } from '../cpu/state.ts';
+import { linearCodeAddress, linearRip } from '../cpu/linear.ts';
 import { deliverEvent } from '../events/delivery.ts';
 import type { Event } from '../events/classes.ts';
 import { guestOf } from '../svm/guest.ts';
 import { injectedEvent } from '../svm/inject.ts';
-import { EVENT_TYPE, makeEventInj, type EventInfo } from '../../arch/svm.ts';
+import { EVENT_TYPE, isSoftEvent, isSoftException, makeEventInj, type EventInfo } from '../../arch/svm.ts';
 import { VEC } from '../../arch/x86.ts';
 import type { MutantName } from '../mutants.ts';
 
@@ -50,16 +51,9 @@ export interface L0Context {
   count(outcome: 'reinjected' | 'retried'): void;
 }
 
-const isSoftException = (info: Pick<EventInfo, 'type' | 'vector'>): boolean =>
-  info.type === EVENT_TYPE.EXCEPTION && (info.vector === VEC.BP || info.vector === VEC.OF);
-
-/** The linear RIP as KVM's kvm_get_linear_rip: CS base + RIP outside 64-bit mode. */
-function linearRip(cpu: Cpu): bigint {
-  return cpu.mode64 ? cpu.rip : (cpu.seg[SEG.CS]!.base + cpu.rip) & 0xffff_ffffn;
-}
-
+/** A remembered RIP as a linear address in the CPU's current mode (model/cpu/linear.ts). */
 function linear(cpu: Cpu, rip: bigint, base: bigint): bigint {
-  return cpu.mode64 ? rip : (base + rip) & 0xffff_ffffn;
+  return linearCodeAddress(rip, base, cpu.mode64);
 }
 
 /**
@@ -69,7 +63,7 @@ function linear(cpu: Cpu, rip: bigint, base: bigint): bigint {
  */
 export function completeSoftEvent(cpu: Cpu, l0: L0Context, info: EventInfo, soft: SoftEventState | undefined): bigint | undefined {
   if (!soft) return undefined;
-  const softType = info.type === EVENT_TYPE.SOFT_INT || isSoftException(info);
+  const softType = isSoftEvent(info);
   // mutant ignore-cs-base: the remembered RIP compared as if CS had base 0
   const base = l0.mutant('ignore-cs-base') ? 0n : soft.csBase;
   if (l0.nrips) {

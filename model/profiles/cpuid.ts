@@ -1,7 +1,7 @@
 // The shape of a CPU profile and the helpers that build its CPUID table. No profile lives here
 // (they are the amd-*.ts files next to this one); model/profile.ts is what the model imports.
 
-import { CPUID_EXT_ECX, CPUID_SVM_EDX } from '../../arch/svm.ts';
+import { CPUID_EXT_ECX, CPUID_LEAF, CPUID_SVM_EDX } from '../../arch/cpuid.ts';
 
 export interface CpuidLeaf {
   eax: number;
@@ -37,6 +37,11 @@ export interface Profile {
   basis?: ProfileBasis;
   /** Caveats: values kept on purpose, bits not verified. */
   notes?: string[];
+}
+
+/** The key of a leaf in a profile's CPUID table: "0x80000001" (subleaves append ".n"). */
+export function cpuidKey(leaf: number): string {
+  return `0x${leaf.toString(16)}`;
 }
 
 /** Vendor string as CPUID leaf 0 returns it in EBX, EDX, ECX. */
@@ -120,18 +125,17 @@ export interface AmdLeavesSpec {
  */
 const LEAF1_EDX = 0x178bfbff;
 const EXT1_EDX = ((1 << 29) | (1 << 26) | (1 << 20) | (1 << 11) | 0x0183f3ff) >>> 0;
-const EXT1_ECX_LAHF = 1 << 0;
 
 export function amdLeaves(s: AmdLeavesSpec): Record<string, CpuidLeaf> {
   const sig = signature(s.family, s.model, s.stepping);
   const leaves: Record<string, CpuidLeaf> = {
-    '0x0': { eax: s.maxStd, ...vendorRegs('AuthenticAMD') },
-    '0x1': { eax: sig, ebx: 0, ecx: 0, edx: LEAF1_EDX },
-    '0x80000000': { eax: s.maxExt, ...vendorRegs('AuthenticAMD') },
-    '0x80000001': { eax: sig, ebx: 0, ecx: EXT1_ECX_LAHF | (1 << CPUID_EXT_ECX.SVM), edx: EXT1_EDX },
-    '0x80000008': { eax: s.addressSizes, ebx: 0, ecx: 0, edx: 0 },
-    '0x8000000a': { eax: 1, ebx: s.asids, ecx: 0, edx: s.svmEdx >>> 0 },
+    [cpuidKey(CPUID_LEAF.VENDOR)]: { eax: s.maxStd, ...vendorRegs('AuthenticAMD') },
+    [cpuidKey(CPUID_LEAF.FEATURES)]: { eax: sig, ebx: 0, ecx: 0, edx: LEAF1_EDX },
+    [cpuidKey(CPUID_LEAF.EXT_MAX)]: { eax: s.maxExt, ...vendorRegs('AuthenticAMD') },
+    [cpuidKey(CPUID_LEAF.EXT_FEATURES)]: { eax: sig, ebx: 0, ecx: (1 << CPUID_EXT_ECX.LAHF_SAHF) | (1 << CPUID_EXT_ECX.SVM), edx: EXT1_EDX },
+    [cpuidKey(CPUID_LEAF.ADDRESS_SIZES)]: { eax: s.addressSizes, ebx: 0, ecx: 0, edx: 0 },
+    [cpuidKey(CPUID_LEAF.SVM)]: { eax: 1, ebx: s.asids, ecx: 0, edx: s.svmEdx >>> 0 },
   };
-  if (s.ext21Eax !== undefined) leaves['0x80000021'] = { eax: s.ext21Eax, ebx: 0, ecx: 0, edx: 0 };
+  if (s.ext21Eax !== undefined) leaves[cpuidKey(CPUID_LEAF.EXT_FEATURES_2)] = { eax: s.ext21Eax, ebx: 0, ecx: 0, edx: 0 };
   return leaves;
 }

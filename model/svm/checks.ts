@@ -9,14 +9,14 @@
 //
 // Decisions where the manual is silent (each also at its place below):
 //  - CR3 MBZ bits are checked for a long-mode guest (EFER.LME = CR0.PG = 1): bits 63:52 and those
-//    above the physical-address width (APM vol. 2 3.1.2, as MOV CR3 checks them in isa/system.ts).
+//    above the physical-address width (APM vol. 2 3.1.2, as MOV CR3 checks them in isa/control-regs.ts).
 //    Outside long mode the VMCB's CR3 bits 63:32 have no MBZ rule in the manual: not checked.
 //  - EVENTINJ bits 30:12 ("Reserved, SBZ", Figure 15-5): whether VMRUN checks them is unspecified;
 //    not checked.
 //  - #OF (TYPE 3, vector 4) into a 64-bit guest: INTO is invalid in 64-bit mode like BOUND, but
 //    15.20 names only #BR; whether VMRUN rejects it is unspecified. The model accepts it and
 //    delivers it; `unspecifiedVmrun` reports it, and the case's outcome is open (open.ts: masked
-//    entirely, `open` in the matrix).
+//    entirely, `open` in the matrix; docs/svm-rules.md "Open outcomes").
 //  - TYPE 3 with vector 21 (#CP) or 29 (#VC) on a part without shadow stacks or SEV-ES: chapter 8
 //    lists both as exceptions, but they exist only with their feature; whether VMRUN refuses them
 //    without it is unspecified. The model refuses them (no profile has CET or SEV-ES) and
@@ -36,6 +36,7 @@ import { CR0, CR4, VEC } from '../../arch/x86.ts';
 import {
   EFER, EVENT_TYPE, INTERCEPT_MISC2, VMCB, VMCB_SAVE, parseEventInfo,
 } from '../../arch/svm.ts';
+import { CPUID_ADDRESS_SIZES, CPUID_EXT_EDX as EXT_EDX, CPUID_LEAF } from '../../arch/cpuid.ts';
 import { ATTR } from '../cpu/state.ts';
 import { hardwareCpuid, hardwareFeatures, type CpuidLeaf, type Profile } from '../profile.ts';
 import type { Vmcb } from './vmcb.ts';
@@ -52,21 +53,19 @@ export interface HostPaging {
 /** The part's CPUID as the profile (possibly with features hidden for this boot) reports it. */
 const partCpuid = (p: Profile, leaf: number): CpuidLeaf => hardwareCpuid(p, leaf, 0);
 
-/** CPUID Fn8000_0001 EDX bits (APM vol. 3 appendix E.4.2). */
-const EXT_EDX = { SYSCALL: 11, NX: 20, PAGE1GB: 26, LM: 29 } as const;
 
 /** Physical-address width (CPUID Fn8000_0008 EAX[7:0]), 36 when the leaf is absent (as paging.ts). */
 export function physAddrWidth(p: Profile): number {
-  return partCpuid(p, 0x8000_0008).eax & 0xff || 36;
+  return partCpuid(p, CPUID_LEAF.ADDRESS_SIZES).eax & CPUID_ADDRESS_SIZES.PHYS_WIDTH_MASK || CPUID_ADDRESS_SIZES.DEFAULT_PHYS_WIDTH;
 }
 
 function hasLongMode(p: Profile): boolean {
-  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.LM)) !== 0;
+  return (partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx & (1 << EXT_EDX.LM)) !== 0;
 }
 
 /** 1 GiB pages (CPUID Fn8000_0001 EDX[26] Page1GB). */
 export function has1GPages(p: Profile): boolean {
-  return (partCpuid(p, 0x8000_0001).edx & (1 << EXT_EDX.PAGE1GB)) !== 0;
+  return (partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx & (1 << EXT_EDX.PAGE1GB)) !== 0;
 }
 
 /** The part's SVM features (CPUID Fn8000_000A EDX; APM vol. 2 15.4): nested paging, NRIPS. */
@@ -81,7 +80,7 @@ export function svmFeatures(p: Profile): { npt: boolean; nrips: boolean } {
  * (15.5.1 "Any MBZ bit of EFER").
  */
 export function eferDefined(p: Profile): bigint {
-  const edx = partCpuid(p, 0x8000_0001).edx;
+  const edx = partCpuid(p, CPUID_LEAF.EXT_FEATURES).edx;
   let m = EFER.SVME;
   if (edx & (1 << EXT_EDX.SYSCALL)) m |= EFER.SCE;
   if (edx & (1 << EXT_EDX.LM)) m |= EFER.LME | EFER.LMA;
@@ -91,7 +90,7 @@ export function eferDefined(p: Profile): bigint {
 
 /**
  * CR4 bits that exist on the profile: VME … OSXMMEXCPT (APM vol. 2 3.1.3). The profiles report no
- * CPUID leaf 7 and no XSAVE, so every other bit is MBZ (the same set MOV CR4 accepts, isa/system.ts).
+ * CPUID leaf 7 and no XSAVE, so every other bit is MBZ (the same set MOV CR4 accepts, isa/control-regs.ts).
  */
 export const CR4_DEFINED = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT;
 
@@ -102,7 +101,7 @@ export function cr3LongModeMbz(p: Profile): bigint {
 
 /**
  * Vectors TYPE 3 may inject: those chapter 8 (Table 8-1) defines as exceptions — #DE #DB #BP #OF
- * #BR #UD #NM #DF #TS #NP #SS #GP #PF #MF #AC #MC #XF #HV #SX — as svm-facts.md lists them (the
+ * #BR #UD #NM #DF #TS #NP #SS #GP #PF #MF #AC #MC #XF #HV #SX — as docs/svm-rules.md "Illegal event injection" lists them (the
  * set KVM accepts). #CP (21) needs shadow stacks and #VC (29) SEV-ES, which no profile has; vector 2
  * is NMI, not an exception (15.20); 9, 15, 20 (#VE is Intel's), 22–27, 31 are reserved and ≥ 32
  * are interrupts.

@@ -2,7 +2,7 @@
 // VMCB and host save area, the intercepts loaded from the control area, the profile switches that
 // decide what #VMEXIT writes, nested paging, and the event being injected.
 //
-// The CPU knows nothing of this (DESIGN.md "Model shape"): guest mode lives in a WeakMap keyed by
+// The CPU knows nothing of this (docs/model.md "The guest-mode hook"): guest mode lives in a WeakMap keyed by
 // the Cpu and reaches the CPU only through the hooks VMRUN installs (cpu.eventHooks:
 // beforeExecute for the instruction intercepts, beforeDeliver / onException / onShutdown for the
 // event intercepts, onAbort for a nested page fault) and paging's setPhysAccess. #VMEXIT removes

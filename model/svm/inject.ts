@@ -1,7 +1,7 @@
 // Event injection (APM vol. 2 15.20) and EXITINTINFO (15.7.2), the pure parts: EVENTINJ → the
 // Event that delivery (model/events/delivery.ts) takes, and an Event → its EXITINTINFO encoding.
 //
-// Classification of EVENTINJ (svm-facts.md "EVENTINJ"):
+// Classification of EVENTINJ (docs/svm-rules.md "EVENTINJ and EXITINTINFO layout", "Soft events"):
 //   TYPE 0 → 'external' (INTR) with the vector;
 //   TYPE 2 → 'nmi', vector 2 whatever VECTOR holds (15.20: "If TYPE is 2 (NMI), the VECTOR field
 //            is ignored");
@@ -21,13 +21,13 @@
 // the masks step marks it). Every other event pushes the VMCB RIP. An exception raised while
 // delivering a trap-like injected event restarts at the VMCB RIP (`insnRip`), as for the
 // instruction it stands for.
-// Not set (unspecified, svm-facts.md "Things worth knowing"): RF in the pushed RFLAGS image — the
+// Not set (unspecified, docs/svm-rules.md "Injection: what the manual leaves open"): RF in the pushed RFLAGS image — the
 // event pushes RFLAGS.RF as the VMCB loaded it (`rf` undefined) — and CR2 for an injected #PF (the
 // VMM provides CR2 in the VMCB; injection does not write it).
 
 import type { Event, EventKind } from '../events/classes.ts';
 import { VEC, pushesErrorCode } from '../../arch/x86.ts';
-import { EVENT_TYPE, makeEventInj, parseEventInfo, type EventInfo } from '../../arch/svm.ts';
+import { EVENT_TYPE, isSoftEvent, isSoftException, makeEventInj, parseEventInfo, type EventInfo } from '../../arch/svm.ts';
 import type { MutantName } from '../mutants.ts';
 
 export interface InjectionContext {
@@ -55,11 +55,6 @@ export class ReservedEventType extends Error {
   }
 }
 
-/** Does this EVENTINJ event behave like a trap of an instruction (INT n, INT3, INTO)? (15.20) */
-export function trapLike(info: Pick<EventInfo, 'type' | 'vector'>): boolean {
-  return info.type === EVENT_TYPE.SOFT_INT || (info.type === EVENT_TYPE.EXCEPTION && (info.vector === VEC.BP || info.vector === VEC.OF));
-}
-
 /**
  * The event VMRUN injects for EVENTINJ `value` (15.20), or undefined when V = 0. Throws
  * ReservedEventType for TYPE 1, 5, 6, 7 (checks.ts rejects them first).
@@ -72,14 +67,14 @@ export function injectedEvent(value: bigint | EventInfo, ctx: InjectionContext):
   switch (info.type) {
     case EVENT_TYPE.INTR: kind = 'external'; break;
     case EVENT_TYPE.NMI: kind = 'nmi'; vector = VEC.NMI; break;
-    case EVENT_TYPE.EXCEPTION: kind = vector === VEC.BP || vector === VEC.OF ? 'softexception' : 'exception'; break;
+    case EVENT_TYPE.EXCEPTION: kind = isSoftException(info) ? 'softexception' : 'exception'; break;
     case EVENT_TYPE.SOFT_INT: kind = 'softint'; break;
     default: throw new ReservedEventType(info.type);
   }
   // mutant icebp-trap: TYPE 3 vector 1 treated like ICEBP's trap (next_rip pushed, gate DPL checked)
   const icebpTrap = info.type === EVENT_TYPE.EXCEPTION && vector === VEC.DB && ctx.mutant?.('icebp-trap') === true;
   if (icebpTrap) kind = 'icebp';
-  const trap = trapLike(info) || icebpTrap;
+  const trap = isSoftEvent(info) || icebpTrap;
   const event: Event = { vector, kind, returnRip: trap && ctx.nrips ? ctx.nextRip : ctx.rip };
   if (trap) event.insnRip = ctx.rip;
   if (info.ev) event.errorCode = info.errorCode >>> 0;

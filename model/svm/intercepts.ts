@@ -2,10 +2,10 @@
 // control area VMRUN loaded whether an instruction or event is intercepted and, if so, performs the
 // #VMEXIT with that exit's EXITINFO1/2, EXITINTINFO and next_rip (vmexit.ts).
 //
-// Priorities (the manual's, svm-facts.md):
+// Priorities (the manual's; docs/svm-rules.md "Instruction intercepts", "Exception intercepts"):
 //  - Instruction intercepts are checked after the instruction's simple exceptions (#UD, #GP for a
 //    wrong CPL) and before memory or operand-value exceptions (15.9). INT n (0x75) is checked before
-//    any exception (svm-facts.md "INT n intercept"); VMMCALL's intercept comes before its
+//    any exception (docs/svm-rules.md "Instruction intercepts"); VMMCALL's intercept comes before its
 //    #UD (VMMCALL is #UD only when not intercepted); IRET, CPUID, ICEBP have no simple exception.
 //  - Exception intercepts (15.12): an instruction's fault or trap is checked before delivery starts
 //    (beforeDeliver: CR2 not yet written for #PF, DR6 already updated for #DB). INT n and external
@@ -16,18 +16,18 @@
 //    combined into #DF (delivery.ts), whose intercept is then checked the same way, then SHUTDOWN.
 //  - A nested page fault (onAbort) exits with VMEXIT_NPF, EXITINTINFO from the event under delivery.
 //
-// next_rip (with NRIPS; 15.7.1, svm-facts.md): the next sequential RIP for the instruction intercepts
+// next_rip (with NRIPS; 15.7.1, docs/svm-rules.md "next_rip"): the next sequential RIP for the instruction intercepts
 // (Table 15-7), MSR and IOIO, and the #BP/#OF/#BR of INT3/INTO/BOUND; 0 for every other exit — other
 // exceptions, exits while vectoring, NPF, SHUTDOWN. The model also writes it for MOV CR/DR intercepts
 // (its reading of Table 15-7; no template records it).
 //
 // EXITINFO1/2 written where the manual gives them no meaning are 0 (masked by masks.ts).
 
-import type { Cpu } from '../cpu/cpu.ts';
+import type { Cpu, EventHooks } from '../cpu/cpu.ts';
 import type { Fault, AccessAbort } from '../cpu/fault.ts';
 import { GPR } from '../cpu/state.ts';
 import type { Insn } from '../decode.ts';
-import type { Event, EventHooks } from '../events/classes.ts';
+import type { Event } from '../events/classes.ts';
 import { VEC, pushesErrorCode } from '../../arch/x86.ts';
 import { EXIT, INTERCEPT_MISC1 as M1, INTERCEPT_MISC2 as M2 } from '../../arch/svm.ts';
 import { guestOf, svmInstructionFault, type GuestMode } from './guest.ts';
@@ -112,7 +112,7 @@ export function instructionIntercept(cpu: Cpu, g: GuestMode, insn: Insn): boolea
   switch (insn.mnemonic) {
     case 'Int': {
       if (!misc1(g, M1.INTN)) return false;
-      // EXITINFO1 = the vector with decode assists (15.33.1); without them it is not written (0, masked)
+      // EXITINFO1 = the vector with decode assists (15.8); without them it is not written (0, masked)
       const imm = insn.ops[0]?.kind === 'imm' ? insn.ops[0].value & 0xffn : 0n;
       return exit(EXIT.SWINT, g.decodeAssists ? imm : 0n);
     }
@@ -161,7 +161,7 @@ export function instructionIntercept(cpu: Cpu, g: GuestMode, insn: Insn): boolea
 
 /**
  * MOV to/from CRn/DRn (15.9.1 CR/DR intercepts): INTERCEPT_CR/DR bits 15:0 reads, 31:16 writes;
- * exit code CR_READ/CR_WRITE/DR_READ/DR_WRITE + n. EXITINFO1 with decode assists (15.33.1): bit 63 =
+ * exit code CR_READ/CR_WRITE/DR_READ/DR_WRITE + n. EXITINFO1 with decode assists (15.8): bit 63 =
  * MOV (1), bits 3:0 = the GPR; without decode assists 0 (masked). After the CPL check (#GP first).
  */
 function crDrIntercept(cpu: Cpu, g: GuestMode, insn: Insn, exit: (code: bigint, info1?: bigint) => true): boolean {
@@ -241,7 +241,7 @@ export const GUEST_HOOKS: EventHooks = {
   onShutdown(cpu) {
     const g = guestOf(cpu);
     if (!g || !misc1(g, M1.SHUTDOWN)) return false;
-    // 15.7 / svm-facts.md: after an intercepted shutdown the VMCB state is undefined
+    // 15.14.3 (docs/svm-rules.md "What every #VMEXIT writes"): after an intercepted shutdown the VMCB state is undefined
     vmexit(cpu, g, { code: EXIT.SHUTDOWN });
     return true;
   },

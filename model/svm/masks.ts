@@ -1,10 +1,10 @@
-// Defined-bits masks (DESIGN.md "Comparison"; svm-facts.md): for each field of a case's record,
+// Defined-bits masks (docs/architecture.md "Comparison"; docs/svm-rules.md "Defined bits per field"): for each field of a case's record,
 // the bits the manual defines in the situation the record shows. A pure function of the template's
 // field roles (front matter `role:` / `defined_when:`), the model's own record values and the
 // profile. The report compares the defined bits strictly and shows differences elsewhere as
 // informational (≈).
 //
-// Rules by role (svm-facts.md; APM vol. 2 15.6–15.7, 15.12, 15.20, 15.25.6):
+// Rules by role (docs/svm-rules.md "Mask: <role>"; APM vol. 2 15.6–15.7, 15.12, 15.20, 15.25.6):
 //   exit_code       every bit.
 //   exit_info_1     VMEXIT_INVALID, SHUTDOWN: none. #DF, #TS: none ("EXITINFO1 and EXITINFO2 undefined").
 //                   Other exceptions: the error code (all bits) for vectors that push one, none

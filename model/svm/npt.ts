@@ -25,7 +25,7 @@
 // looks at it, so a nested fault on a guest walk entry comes before the guest #PF of that level,
 // and the final translation comes after the guest's permission checks.
 //
-// EXITINFO1 (15.25.6; svm-facts.md): P (0) = the nested entry was present, RW (1) = write, US (2)
+// EXITINFO1 (15.25.6; docs/svm-rules.md "Nested page faults"): P (0) = the nested entry was present, RW (1) = write, US (2)
 // = 1 always, RSV (3) = reserved bits in the nested entry, ID (4) = a code read (final access only:
 // walk accesses are data writes), bit 32 final address, bit 33 guest page-table access. EXITINFO2
 // = the exact faulting guest-physical address (not page-aligned).

@@ -2,7 +2,7 @@
 // guest state goes back to the VMCB, the exit fields are written, the host state comes back from
 // VM_HSAVE_PA, GIF is cleared and guest mode ends (hooks and nested paging removed).
 //
-// What every exit writes (svm-facts.md):
+// What every exit writes (docs/svm-rules.md "What every #VMEXIT writes"):
 //  - EXITCODE, 64 bits;
 //  - EXITINFO1 / EXITINFO2 as the caller gives them (per exit kind, intercepts.ts), 0 where the
 //    manual gives them no meaning — those bits are masked (masks.ts), the 0 is the model's choice;

@@ -22,7 +22,7 @@ import { SEG } from '../cpu/state.ts';
 import { deliverEvent } from '../events/delivery.ts';
 import { setPhysAccess } from '../paging.ts';
 import { svmSwitches } from '../profile.ts';
-import { MSR } from '../../arch/svm.ts';
+import { MSR, VMCB_SAVE } from '../../arch/svm.ts';
 import { Vmcb, loadGuestState, saveHostState } from './vmcb.ts';
 import { hasNrips, nestedPagingEnabled, unspecifiedVmrun, vmrunCheck } from './checks.ts';
 import { noteOpenOutcome } from './open.ts';
@@ -98,21 +98,18 @@ export function vmrun(cpu: Cpu, pa: number): void {
 
 // ---- VMLOAD / VMSAVE (15.5.2) ------------------------------------------------------------------------------
 
-/** Save-area offsets of the state VMLOAD/VMSAVE move besides FS, GS, TR, LDTR (APM appendix B, Table B-2). */
+/** Save-area offsets of the MSRs VMLOAD/VMSAVE move besides FS, GS, TR, LDTR (APM appendix B, Table B-2). */
 const VMLOAD_MSRS: readonly [number, number][] = [
-  [0x600, 0xc000_0081], // STAR
-  [0x608, 0xc000_0082], // LSTAR
-  [0x610, 0xc000_0083], // CSTAR
-  [0x618, 0xc000_0084], // SFMASK
-  [0x620, 0xc000_0102], // KernelGsBase
-  [0x628, 0x174], // SYSENTER_CS
-  [0x630, 0x175], // SYSENTER_ESP
-  [0x638, 0x176], // SYSENTER_EIP
+  [VMCB_SAVE.STAR, MSR.STAR],
+  [VMCB_SAVE.LSTAR, MSR.LSTAR],
+  [VMCB_SAVE.CSTAR, MSR.CSTAR],
+  [VMCB_SAVE.SFMASK, MSR.SFMASK],
+  [VMCB_SAVE.KERNEL_GS_BASE, MSR.KERNEL_GS_BASE],
+  [VMCB_SAVE.SYSENTER_CS, MSR.SYSENTER_CS],
+  [VMCB_SAVE.SYSENTER_ESP, MSR.SYSENTER_ESP],
+  [VMCB_SAVE.SYSENTER_EIP, MSR.SYSENTER_EIP],
 ];
-const FS = 0x440;
-const GS = 0x450;
-const LDTR = 0x470;
-const TR = 0x490;
+const { FS, GS, LDTR, TR } = VMCB_SAVE;
 
 /**
  * VMLOAD: FS, GS, TR, LDTR with their hidden state, KernelGsBase, STAR/LSTAR/CSTAR/SFMASK and the

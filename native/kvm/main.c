@@ -1,5 +1,5 @@
 /*
- * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (README "The native KVM runner").
+ * svmconf-kvm: boot one svmconf batch kernel on /dev/kvm (docs/backends/kvm.md).
  *
  *   svmconf-kvm --kernel K.elf [--cmdline "start=0 end=3"] [--mem-mib 128] [--cpuid FILE|-]
  *               [--torture] [--torture-timer-us N] [--torture-every N] [--torture-control]
@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "vmm.h"
 
 #define STATUS_PREFIX "SVMCONF-KVM "
@@ -47,25 +48,6 @@ static void on_timer(int sig) {
   /* api.rst: with immediate_exit set, KVM_RUN returns -EINTR at once; a signal arriving while the
    * guest runs also makes it return -EINTR. Either way the loop gets control at an arbitrary point */
   if (r) r->immediate_exit = 1;
-}
-
-void json_string(char *dst, size_t cap, const char *s) {
-  size_t n = strlen(dst);
-  if (n + 2 >= cap) return;
-  dst[n++] = '"';
-  for (; *s && n + 8 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      dst[n++] = '\\';
-      dst[n++] = (char)c;
-    } else if (c < 0x20 || c >= 0x7f) {
-      n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
-    } else {
-      dst[n++] = (char)c;
-    }
-  }
-  dst[n++] = '"';
-  dst[n] = 0;
 }
 
 static char status[8192];

@@ -1,7 +1,7 @@
 /*
- * svmconf-kvm: a small VMM over /dev/kvm that boots one svmconf batch kernel (README "The native
- * KVM runner"). This header holds the constants of the guest's world and the interfaces between
- * the parts, one file per idea:
+ * svmconf-kvm: a small VMM over /dev/kvm that boots one svmconf batch kernel
+ * (docs/backends/kvm.md "The helper"). This header holds the constants of the guest's world and
+ * the interfaces between the parts, one file per idea:
  *
  *   main.c      command line, the run loop, the final status line
  *   loader.c    multiboot v1 ELF32 loader and the multiboot information block (pure)
@@ -9,6 +9,7 @@
  *   cpuid.c     the CPUID table the runner hands in (text, pure)
  *   vm.c        VM and vCPU creation, the multiboot entry state, capability checks
  *   state.c     save and restore of the whole vCPU (the --torture mode)
+ *   json.c      JSON text for the status line (json.h)
  *   selftest.c  checks of the pure parts, runnable without /dev/kvm (--selftest)
  */
 #ifndef SVMCONF_KVM_VMM_H
@@ -19,37 +20,14 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-/* ---- the guest's physical memory map (kept equal to model/machine.ts and generator/layout.ts) ---- */
+/* ---- the guest's world: memory map, multiboot numbers, ports ----
+ * Generated from arch/layout.ts by arch/c-header.ts into build/native/svmconf-arch.h (make native
+ * writes it first and compiles with -I build/native): GDT_ADDR, SEL_CODE32/SEL_DATA32, MBI_ADDR,
+ * MBI_CMDLINE_ADDR, MBI_CMDLINE_MAX, LOW_RESERVED_END, DEFAULT_RAM_MIB, MB_*, COM1_BASE, UART_*,
+ * DEBUG_EXIT_PORT, BOCHS_SHUTDOWN_PORT. */
+#include "svmconf-arch.h"
 
-/* Where the loader writes a flat GDT (null, 32-bit code 0x08, data 0x10) so GDTR points at real
- * descriptors that match the hidden parts of the segment registers. */
-#define GDT_ADDR 0x8000u
-#define SEL_CODE32 0x08u
-#define SEL_DATA32 0x10u
-/* The multiboot information block and the command line (the model uses the same addresses). */
-#define MBI_ADDR 0x9000u
-#define MBI_CMDLINE_ADDR 0x9100u
-#define MBI_CMDLINE_MAX 0x0f00u
-/* Nothing of the kernel may be loaded below this (the block above lives there). */
-#define LOW_RESERVED_END 0xa000u
 #define MIB (1024u * 1024u)
-#define DEFAULT_RAM_MIB 128u
-
-/* Multiboot Specification 0.6.96: header magic (3.1.2), the magic EAX holds at entry (3.2), the
- * information block's flags (3.3). The header must lie in the first 8192 bytes, 4-aligned. */
-#define MB_HEADER_MAGIC 0x1BADB002u
-#define MB_HEADER_SEARCH 8192u
-#define MB_BOOT_MAGIC 0x2BADB002u
-#define MB_INFO_MEMORY (1u << 0)
-#define MB_INFO_CMDLINE (1u << 2)
-
-/* ---- ports (docs/protocol.md; templates/partials/serial.S.hbs and batch.S.hbs) ---- */
-#define COM1_BASE 0x3f8u
-#define UART_LSR_THRE 0x20u /* transmitter holding register empty */
-#define UART_LSR_TEMT 0x40u /* transmitter empty */
-#define UART_LCR_DLAB 0x80u
-#define DEBUG_EXIT_PORT 0xf4u   /* QEMU's isa-debug-exit, iobase=0xf4, iosize=4 */
-#define BOCHS_SHUTDOWN_PORT 0x8900u /* "Shutdown" written byte by byte (Bochs) */
 
 /* ---- CPUID table ---- */
 #define CPUID_MAX_ENTRIES 256u
@@ -154,7 +132,5 @@ int state_restore(struct vm *vm, struct vcpu_state *s, struct torture_stats *st,
 /* ---- helpers ---- */
 #define ERRF(err, errlen, ...) (snprintf((err), (errlen), __VA_ARGS__), -1)
 int selftest(void);
-/* Append s to a JSON document as a quoted string. */
-void json_string(char *dst, size_t cap, const char *s);
 
 #endif

@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { ROOT } from '../../generator/index.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
+import { cHeader, writeCHeader } from '../../arch/c-header.ts';
 
 export const TCGHOST_DIR = join(ROOT, 'build', 'tcghost');
 export const INIT_SCRIPT = join(ROOT, 'runner', 'tcghost', 'init.sh');
@@ -94,6 +95,7 @@ async function sourceHash(): Promise<string> {
   const files = (await readdir(NATIVE_DIR)).filter((f) => f.endsWith('.c') || f.endsWith('.h')).sort();
   for (const f of files) h.update(f).update(await readFile(join(NATIVE_DIR, f)));
   h.update('init.sh').update(await readFile(INIT_SCRIPT));
+  h.update('svmconf-arch.h').update(cHeader());
   return h.digest('hex');
 }
 
@@ -181,7 +183,9 @@ export async function buildImage(dir = TCGHOST_DIR, log: (s: string) => void = (
   log(`tcghost: linking the helper statically`);
   const helper = join(work, 'svmconf-kvm');
   const sources = (await readdir(NATIVE_DIR)).filter((f) => f.endsWith('.c')).map((f) => join(NATIVE_DIR, f));
-  const cc = await execa(process.env.NATIVE_CC ?? 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-static', '-o', helper, ...sources], { reject: false });
+  // the helper's constants, generated from arch/ as `make native` does (arch/c-header.ts)
+  writeCHeader(join(work, 'svmconf-arch.h'));
+  const cc = await execa(process.env.NATIVE_CC ?? 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-static', '-I', work, '-o', helper, ...sources], { reject: false });
   if (cc.exitCode !== 0) throw new TcgHostImageError(`static link of the helper failed (needs libc6-dev's libc.a): ${String(cc.stderr).trim()}`);
 
   const vmlinuz = (await readdir(join(kroot, 'boot'))).find((n) => n.startsWith('vmlinuz-'));
