@@ -23,7 +23,7 @@
 //   3  usage: unknown command or option, bad argument
 
 import { Command, CommanderError } from 'commander';
-import { TemplateError, ToolMissingError } from '../generator/index.ts';
+import { BuildError, TemplateError, ToolMissingError } from '../generator/index.ts';
 import { ConsoleLogError } from '../runner/backends/console-log.ts';
 import { stopTcgHost } from '../runner/backends/kvm-tcg.ts';
 import { TcgHostImageError } from '../runner/tcghost/image.ts';
@@ -32,6 +32,7 @@ import { RecordError } from '../report/hwrecords.ts';
 import { PublishError } from '../report/publish.ts';
 import { ResultsFormatError } from '../report/results.ts';
 import { UsageError } from '../suite/errors.ts';
+import { fsErrorText } from '../suite/output.ts';
 import { EXIT, type SetCode } from './commands/common.ts';
 import * as list from './commands/list.ts';
 import * as build from './commands/build.ts';
@@ -83,9 +84,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.USAGE;
     }
-    if (e instanceof TemplateError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
+    if (e instanceof TemplateError || e instanceof BuildError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
       || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
+      return EXIT.ERROR;
+    }
+    // a file-system refusal (a full disk, a read-only folder) is the user's to fix: its path and why
+    const fs = fsErrorText(e);
+    if (fs) {
+      process.stderr.write(`svmconf: ${fs}\n`);
       return EXIT.ERROR;
     }
     process.stderr.write(`svmconf: ${(e as Error).stack ?? String(e)}\n`);

@@ -73,6 +73,8 @@ export interface Template {
   file: string;
   /** Path shown to users (relative to the template root it came from). */
   displayPath: string;
+  /** 1-based line of the front matter's `id:` (for errors about the id); absent in hand-made templates. */
+  idLine?: number;
   /** 1-based line in `file` where the assembly body starts (after the front matter). */
   bodyLine: number;
   body: string;

@@ -19,3 +19,8 @@ export class ToolMissingError extends Error {
     this.name = 'ToolMissingError';
   }
 }
+
+/** A build step (ld, objcopy) failed on something no template line explains: what and the tool's words. */
+export class BuildError extends Error {
+  override name = 'BuildError';
+}

@@ -4,18 +4,25 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Case, Kernel, Template } from '../core/types.ts';
 import { loadTemplate } from './template.ts';
+import { TemplateError } from './errors.ts';
 import { DEFAULT_PROFILE, profileFeatures, type Profile } from '../model/profile.ts';
 import { Renderer } from './render.ts';
 import { buildKernel, defaultCacheDir, planKernels, type BuildContext, type KernelPlan } from './kernel.ts';
 
 export { expandAll, filterCases } from './matrix.ts';
 export { planKernels, type KernelPlan } from './kernel.ts';
-export { TemplateError, ToolMissingError } from './errors.ts';
+export { BuildError, TemplateError, ToolMissingError } from './errors.ts';
 
 /** The repository root (this file lives in <root>/generator). */
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BUILTIN_TEMPLATES = join(ROOT, 'templates');
 const PARTIALS = 'partials';
+
+/** A path relative to the working directory when it is below it, else absolute. */
+function shown(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : p;
+}
 
 async function findTemplates(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -39,11 +46,12 @@ export async function loadTemplates(extraDirs: string[] = []): Promise<Template[
   for (const dir of dirs) {
     try {
       await readdir(dir);
-    } catch {
-      throw new Error(`template folder ${dir} does not exist`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new TemplateError(shown(dir), undefined, code === 'ENOTDIR' ? 'not a folder of templates' : code === 'ENOENT' ? 'no such template folder' : `cannot read the template folder (${code})`);
     }
     for (const file of await findTemplates(dir)) {
-      const display = dir === BUILTIN_TEMPLATES ? relative(ROOT, file) : relative(process.cwd(), file);
+      const display = dir === BUILTIN_TEMPLATES ? relative(ROOT, file) : shown(file);
       templates.push(await loadTemplate(file, display));
     }
   }

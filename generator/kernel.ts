@@ -162,11 +162,11 @@ export async function buildKernel(ctx: BuildContext, plan: KernelPlan): Promise<
       const source = caseSource(ctx.renderer, c, i);
       const a = await assemble(ctx.cacheDir, { source, what, renderer: ctx.renderer });
       if (ctx.checkModel?.(c)) checkModelInstructions(what, source, a.listing, ctx.renderer);
-      return a.object;
+      return { path: a.object, what, source };
     }),
   );
   const table = (await assemble(ctx.cacheDir, { source: caseTableSource(plan), what: `case table of ${plan.id}`, renderer: ctx.renderer })).object;
-  const out = await link(ctx.cacheDir, [runtime, table, ...caseObjects], linkerScript(), `kernel ${plan.id}`);
+  const out = await link(ctx.cacheDir, [runtime, table, ...caseObjects], linkerScript(), `kernel ${plan.id}`, ctx.renderer);
   return { id: plan.id, cases: plan.cases, cpu: plan.cpu, ...out };
 }
 

@@ -3,6 +3,7 @@
 
 import type { Case, Requirement, Template } from '../core/types.ts';
 import { globToRegExp } from '../core/glob.ts';
+import { TemplateError } from './errors.ts';
 
 export function caseId(template: Template, params: Record<string, string>): string {
   const parts = template.matrix.map(({ name }) => `${name}=${params[name]}`);
@@ -38,8 +39,8 @@ export function expandAll(templates: Template[]): Case[] {
   const seen = new Map<string, string>();
   for (const t of templates) {
     const other = seen.get(t.id);
-    if (other) throw new Error(`template id \`${t.id}\` is used by both ${other} and ${t.displayPath}`);
-    seen.set(t.id, t.displayPath);
+    if (other) throw new TemplateError(t.displayPath, t.idLine, `template id \`${t.id}\` is already used by ${other} (case ids would collide): give one of them another id`);
+    seen.set(t.id, `${t.displayPath}${t.idLine !== undefined ? `:${t.idLine}` : ''}`);
   }
   return templates.flatMap(expandTemplate);
 }

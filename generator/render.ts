@@ -19,6 +19,34 @@ export interface SourceRef {
   line: number;
 }
 
+/** The helpers templates may use, beside Handlebars' own (if, each, with, …). */
+const HELPERS: Record<string, (...args: unknown[]) => unknown> = {
+  eq: (a, b) => a === b,
+  ne: (a, b) => a !== b,
+  and: (...args) => args.slice(0, -1).every(Boolean),
+  or: (...args) => args.slice(0, -1).some(Boolean),
+  not: (a) => !a,
+  /** (in value "a" "b" …): value is one of the listed strings */
+  in: (v, ...rest) => rest.slice(0, -1).includes(v),
+};
+
+/** What renderCase puts in a case's context beside its matrix parameters. */
+export const CONTEXT_KEYS = ['case', 'template'] as const;
+
+function ownContext(c: Case, index: number): Record<(typeof CONTEXT_KEYS)[number], object> {
+  return { case: { id: c.id, index }, template: { id: c.template.id } };
+}
+
+/**
+ * Names a matrix parameter cannot have: the context's own keys (a parameter would be overwritten
+ * by them) and the helpers' names (`{{eq}}` calls the helper, never reads the parameter).
+ */
+export function reservedName(name: string): { kind: 'context' | 'helper' } | undefined {
+  if ((CONTEXT_KEYS as readonly string[]).includes(name)) return { kind: 'context' };
+  if (Object.hasOwn(HELPERS, name) || Object.hasOwn(Handlebars.helpers, name)) return { kind: 'helper' };
+  return undefined;
+}
+
 /** A Handlebars environment with the runtime partials and the helpers templates may use. */
 export class Renderer {
   private readonly hb = Handlebars.create();
@@ -27,14 +55,7 @@ export class Renderer {
   private readonly partialFiles = new Map<string, string>();
 
   constructor() {
-    const h = this.hb;
-    h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-    h.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
-    h.registerHelper('and', (...args: unknown[]) => args.slice(0, -1).every(Boolean));
-    h.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
-    h.registerHelper('not', (a: unknown) => !a);
-    /** (in value "a" "b" …): value is one of the listed strings */
-    h.registerHelper('in', (v: unknown, ...rest: unknown[]) => rest.slice(0, -1).includes(v));
+    for (const [name, fn] of Object.entries(HELPERS)) this.hb.registerHelper(name, fn);
   }
 
   sourceIndex(file: string): number {
@@ -74,13 +95,20 @@ export class Renderer {
     }
     for (const name of names) {
       const file = join(dir, name);
-      const display = relative(displayRoot, file) || file;
+      const rel = relative(displayRoot, file);
+      const display = rel && !rel.startsWith('..') ? rel : file;
       const partial = basename(name, '.S.hbs');
       const prior = this.partialFiles.get(partial);
       if (prior) throw new TemplateError(display, 1, `partial \`${partial}\` is already defined by ${prior}`);
       this.partialFiles.set(partial, display);
-      const text = await readFile(file, 'utf8');
-      this.hb.registerPartial(partial, this.annotate(display, text, 1));
+      const annotated = this.annotate(display, await readFile(file, 'utf8'), 1);
+      // a syntax error of a partial names the partial's file, not the template that calls it
+      try {
+        Handlebars.parse(annotated);
+      } catch (e) {
+        throw handlebarsError(display, annotated, 1, e as Error);
+      }
+      this.hb.registerPartial(partial, annotated);
     }
   }
 
@@ -88,13 +116,15 @@ export class Renderer {
   renderAnnotated(file: string, annotated: string, context: object, firstLine: number): string {
     let out: string;
     try {
+      // parse first: a syntax error is the template's, even when a partial it calls is broken too
+      Handlebars.parse(annotated);
+    } catch (e) {
+      throw handlebarsError(file, annotated, firstLine, e as Error);
+    }
+    try {
       out = this.hb.compile(annotated, { strict: true, noEscape: true, preventIndent: true })(context);
     } catch (e) {
-      const msg = (e as Error).message;
-      // Handlebars reports positions as "- L:C" relative to the text it compiled
-      const m = /- (\d+):(\d+)/.exec(msg) ?? /line (\d+)/i.exec(msg);
-      const line = m ? firstLine + Number(m[1]) - 1 : undefined;
-      throw new TemplateError(file, line, `template: ${msg.split('\n')[0]}`);
+      throw handlebarsError(file, annotated, firstLine, e as Error);
     }
     return out;
   }
@@ -107,7 +137,8 @@ export class Renderer {
 
   renderCase(c: Case, index: number): string {
     const t: Template = c.template;
-    const context = { ...c.params, case: { id: c.id, index }, template: { id: t.id } };
+    // the template's parameter names never collide with the own keys (generator/template.ts refuses them)
+    const context = { ...c.params, ...ownContext(c, index) };
     return this.renderAnnotated(t.displayPath, this.annotate(t.displayPath, t.body, t.bodyLine), context, t.bodyLine);
   }
 
@@ -118,6 +149,53 @@ export class Renderer {
     const file = this.sources[Number(m[1])];
     return file === undefined ? undefined : { file, line: Number(m[2]) };
   }
+}
+
+/** A block helper `{{#name …}}` (or `{{^name …}}`) that no `{{/name}}` closes, with its 1-based line. */
+export function unclosedBlock(text: string): { name: string; line: number } | undefined {
+  // comments may hold braces; blank them, keeping their newlines so lines still count right
+  const plain = text.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (c) => c.replace(/[^\n]/g, ' '));
+  const open: Array<{ name: string; line: number }> = [];
+  for (const m of plain.matchAll(/\{\{~?\s*([#^/])\s*>?\s*([^\s}~]+)/g)) {
+    const line = plain.slice(0, m.index).split('\n').length;
+    if (m[1] === '/') {
+      const i = open.map((o) => o.name).lastIndexOf(m[2]!);
+      if (i >= 0) open.splice(i);
+    } else open.push({ name: m[2]!, line });
+  }
+  return open.at(-1);
+}
+
+/**
+ * A Handlebars error as a TemplateError at the right line: a parse error that ran into the end of
+ * the text points at the block left open; the whole message (its excerpt and what the parser
+ * expected) follows, without the source markers.
+ */
+function handlebarsError(file: string, annotated: string, firstLine: number, e: Error): TemplateError {
+  // the parser's excerpt and caret, from the text as the user wrote it (same lines, no markers)
+  let raw = e.message;
+  if (raw.startsWith('Parse error')) {
+    try {
+      Handlebars.parse(stripMarkers(annotated));
+    } catch (clean) {
+      raw = (clean as Error).message;
+    }
+  }
+  // Handlebars counts lines from the start of the text it parsed: give them as lines of the file
+  const msg = stripMarkers(raw).replace(/^Parse error on line (\d+):/, (_all, n: string) => `Parse error on line ${firstLine + Number(n) - 1}:`);
+  const [head = '', ...rest] = msg.split('\n');
+  const context = rest.length ? rest.map((l) => `  ${l}`).join('\n') : undefined;
+  const parse = /^Parse error on line (\d+):/.exec(head);
+  if (parse) {
+    const open = /got 'EOF'/.test(msg) ? unclosedBlock(annotated) : undefined;
+    if (open) {
+      return new TemplateError(file, firstLine + open.line - 1, `template: \`{{#${open.name}}}\` is never closed (no \`{{/${open.name}}}\` before the end of the file); Handlebars: ${head}`, context);
+    }
+    return new TemplateError(file, firstLine + Number(parse[1]) - 1, `template: ${head}`, context);
+  }
+  // other errors give their position as "- L:C" relative to the text compiled
+  const m = /- (\d+):(\d+)/.exec(head) ?? /line (\d+)/i.exec(head);
+  return new TemplateError(file, m ? firstLine + Number(m[1]) - 1 : undefined, `template: ${head}`, context);
 }
 
 /** The line without its markers: what the user wrote, for error messages. */

@@ -8,6 +8,8 @@ import {
 } from '../core/types.ts';
 import { RECORD_MAX } from './layout.ts';
 import { TemplateError } from './errors.ts';
+import { CONTEXT_KEYS, reservedName } from './render.ts';
+import { expandTemplate } from './matrix.ts';
 
 const FIELD_SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
 const DECODES: readonly FieldDecode[] = ['hex', 'vector', 'exitcode', 'eventinfo', 'rflags', 'offset', 'selector', 'count', 'bool'];
@@ -41,6 +43,14 @@ class FrontMatter {
       ?? (this.doc.getIn(path.slice(0, -1), true) as { range?: [number, number, number] } | undefined)?.range;
     if (!range) return this.firstLine;
     return this.firstLine + this.text.slice(0, range[0]).split('\n').length - 1;
+  }
+
+  /** 1-based line of the key of the map entry at `path` (where `name:` is written). */
+  keyLineOf(path: Array<string | number>): number {
+    const parent = this.doc.getIn(path.slice(0, -1), true);
+    const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]) : undefined;
+    const range = isScalar(pair?.key) ? pair.key.range : undefined;
+    return range ? this.firstLine + this.text.slice(0, range[0]).split('\n').length - 1 : this.lineOf(path);
   }
 
   fail(path: Array<string | number>, detail: string): never {
@@ -118,6 +128,13 @@ function parseMatrix(fm: FrontMatter, raw: unknown): Template['matrix'] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fm.fail(['matrix'], 'must be a map from parameter name to a list of values');
   return Object.entries(raw as Record<string, unknown>).map(([name, values]) => {
     fm.string(['matrix', name], name, NAME_RE, 'a lower-case parameter name');
+    const reserved = reservedName(name);
+    if (reserved) {
+      const why = reserved.kind === 'context'
+        ? `the renderer puts ${CONTEXT_KEYS.map((k) => `\`${k}\``).join(' and ')} in every case's context (${CONTEXT_KEYS.map((k) => `{{${k}.id}}`).join(', ')}) and would overwrite it`
+        : `\`${name}\` is a Handlebars helper, so \`{{${name}}}\` would call it instead of reading the parameter`;
+      throw new TemplateError(fm.file, fm.keyLineOf(['matrix', name]), `front matter \`matrix.${name}\`: parameter name \`${name}\` is reserved: ${why}; rename the parameter`);
+    }
     const list = fm.list(['matrix', name], values);
     if (list.length === 0) fm.fail(['matrix', name], 'needs at least one value');
     const strings = list.map((v, i) => fm.string(['matrix', name, i], v, VALUE_RE, 'a value without spaces, commas, `=` or `/`'));
@@ -196,8 +213,9 @@ export function parseTemplate(file: string, displayPath: string, text: string): 
   // keep YAML scalar node types honest: `requires: svm` (not a list) is an easy slip
   const req = doc.get('requires', true);
   if (req !== undefined && !isSeq(req) && !isScalar(req)) fm.fail(['requires'], 'must be a list of features');
-  return {
+  const template: Template = {
     id,
+    idLine: fm.lineOf(['id']),
     title: fm.string(['title'], raw.title),
     checks: fm.string(['checks'], raw.checks).trim(),
     file,
@@ -211,6 +229,12 @@ export function parseTemplate(file: string, displayPath: string, text: string): 
     record: record.fields,
     recordSize: record.size,
   };
+  // a template whose exclusions leave nothing would vanish from the suite without a word
+  if (template.exclude.length && expandTemplate(template).length === 0) {
+    const product = matrix.reduce((n, p) => n * p.values.length, 1);
+    throw new TemplateError(displayPath, fm.keyLineOf(['exclude']), `front matter \`exclude\`: the exclusions remove every case of the matrix (all ${product}): the template would have no case`);
+  }
+  return template;
 }
 
 export async function loadTemplate(file: string, displayPath: string): Promise<Template> {

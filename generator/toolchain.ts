@@ -1,14 +1,17 @@
 // GNU as / ld / objcopy through execa, with results cached by content hash.
 //
 // The cache key of an object is the hash of its source and of the tool's version line, so a
-// changed template, partial, constant or binutils rebuilds exactly what it affects.
+// changed template, partial, constant or binutils rebuilds exactly what it affects. Every entry
+// has a manifest of its files' hashes (generator/cache.ts): a cached file that was truncated or
+// changed is found on reuse and built again, with a line saying so.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { TemplateError, ToolMissingError } from './errors.ts';
+import { BuildError, TemplateError, ToolMissingError } from './errors.ts';
 import { stripMarkers, type Renderer } from './render.ts';
+import { sealEntry, tempPath, verifyEntry, writeAtomic } from './cache.ts';
 
 const INSTALL_BINUTILS = 'apt-get install binutils (or run make setup)';
 
@@ -18,22 +21,6 @@ export function sha256(...parts: string[]): string {
   return h.digest('hex');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Write via a temporary name and rename, so a killed build never leaves half a file in the cache. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
 
 let versionLine: Promise<string> | undefined;
 
@@ -71,16 +58,21 @@ export async function assemble(cacheDir: string, input: AssembleInput): Promise<
   const key = sha256('as', await toolVersion(), input.source);
   const obj = join(cacheDir, 'obj', `${key}.o`);
   const lst = join(cacheDir, 'obj', `${key}.lst`);
-  if ((await exists(obj)) && (await exists(lst))) return { object: obj, listing: await readFile(lst, 'utf8') };
+  const manifest = join(cacheDir, 'obj', `${key}.sha256.json`);
+  if (await verifyEntry(manifest, [obj, lst])) return { object: obj, listing: await readFile(lst, 'utf8') };
   const src = join(cacheDir, 'src', `${key}.s`);
   await writeAtomic(src, input.source);
-  const tmpObj = `${obj}.${process.pid}.tmp`;
-  const tmpLst = `${lst}.${process.pid}.tmp`;
+  const tmpObj = tempPath(obj);
+  const tmpLst = tempPath(lst);
   await mkdir(dirname(obj), { recursive: true });
   const r = await execa('as', ['--64', '--fatal-warnings', `-aln=${tmpLst}`, '--listing-cont-lines=10000', '-o', tmpObj, src], { reject: false });
-  if (r.exitCode !== 0) throw assemblerError(input, src, r.stderr);
+  if (r.exitCode !== 0) {
+    await Promise.all([tmpObj, tmpLst].map((f) => unlink(f).catch(() => undefined)));
+    throw assemblerError(input, src, r.stderr);
+  }
   await rename(tmpLst, lst);
-  await rename(tmpObj, obj); // last: its presence marks a complete entry
+  await rename(tmpObj, obj);
+  await sealEntry(manifest, [obj, lst]); // last: it marks a complete entry
   return { object: obj, listing: await readFile(lst, 'utf8') };
 }
 
@@ -100,6 +92,41 @@ function assemblerError(input: AssembleInput, srcPath: string, stderr: string): 
   return new TemplateError(ref.file, ref.line, detail, context);
 }
 
+/** An object to link, with the source it was assembled from when a link error should point into it. */
+export interface LinkObject {
+  path: string;
+  /** Shown in errors (a case id). */
+  what?: string;
+  /** The rendered assembly with source markers (render.ts). */
+  source?: string;
+}
+
+/**
+ * ld's "undefined reference to `sym'" as the template line that uses `sym`: the object ld names is
+ * one of ours, its source has the markers, and the first line that names the symbol (and does not
+ * define it) is the use. Other ld errors are a BuildError with ld's words.
+ */
+export function linkError(stderr: string, objects: readonly LinkObject[], renderer: Renderer | undefined, what: string): Error {
+  const undef = /^ld: (.+?): in function `[^']*':\n[^\n]*undefined reference to `([^']+)'/m.exec(stderr)
+    ?? /^ld: (.+?):[^\n]*undefined reference to `([^']+)'/m.exec(stderr);
+  const count = (stderr.match(/undefined reference to/g) ?? []).length;
+  if (undef && renderer) {
+    const [, objPath, symbol] = undef as unknown as [string, string, string];
+    const obj = objects.find((o) => o.path === objPath);
+    if (obj?.source) {
+      const word = new RegExp(`(^|[^\\w.$])${symbol.replace(/[.$]/g, '\\$&')}(?![\\w.$])`);
+      const lines = obj.source.split('\n');
+      const at = lines.findIndex((l) => word.test(stripMarkers(l).replace(/#.*$/, '')) && !new RegExp(`^\\s*${symbol.replace(/[.$]/g, '\\$&')}\\s*:`).test(l));
+      const ref = at >= 0 ? renderer.sourceOf(lines[at]!) : undefined;
+      const more = count > 1 ? ` (and ${count - 1} more undefined reference(s))` : '';
+      const detail = `ld: undefined reference to \`${symbol}\` (no label or symbol of that name in the case, the runtime or the partials)${more}`;
+      const context = `  in ${obj.what ?? objPath}, linking ${what}${at >= 0 ? `:\n    ${stripMarkers(lines[at]!).trim()}` : ''}`;
+      if (ref) return new TemplateError(ref.file, ref.line, detail, context);
+    }
+  }
+  return new BuildError(`ld failed for ${what}:\n${stderr.trim()}`);
+}
+
 export interface LinkOutput {
   elf: string;
   bin: string;
@@ -110,22 +137,34 @@ export interface LinkOutput {
  * Link objects at KERNEL_LOAD_ADDR with our linker script, then derive the multiboot ELF32 (QEMU's
  * -kernel takes multiboot only as ELF32: docs/tools.md "QEMU") and a flat image (Bochs' optramimage).
  */
-export async function link(cacheDir: string, objects: string[], linkerScript: string, what: string): Promise<LinkOutput> {
+export async function link(cacheDir: string, inputs: ReadonlyArray<string | LinkObject>, linkerScript: string, what: string, renderer?: Renderer): Promise<LinkOutput> {
+  const linked = inputs.map((o) => (typeof o === 'string' ? { path: o } : o));
+  const objects = linked.map((o) => o.path);
   const key = sha256('ld', await toolVersion(), linkerScript, ...objects);
   const dir = join(cacheDir, 'kernel', key);
   const out = { elf: join(dir, 'kernel.elf'), bin: join(dir, 'kernel.bin'), map: join(dir, 'kernel.map') };
-  if (await exists(out.bin)) return out;
+  const files = [out.elf, out.bin, out.map];
+  const manifest = join(dir, 'manifest.sha256.json');
+  if (await verifyEntry(manifest, files)) return out;
   await mkdir(dir, { recursive: true });
   const script = join(dir, 'kernel.ld');
   await writeAtomic(script, linkerScript);
   const elf64 = join(dir, 'kernel64.elf');
-  const ld = await execa('ld', ['-m', 'elf_x86_64', '-nostdlib', '--no-warn-rwx-segments', '-T', script, '-Map', out.map, '-o', elf64, ...objects], { reject: false });
-  if (ld.exitCode !== 0) throw new Error(`ld failed for ${what}:\n${ld.stderr}`);
-  const tmpElf = `${out.elf}.tmp`;
-  const tmpBin = `${out.bin}.tmp`;
-  await execa('objcopy', ['-O', 'elf32-i386', elf64, tmpElf]);
-  await execa('objcopy', ['-O', 'binary', '--set-section-flags', '.bss=alloc,load,contents', elf64, tmpBin]);
-  await rename(tmpElf, out.elf);
-  await rename(tmpBin, out.bin); // last: its presence marks a complete entry
+  const tmp = { elf64: tempPath(elf64), map: tempPath(out.map), elf: tempPath(out.elf), bin: tempPath(out.bin) };
+  try {
+    const ld = await execa('ld', ['-m', 'elf_x86_64', '-nostdlib', '--no-warn-rwx-segments', '-T', script, '-Map', tmp.map, '-o', tmp.elf64, ...objects], { reject: false });
+    if (ld.exitCode !== 0) throw linkError(ld.stderr, linked, renderer, what);
+    for (const args of [['-O', 'elf32-i386', tmp.elf64, tmp.elf], ['-O', 'binary', '--set-section-flags', '.bss=alloc,load,contents', tmp.elf64, tmp.bin]]) {
+      const r = await execa('objcopy', args, { reject: false });
+      if (r.exitCode !== 0) throw new BuildError(`objcopy failed for ${what}:\n${r.stderr.trim()}`);
+    }
+    await rename(tmp.elf64, elf64);
+    await rename(tmp.map, out.map);
+    await rename(tmp.elf, out.elf);
+    await rename(tmp.bin, out.bin);
+  } finally {
+    await Promise.all(Object.values(tmp).map((f) => unlink(f).catch(() => undefined)));
+  }
+  await sealEntry(manifest, files); // last: it marks a complete entry
   return out;
 }

@@ -343,6 +343,24 @@ export async function loadDeviations(path: string, opts: { optional?: boolean; d
   return parseDeviations(text, opts.displayPath ?? path);
 }
 
+/**
+ * Registries of several files as one (the project's, a template folder's, --deviations): an entry
+ * id names one entry in all of them, so an id in two files is an error naming both.
+ */
+export function mergeRegistries(registries: ReadonlyArray<readonly Deviation[]>): Deviation[] {
+  const byId = new Map<string, Deviation>();
+  const all: Deviation[] = [];
+  for (const entries of registries) {
+    for (const d of entries) {
+      const first = byId.get(d.id);
+      if (first) throw new DeviationError(d.file, d.line, `entry id \`${d.id}\` is already used by ${first.file}:${first.line}: give one of them another id`);
+      byId.set(d.id, d);
+      all.push(d);
+    }
+  }
+  return all;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Matching
 

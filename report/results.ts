@@ -78,6 +78,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
     renamed = true;
     await syncDir(dirname(path));
+  } catch (e) {
+    // the error names the file asked for, not the temporary one
+    if ((e as NodeJS.ErrnoException).code) (e as NodeJS.ErrnoException).path = path;
+    throw e;
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
   }
@@ -194,7 +198,9 @@ export function validateResults(v: Json, source = 'results'): Results {
   });
 
   const layouts = obj(root.layouts, '$.layouts');
+  const layoutSize: Record<string, number> = {};
   for (const [tid, layout] of Object.entries(layouts)) {
+    layoutSize[tid] = 0;
     arr(layout, `$.layouts.${tid}`).forEach((f, i) => {
       const w = `$.layouts.${tid}[${i}]`;
       const o = obj(f, w);
@@ -205,6 +211,7 @@ export function validateResults(v: Json, source = 'results'): Results {
       num(o.offset, `${w}.offset`);
       if (num(o.size, `${w}.size`) !== FIELD_SIZES[type as FieldType]) fail(`${w}.size`, `${o.size} does not match type ${type}`);
       if (!DECODES.includes(str(o.decode, `${w}.decode`) as FieldDecode)) fail(`${w}.decode`, `unknown decode hint ${JSON.stringify(o.decode)}`);
+      layoutSize[tid]! += FIELD_SIZES[type as FieldType];
     });
   }
 
@@ -215,10 +222,16 @@ export function validateResults(v: Json, source = 'results'): Results {
     const id = str(o.id, `${w}.id`);
     if (ids.has(id)) fail(`${w}.id`, `case ${JSON.stringify(id)} listed twice`);
     ids.add(id);
-    str(o.template, `${w}.template`);
+    const template = str(o.template, `${w}.template`);
+    // every case is judged on its template's record layout, by every backend the file lists
+    const size = layoutSize[template];
+    if (size === undefined) fail(`${w}.template`, `no layout for template ${JSON.stringify(template)} in $.layouts`);
     for (const [k, pv] of Object.entries(obj(o.params, `${w}.params`))) str(pv, `${w}.params.${k}`);
-    for (const [backend, r] of Object.entries(obj(o.results, `${w}.results`))) {
+    const results = obj(o.results, `${w}.results`);
+    for (const b of names) if (!(b in results)) fail(`${w}.results`, `no result for backend ${JSON.stringify(b)}, which $.backends lists (case ${JSON.stringify(id)})`);
+    for (const [backend, r] of Object.entries(results)) {
       const rw = `${w}.results.${backend}`;
+      if (!names.has(backend)) fail(rw, `a result for backend ${JSON.stringify(backend)}, which $.backends does not list (case ${JSON.stringify(id)})`);
       const ro = obj(r, rw);
       const status = str(ro.status, `${rw}.status`);
       if (!STATUSES.includes(status as Status)) fail(`${rw}.status`, `unknown status ${JSON.stringify(status)}`);
@@ -227,6 +240,9 @@ export function validateResults(v: Json, source = 'results'): Results {
         if (!/^(?:[0-9a-f]{2})*$/.test(rec)) fail(`${rw}.record`, 'expected lower-case hex, two digits a byte');
       }
       if (status === 'OK' && ro.record === undefined) fail(`${rw}.record`, 'an OK result must have a record');
+      if (status === 'OK' && (ro.record as string).length !== 2 * size!) {
+        fail(`${rw}.record`, `an OK record of ${(ro.record as string).length / 2} bytes, but the layout of ${template} has ${size} (case ${JSON.stringify(id)})`);
+      }
       if (ro.mask !== undefined) {
         const mask = str(ro.mask, `${rw}.mask`);
         if (!/^(?:[0-9a-f]{2})*$/.test(mask)) fail(`${rw}.mask`, 'expected lower-case hex, two digits a byte');

@@ -3,6 +3,7 @@
 // into one matrix per CPU family with the hardware recorded for each family (report/publish.ts,
 // report/hwrecords.ts), and written as matrix.md, matrix.html, matrix.json and junit.xml.
 
+import { createHash } from 'node:crypto';
 import type { Results } from '../core/types.ts';
 import { DEFAULT_PROFILE, findProfile } from '../model/profile.ts';
 import { backendCpu } from '../runner/cpu.ts';
@@ -10,7 +11,8 @@ import type { Deviation } from '../report/deviations.ts';
 import { HW_DIR, readHwFamily, type HwRecording } from '../report/hwrecords.ts';
 import { buildMatrix, modelProfileOf, type Matrix, type PublishInput } from '../report/publish.ts';
 import { writePublished } from '../report/publish-render.ts';
-import { readResultsFile } from '../report/results.ts';
+import { readResultsFile, serializeResults } from '../report/results.ts';
+import { checkOutDir } from './output.ts';
 import { loadRegistry } from './select.ts';
 
 /**
@@ -32,8 +34,8 @@ export function withCpus(results: Results): Results {
 export interface PublishRequest {
   /** The results files, each with the name it goes by in the matrix (its path as the user gave it). */
   files: Array<{ file: string; source: string }>;
-  /** The deviation registry file (default expected/deviations.yaml). */
-  deviations?: string;
+  /** Deviation registry files added to expected/deviations.yaml. */
+  deviations?: string[];
   /** Recorded hardware (default expected/hw). */
   hw?: string;
   /** Where the matrix files go. */
@@ -45,12 +47,28 @@ export interface PublishOutcome {
   deviations: Deviation[];
   /** The files written, by format. */
   paths: Record<string, string>;
+  /** What was left out and why (a run given twice). */
+  notes: string[];
 }
 
 export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
+  await checkOutDir(r.out);
   const inputs: PublishInput[] = [];
-  for (const f of r.files) inputs.push({ source: f.source, results: withCpus(await readResultsFile(f.file)) });
-  const deviations = await loadRegistry(r.deviations);
+  // one run given twice (the same file, or a copy of it) is counted once
+  const seen = new Map<string, string>();
+  const notes: string[] = [];
+  for (const f of r.files) {
+    const results = await readResultsFile(f.file);
+    const identity = createHash('sha256').update(serializeResults(results)).digest('hex');
+    const first = seen.get(identity);
+    if (first !== undefined) {
+      notes.push(first === f.source ? `${f.source} is given twice: counted once` : `${f.source} is the same run as ${first}: counted once`);
+      continue;
+    }
+    seen.set(identity, f.source);
+    inputs.push({ source: f.source, results: withCpus(results) });
+  }
+  const deviations = await loadRegistry({ files: r.deviations ?? [] });
   const prelim = buildMatrix(inputs, { deviations });
   const recorded = new Map<string, HwRecording[]>();
   for (const fam of prelim.families) {
@@ -59,5 +77,5 @@ export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
   }
   const matrix = recorded.size ? buildMatrix(inputs, { deviations, recorded }) : prelim;
   const paths = await writePublished(r.out, matrix, deviations);
-  return { matrix, deviations, paths };
+  return { matrix, deviations, paths, notes };
 }

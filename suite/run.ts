@@ -4,7 +4,6 @@
 // compare the warm/cold twins, and write results.json and matrix.md atomically. It returns what it
 // made; the CLI prints it (bin/commands/run.ts).
 
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CaseResult, CpuIdentity, Results } from '../core/types.ts';
 import { buildKernels } from '../generator/index.ts';
@@ -18,14 +17,16 @@ import { readHwFamily } from '../report/hwrecords.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { buildMatrix } from '../report/publish.ts';
 import { renderRecordedSection } from '../report/publish-render.ts';
-import { buildResults, writeFileAtomic, writeResults } from '../report/results.ts';
+import { buildResults, serializeResults, writeFileAtomic, writeResults } from '../report/results.ts';
 import { runCpu } from '../report/run-cpu.ts';
 import { compareWarmCold } from '../report/warmcold.ts';
 import { probeWithCpus, type BackendChoice } from './backends.ts';
+import { checkOutDir, saveInTemp, writeOutputs } from './output.ts';
 import { loadRegistry, selectCases, type CaseSelection } from './select.ts';
 
 export interface RunOptions extends CaseSelection, BackendChoice {
-  deviations?: string;
+  /** Deviation registry files added to expected/deviations.yaml and the template folders' own. */
+  deviations?: string[];
   jobs: number;
   /** Seconds without output before a boot is TIMEOUT. */
   timeout: number;
@@ -50,6 +51,8 @@ export interface RunOutcome {
   /** The model against that recorded hardware (matrix.md's last section); empty without recordings. */
   recordedSection: string[];
   paths: { results: string; matrix: string };
+  /** A final write that failed: which file, why, and where the results are instead. */
+  writeFailure?: string;
   /** 0 agree, 1 diverge, 2 problems (report/compare.ts runExitCode). */
   exitCode: 0 | 1 | 2;
 }
@@ -63,7 +66,9 @@ function tortureLine(boots: number, restores: number, control: boolean | undefin
 
 export async function runSuite(o: RunOptions, createProgress: (total: number) => RunProgress): Promise<RunOutcome> {
   const cases = await selectCases(o);
-  const deviations = await loadRegistry(o.deviations);
+  const deviations = await loadRegistry({ files: o.deviations ?? [], templateDirs: o.templates });
+  // before anything runs: a run whose results cannot be written is lost
+  await checkOutDir(o.out);
   const host = await probeHostInfo();
   const { backends, note: profileNote } = await probeWithCpus(o, host);
   const progress = createProgress(cases.length * backends.length);
@@ -104,6 +109,12 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
     const results: Record<string, CaseResult> = { ...(byCase.get(c.id) ?? {}) };
     // a case that produced no result is an error, never a pass
     for (const { info } of backends) results[info.name] ??= { status: 'ERROR', reason: 'no result from the runner' };
+    // nor is a record of another length than the template's layout: it is not this case's record
+    for (const [name, r] of Object.entries(results)) {
+      if (r.status === 'OK' && r.record !== undefined && r.record.length !== 2 * c.template.recordSize) {
+        results[name] = { ...r, status: 'ERROR', reason: `an OK record of ${r.record.length / 2} bytes, but the layout of ${c.template.id} has ${c.template.recordSize}` };
+      }
+    }
     return { case: c, results };
   });
   const results = buildResults({ host, backends: backends.map((b) => b.info), runs });
@@ -111,26 +122,41 @@ export async function runSuite(o: RunOptions, createProgress: (total: number) =>
   results.deviations = deviationsByCase(comparison);
   const warmCold = compareWarmCold(results);
   if (warmCold.pairs > 0) results.warmCold = warmCold;
-  await mkdir(o.out, { recursive: true });
   const paths = { results: join(o.out, 'results.json'), matrix: join(o.out, 'matrix.md') };
-  await writeResults(paths.results, results);
   // the model against the hardware recorded for this run's family (expected/hw/<family>/), when there is any
   const family = runCpu(results.backends, results.host);
   const recs = await readHwFamily(family.familySlug);
   const recordedSection = recs.length
     ? renderRecordedSection(buildMatrix([{ source: 'this run', results }], { deviations, recorded: new Map([[family.familySlug, recs]]) }).families[0]!)
     : [];
-  await writeFileAtomic(paths.matrix, renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : ''));
+  // a write that fails (a full disk, a folder made read-only since the check) loses nothing silently:
+  // results.json goes to the temporary folder instead, and the message says where
+  const writeFailure = await writeOutputs([
+    {
+      path: paths.results,
+      write: () => writeResults(paths.results, results),
+      rescue: async () => {
+        paths.results = await saveInTemp('results.json', serializeResults(results));
+        return `the results are in ${paths.results} instead`;
+      },
+    },
+    {
+      path: paths.matrix,
+      write: () => writeFileAtomic(paths.matrix, renderMarkdown(results, { deviations, comparison }) + (recordedSection.length ? `\n${recordedSection.join('\n')}` : '')),
+      rescue: async () => `${paths.results} is whole (\`svmconf compare ${paths.results} --out <dir>\` writes matrix.md again)`,
+    },
+  ]);
   return {
     results, deviations, comparison, family, recordedRuns: recs.length, recordedSection, paths,
-    exitCode: runExitCode(comparison.summary, results.warmCold),
+    ...(writeFailure ? { writeFailure } : {}),
+    exitCode: writeFailure ? 2 : runExitCode(comparison.summary, results.warmCold),
   };
 }
 
 /** `svmconf parse-log`: a captured serial log of the suite image (absolute path) as the console's run, the model beside it unless `model` is false. */
 export async function parseLog(
   log: string,
-  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string; out: string },
+  o: CaseSelection & Pick<BackendChoice, 'profile' | 'machineCpu' | 'machineName'> & { model?: boolean; deviations?: string[]; out: string },
   createProgress: (total: number) => RunProgress,
 ): Promise<RunOutcome> {
   await readConsoleLog(log); // a log that cannot be read fails before the model runs

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
 import {
-  BOCHS_BIOS, BOCHS_FLAVOURS, BOCHS_NOT_FOUND, BOCHS_VGABIOS, BOOT_SECTOR, bochsBackend, bochsExitMessage, bochsrc,
+  BOCHS_BIOS, BOCHS_FLAVOURS, BOCHS_NOT_FOUND, BOCHS_VGABIOS, BOOT_SECTOR, UNSHARE_NOT_FOUND, bochsBackend, bochsExitMessage, bochsrc,
   bootSector, classifyBochsExit, commandLine, elf32Layout, MEM_LOWER_KB, MEM_UPPER_KB, patchBootSector, type BochsFlavour,
 } from '../runner/backends/bochs.ts';
 import { modelBackend } from '../runner/backends/model.ts';
@@ -123,6 +123,24 @@ describe('runner/backends/bochs: probe', () => {
       assert.equal(info.available, false);
       assert.match(info.reason, /private network namespace/);
       assert.match(info.reason, /Operation not permitted/);
+    } finally {
+      process.env.PATH = saved;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing unshare is a missing tool with its package, not a namespace problem', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svmconf-fake-path-'));
+    const saved = process.env.PATH;
+    try {
+      await writeFile(join(dir, 'bochs'), '#!/bin/sh\necho "Bochs x86 Emulator 2.7"\n', { mode: 0o755 });
+      process.env.PATH = dir; // a Bochs, and no unshare
+      const fs: HostFs = { ...realHostFs, readText: async () => 'x' };
+      const info = await bochsBackend({ flavour: 'ryzen', fs }).probe();
+      assert.equal(info.available, false);
+      assert.equal(info.reason, UNSHARE_NOT_FOUND);
+      assert.match(info.reason, /apt-get install util-linux/);
+      assert.doesNotMatch(info.reason, /namespace for|sysctl|permitted/);
     } finally {
       process.env.PATH = saved;
       await rm(dir, { recursive: true, force: true });

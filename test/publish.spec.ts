@@ -122,15 +122,21 @@ describe('svmconf publish: one matrix per CPU family', () => {
     assert.deepEqual(loadFixture('zen4').backends.map((b) => b.kind), ['model', 'emulator'], 'the fixtures predate kind');
     const r = JSON.parse(readFileSync(join(FIXTURES, 'zen4.results.json'), 'utf8')) as { backends: Array<Record<string, unknown>>; cases: Array<{ results: Record<string, Record<string, unknown>> }> };
     const old = r.backends[0]!;
-    r.backends = ['model', 'model-l0', 'model@amd-10h', 'qemu-tcg', 'bochs-ryzen', 'kvm-tcg', 'kvm', 'qemu-kvm', 'console'].map((name) => ({ ...old, name }));
-    assert.deepEqual(parseResults(JSON.stringify(r), 'old.json').backends.map((b) => b.kind),
+    // every backend listed has a result for every case (a copy of the first backend's)
+    const listing = (names: string[]) => ({
+      ...r,
+      backends: names.map((name): Record<string, unknown> => ({ ...old, name })),
+      cases: r.cases.map((c) => ({ ...c, results: Object.fromEntries(names.map((n) => [n, Object.values(c.results)[0]!])) })),
+    });
+    assert.deepEqual(parseResults(JSON.stringify(listing(['model', 'model-l0', 'model@amd-10h', 'qemu-tcg', 'bochs-ryzen', 'kvm-tcg', 'kvm', 'qemu-kvm', 'console'])), 'old.json').backends.map((b) => b.kind),
       ['model', 'model', 'model', 'emulator', 'emulator', 'emulator', 'hardware', 'hardware', 'hardware']);
     // a kind written is taken as written, whatever the name
-    r.backends = [{ ...old, name: 'model', kind: 'hardware' }];
-    assert.equal(parseResults(JSON.stringify(r), 'new.json').backends[0]!.kind, 'hardware');
-    r.backends = [{ ...old, kind: 'cpu' }];
-    assert.throws(() => parseResults(JSON.stringify(r), 'bad.json'), /bad\.json: \$\.backends\[0\]\.kind: expected one of model, emulator, hardware/);
-    r.backends = [old];
+    const one = listing(['model']);
+    one.backends = [{ ...old, name: 'model', kind: 'hardware' }];
+    assert.equal(parseResults(JSON.stringify(one), 'new.json').backends[0]!.kind, 'hardware');
+    one.backends = [{ ...old, kind: 'cpu' }];
+    assert.throws(() => parseResults(JSON.stringify(one), 'bad.json'), /bad\.json: \$\.backends\[0\]\.kind: expected one of model, emulator, hardware/);
+    r.backends = [old, ...r.backends.slice(1)];
     r.cases[0]!.results.model!.torture = { restores: 3, atExits: 2, atTimer: 1, every: 1, control: false, inL2: false, msrsLeftOut: [] };
     assert.doesNotThrow(() => parseResults(JSON.stringify(r), 'torture.json'));
     r.cases[0]!.results.model!.torture = { restores: '3' };

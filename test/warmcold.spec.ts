@@ -75,6 +75,9 @@ describe('warm/cold comparison (report/warmcold.ts)', () => {
       outcome('warm', { model: { status: 'OK', record: rec(0, 1) } }),
     ]);
     r.warmCold = compareWarmCold(r);
+    // a results file lists the backends its results come from
+    const feature = { present: true, absent: true, reason: 'test' };
+    r.backends = [{ name: 'model', kind: 'model', available: true, reason: '', features: { svm: feature, npt: feature, nrips: feature } }];
     const back = parseResults(serializeResults(r));
     assert.deepEqual(back.warmCold, r.warmCold);
     assert.match(warmColdLines(r.warmCold).join('\n'), /Warm\/cold disagreements \(1; 1 pair/);

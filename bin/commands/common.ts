@@ -21,11 +21,16 @@ export function collect(value: string, prior: string[]): string[] {
   return [...prior, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
+/** A repeatable option whose values are taken whole (a case id contains commas: never split). */
+export function repeat(value: string, prior: string[]): string[] {
+  return [...prior, value];
+}
+
 /** --templates and --filter (suite/select.ts CaseSelection). */
 export function selection(c: Command): Command {
   return c
-    .option('--templates <dir>', 'also load templates from this folder (repeatable; its partials/ too)', collect, [])
-    .option('--filter <glob>', 'only cases whose id matches (repeatable, comma-separated; * and ?)', collect, []);
+    .option('--templates <dir>', 'also load templates from this folder (repeatable; its partials/ and deviations.yaml too)', repeat, [])
+    .option('--filter <glob>', 'only cases whose id matches a glob (* and ?) or is this id; repeat the option for several (a comma is part of the id, never a separator)', repeat, []);
 }
 
 /** A path relative to the working directory when it is below it, else absolute. */

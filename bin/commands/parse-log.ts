@@ -7,7 +7,7 @@ import { ROOT } from '../../generator/index.ts';
 import { DEFAULT_PROFILE } from '../../model/profile.ts';
 import { parseLog } from '../../suite/run.ts';
 import { createProgress } from '../progress.ts';
-import { selection, type SetCode } from './common.ts';
+import { repeat, selection, type SetCode } from './common.ts';
 import { printRun } from './run.ts';
 
 export function register(p: Command, setCode: SetCode): void {
@@ -18,7 +18,7 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--profile <name>', "the model's profile (default: the family table's profile for --machine-cpu, else " + DEFAULT_PROFILE.name + ')')
     .option('--no-model', 'only the log\'s results, no model run')
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
-    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--deviations <file>', "a deviation registry added to expected/deviations.yaml and the --templates folders' deviations.yaml (repeatable)", repeat, [])
     .option('--json', 'print results.json to stdout instead of the table')
     .action(async (log: string, o) => {
       setCode(printRun(await parseLog(resolve(log), { ...o, out: resolve(o.out) }, (total) => createProgress(total)), o.json));

@@ -6,26 +6,27 @@ import { join, resolve } from 'node:path';
 import { ROOT } from '../../generator/index.ts';
 import { publishExitCode } from '../../report/publish.ts';
 import { publishRuns } from '../../suite/publish.ts';
-import { shownPath, type SetCode } from './common.ts';
+import { repeat, shownPath, type SetCode } from './common.ts';
 
 export function register(p: Command, setCode: SetCode): void {
   p.command('publish')
     .description('merge results.json files from several machines and runs into one matrix per CPU family: matrix.md, matrix.html, matrix.json, junit.xml')
     .argument('<results...>', 'results.json files')
     .option('--out <dir>', 'where the matrix files go', join(ROOT, 'out', 'publish'))
-    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--deviations <file>', 'a deviation registry added to expected/deviations.yaml (repeatable)', repeat, [])
     .option('--hw <dir>', 'recorded hardware (default: expected/hw)')
     .option('--json', 'print matrix.json to stdout')
     .action(async (files: string[], o) => setCode(await publish(files, { ...o, out: resolve(o.out) })));
 }
 
-export async function publish(files: string[], o: { out: string; deviations?: string; hw?: string; json?: boolean }): Promise<number> {
-  const { matrix, paths } = await publishRuns({
+export async function publish(files: string[], o: { out: string; deviations?: string[]; hw?: string; json?: boolean }): Promise<number> {
+  const { matrix, paths, notes } = await publishRuns({
     files: files.map((f) => ({ file: f, source: shownPath(f) })),
-    ...(o.deviations !== undefined ? { deviations: o.deviations } : {}),
+    deviations: o.deviations ?? [],
     ...(o.hw ? { hw: resolve(o.hw) } : {}),
     out: o.out,
   });
+  for (const n of notes) process.stderr.write(`svmconf: ${n}\n`);
   if (o.json) process.stdout.write(`${JSON.stringify(matrix, null, 2)}\n`);
   else {
     for (const f of matrix.families) {

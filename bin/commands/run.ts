@@ -10,7 +10,7 @@ import { serializeResults } from '../../report/results.ts';
 import { printTable } from '../../report/table.ts';
 import { runSuite, type RunOptions, type RunOutcome } from '../../suite/run.ts';
 import { createProgress } from '../progress.ts';
-import { collect, positiveInt, selection, type SetCode } from './common.ts';
+import { collect, positiveInt, repeat, selection, type SetCode } from './common.ts';
 
 export function register(p: Command, setCode: SetCode): void {
   selection(p.command('run').description('run the cases on the backends and report the matrix'))
@@ -18,7 +18,7 @@ export function register(p: Command, setCode: SetCode): void {
     .addOption(new Option('--jobs <n>', 'kernels run at once').argParser(positiveInt).default(availableParallelism()))
     .addOption(new Option('--timeout <seconds>', 'a boot with no output for this long is TIMEOUT').argParser(positiveInt).default(30))
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
-    .option('--deviations <file>', 'the deviation registry (default: expected/deviations.yaml)')
+    .option('--deviations <file>', "a deviation registry added to expected/deviations.yaml and the --templates folders' deviations.yaml (repeatable)", repeat, [])
     .option('--profile <name>', `CPU profile of the model backend (see \`svmconf profiles\`; default: the family table's profile for the CPU of a kvm/console backend, else ${DEFAULT_PROFILE.name})`)
     .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
     .option('--machine-name <name>', "console backend: the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
@@ -44,7 +44,8 @@ export function printRun(r: RunOutcome, json: boolean | undefined): number {
     printTable(results, process.stdout, { deviations, comparison });
     process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${r.recordedRuns ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
     if (r.recordedSection.length) process.stdout.write(`\n${r.recordedSection.join('\n')}`);
-    process.stdout.write(`\nwrote ${r.paths.results} and ${r.paths.matrix}\n`);
+    if (!r.writeFailure) process.stdout.write(`\nwrote ${r.paths.results} and ${r.paths.matrix}\n`);
   }
+  if (r.writeFailure) process.stderr.write(`svmconf: ${r.writeFailure}\n`);
   return r.exitCode;
 }

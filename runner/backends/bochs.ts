@@ -24,10 +24,12 @@ import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
 import { sha256 } from '../../generator/toolchain.ts';
+import { sealEntry, tempPath, verifyEntry } from '../../generator/cache.ts';
 import { realHostFs, unavailableFeatures, type HostFs } from '../probe.ts';
 
 export const BOCHS_BINARY = 'bochs';
 export const UNSHARE_BINARY = 'unshare';
+export const UNSHARE_NOT_FOUND = 'unshare not found (it gives the headless rfb display a private network namespace): apt-get install util-linux';
 export const BOCHS_NOT_FOUND = 'bochs not found: apt-get install bochs bochsbios vgabios seabios (or run make setup)';
 
 /** The system BIOS (package bochsbios) and a VGA BIOS whose file exists (vgabios' default link dangles: docs/tools.md "Bochs"). */
@@ -198,23 +200,22 @@ async function assembleBootSector(cacheDir: string): Promise<Uint8Array> {
   const defsym = Object.entries(defs).flatMap(([k, v]) => ['--defsym', `${k}=${v}`]);
   const dir = join(cacheDir, sha256('bochs-boot', source, JSON.stringify(defs)));
   const out = join(dir, 'boot.bin');
-  try {
-    return new Uint8Array(await readFile(out));
-  } catch {
-    // not built yet
-  }
+  // reused only when it still has the hash written with it (generator/cache.ts)
+  const manifest = join(dir, 'manifest.sha256.json');
+  if (await verifyEntry(manifest, [out])) return new Uint8Array(await readFile(out));
   await mkdir(dir, { recursive: true });
   const obj = join(dir, 'boot.o');
   const elf = join(dir, 'boot.elf');
   await execa('as', ['--32', '--fatal-warnings', ...defsym, '-o', obj, BOOT_SECTOR_SOURCE]);
   await execa('ld', ['-m', 'elf_i386', '-nostdlib', `-Ttext=0x${BOOT_SECTOR.LOAD_ADDR.toString(16)}`, '-o', elf, obj]);
-  const tmp = `${out}.${process.pid}.tmp`;
+  const tmp = tempPath(out);
   await execa('objcopy', ['-O', 'binary', elf, tmp]);
   const bin = new Uint8Array(await readFile(tmp));
   if (bin.length !== BOOT_SECTOR.SIZE || bin[510] !== 0x55 || bin[511] !== 0xaa) {
     throw new Error(`${BOOT_SECTOR_SOURCE}: the boot sector is ${bin.length} bytes or lacks its signature`);
   }
   await rename(tmp, out);
+  await sealEntry(manifest, [out]);
   return bin;
 }
 
@@ -301,6 +302,8 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     const version = parseBochsVersion(String(v.all ?? ''));
     const shown = version ? `Bochs ${version}` : undefined;
     // The rfb display listens on a TCP port: only inside a network namespace of its own.
+    // a missing unshare is a missing tool, not a namespace permission
+    if (!opts.unshare && (await fs.which(UNSHARE_BINARY)) === undefined) return unavailable(UNSHARE_NOT_FOUND, shown);
     if (!opts.unshare) {
       const tries = [DEFAULT_UNSHARE, { file: UNSHARE_BINARY, args: ['-n'] }];
       const errors: string[] = [];
