@@ -142,6 +142,18 @@ export interface CaseResult {
   note?: string;
   /** The torture counts of the boot that produced it (BootResult.torture), with `--torture`. */
   torture?: TortureCounts;
+  /**
+   * CPUID Fn8000_000A EDX (the SVM feature bits: NRIPS, decode assists, …) as the kernel of the
+   * boot that produced this result read it, 8 hex digits (its `SVMCONF CPUID` line,
+   * docs/protocol.md); absent when the kernel printed none (logs of older kernels). The report
+   * judges the record on the bits the manual defines under these features (report/compare.ts).
+   */
+  cpuidSvmEdx?: string;
+  /**
+   * Set by the model when the manual leaves this case's outcome open (e.g. EVENTINJ #OF into a
+   * 64-bit guest): why. The record is then compared on no bit, and the matrix says `open`.
+   */
+  open?: string;
 }
 
 /**

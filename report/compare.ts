@@ -20,9 +20,14 @@ import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, St
 export type { DeviationMatch } from '../core/types.ts';
 import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
 import { findCovering, type Deviation } from './deviations.ts';
+import { fieldOfMask, maskSwitchesFromSvmEdx, recordMask } from '../model/svm/masks.ts';
 
-export type Verdict = 'agree' | 'known' | 'diverge' | 'single' | 'none';
-export const VERDICTS: readonly Verdict[] = ['agree', 'known', 'diverge', 'single', 'none'];
+/**
+ * `open`: the manual leaves the case's outcome open (CaseResult.open, set by the model): every
+ * backend is shown, no bit is compared, and it is never a divergence.
+ */
+export type Verdict = 'agree' | 'open' | 'known' | 'diverge' | 'single' | 'none';
+export const VERDICTS: readonly Verdict[] = ['agree', 'open', 'known', 'diverge', 'single', 'none'];
 export const STATUSES: readonly Status[] = ['OK', 'SKIP', 'CRASH', 'TIMEOUT', 'ERROR', 'UNSUPPORTED'];
 /** Non-OK statuses that mean something went wrong (as opposed to SKIP / UNSUPPORTED, which are by design). */
 export const PROBLEM_STATUSES: readonly Status[] = ['CRASH', 'TIMEOUT', 'ERROR'];
@@ -56,6 +61,26 @@ export const maskFromResults: DefinedMask = ({ outcome, field, reference }) => {
   for (let i = field.size - 1; i >= 0; i--) v = (v << 8n) | BigInt(parseInt(mask.slice(2 * (field.offset + i), 2 * (field.offset + i) + 2), 16));
   return v;
 };
+
+/**
+ * Per compared backend, the defined-bits mask of the reference's record under the SVM features
+ * that backend's own kernel read from CPUID (CaseResult.cpuidSvmEdx; model/svm/masks.ts): a field
+ * the manual defines only with a feature the backend does not report is not held against it
+ * (docs/svm-rules.md "Masks follow each backend's CPUID"). A bit counts only where it is defined
+ * under both the backend's and the reference's features, and the reference's own mask
+ * (definedMask) applies on top. Absent for a backend whose kernel printed no CPUID line.
+ */
+function ownFeatureMasks(outcome: CaseOutcome, layout: readonly RecordField[], reference: string, order: readonly string[]): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  const refRecord = outcome.results[reference]?.record;
+  if (refRecord === undefined || !/^(?:[0-9a-f]{2})*$/i.test(refRecord)) return out;
+  for (const b of order) {
+    const edx = outcome.results[b]?.cpuidSvmEdx;
+    if (edx === undefined || !/^[0-9a-f]{8}$/i.test(edx)) continue;
+    out.set(b, recordMask(layout, refRecord.toLowerCase(), maskSwitchesFromSvmEdx(parseInt(edx, 16))));
+  }
+  return out;
+}
 
 export interface CompareOptions {
   /** Backends to try as the reference first, in order (default DEFAULT_PREFERENCE). */
@@ -106,6 +131,8 @@ export interface CaseComparison {
   template: string;
   params: Record<string, string>;
   verdict: Verdict;
+  /** With verdict `open`: why the manual leaves the outcome open (the reference's CaseResult.open). */
+  open?: string;
   /** The backend every other OK record is compared with (undefined when no backend is OK). */
   reference: string | undefined;
   /** OK backends in column order. */
@@ -232,6 +259,7 @@ export function compareCase(
         values: order.map((b) => ({ backend: b, value: BigInt(lengths.get(b) ?? 0), text: `${lengths.get(b)} bytes` })),
       });
     }
+    const own = ownFeatureMasks(outcome, layout, reference, order);
     for (const field of layout) {
       const full = (1n << BigInt(8 * field.size)) - 1n;
       const mask = (opts.definedMask?.({ outcome, field, reference }) ?? full) & full;
@@ -243,7 +271,8 @@ export function compareCase(
         if (i === 0 || v === refVal) return;
         const b = order[i] as string;
         differing.push(b);
-        if (v === undefined || refVal === undefined || ((v ^ refVal) & mask) !== 0n) {
+        const bMask = mask & (fieldOfMask(own.get(b), field) ?? full) & (fieldOfMask(own.get(reference), field) ?? full);
+        if (v === undefined || refVal === undefined || ((v ^ refVal) & bMask) !== 0n) {
           strict.push(b);
           divergent.add(b);
         }
@@ -315,11 +344,12 @@ export function compareCase(
       } else deviations.push({ id: k.id, backend: about, against, fields: [d.field] });
     }
   }
-  const verdict: Verdict = diverging.length > 0 ? 'diverge' : known.length > 0 ? 'known' : 'agree';
-  return { ...base, verdict, agreeing, diverging, known, deviations, diffs, digests };
+  const open = outcome.results[reference]?.open;
+  const verdict: Verdict = diverging.length > 0 ? 'diverge' : open !== undefined ? 'open' : known.length > 0 ? 'known' : 'agree';
+  return { ...base, verdict, ...(open !== undefined ? { open } : {}), agreeing, diverging, known, deviations, diffs, digests };
 }
 
-const VERDICT_RANK: Readonly<Record<Verdict, number>> = { none: 0, single: 1, agree: 2, known: 3, diverge: 4 };
+const VERDICT_RANK: Readonly<Record<Verdict, number>> = { none: 0, single: 1, agree: 2, open: 3, known: 4, diverge: 5 };
 
 /** One comparison of a case from the comparisons of its reference groups. */
 function mergeGroups(outcome: CaseOutcome, columns: readonly string[], parts: readonly CaseComparison[]): CaseComparison {
@@ -337,8 +367,10 @@ function mergeGroups(outcome: CaseOutcome, columns: readonly string[], parts: re
   let verdict: Verdict = 'none';
   for (const p of parts) if (VERDICT_RANK[p.verdict] > VERDICT_RANK[verdict]) verdict = p.verdict;
   const ok = inOrder(parts.flatMap((p) => p.ok));
+  const open = parts.find((p) => p.open !== undefined)?.open;
   return {
     id: outcome.id, template: outcome.template, params: outcome.params, verdict, reference, ok,
+    ...(verdict === 'open' && open !== undefined ? { open } : {}),
     agreeing: inOrder(parts.flatMap((p) => p.agreeing)),
     diverging: inOrder(parts.flatMap((p) => p.diverging)),
     known: inOrder(parts.flatMap((p) => p.known)),
@@ -417,7 +449,7 @@ export function summarize(results: Pick<Results, 'cases' | 'backends'>, comparis
       else if (r.status !== 'OK') notRun++;
     }
   }
-  const verdicts: Record<Verdict, number> = { agree: 0, known: 0, diverge: 0, single: 0, none: 0 };
+  const verdicts: Record<Verdict, number> = { agree: 0, open: 0, known: 0, diverge: 0, single: 0, none: 0 };
   let informational = 0;
   for (const cmp of comparisons) {
     verdicts[cmp.verdict]++;

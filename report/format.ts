@@ -58,11 +58,13 @@ export function cellFor(cmp: CaseComparison, result: CaseResult | undefined, bac
  */
 export function verdictText(cmp: CaseComparison): string {
   if (cmp.verdict === 'known') return `known deviation (${[...new Set(cmp.deviations.map((m) => m.id))].join(', ')})`;
+  if (cmp.verdict === 'open') return `open (${cmp.open ?? 'the manual leaves the outcome open'})`;
   return cmp.verdict === 'agree' && cmp.diffs.length > 0 ? 'agree*' : cmp.verdict;
 }
 
 export const VERDICT_MEANING: Readonly<Record<Verdict, string>> = {
   agree: 'two or more backends returned OK and their records are identical on every defined bit',
+  open: 'the manual leaves this outcome open (the model says why): every record is shown, no bit is compared, it is never a divergence',
   known: 'two or more backends returned OK and every difference in a defined bit is a known deviation: an entry of the deviation registry covers the backend, its version, the case, the field and the value',
   diverge: 'two or more backends returned OK and a record differs from the reference in a defined bit that no registry entry explains',
   single: 'exactly one backend returned OK: nothing to compare with',

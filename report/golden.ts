@@ -37,6 +37,8 @@ export interface GoldenEntry {
   record?: string;
   /** The model's defined-bits mask of the record (CaseResult.mask), when some bits are undefined. */
   mask?: string;
+  /** Why the manual leaves the outcome open (CaseResult.open), when it does. */
+  open?: string;
   reason?: string;
 }
 
@@ -104,6 +106,7 @@ export function goldenEntry(id: string, r: CaseResult | undefined): GoldenEntry 
   const e: GoldenEntry = { id, status: r.status };
   if (r.record !== undefined && r.record !== '') e.record = r.record.toLowerCase();
   if (r.mask !== undefined && r.mask !== '') e.mask = r.mask.toLowerCase();
+  if (r.open !== undefined && r.open !== '') e.open = r.open;
   if (r.reason !== undefined && r.reason !== '') e.reason = r.reason;
   return e;
 }
@@ -210,6 +213,7 @@ function entryLines(g: GoldenEntry, m: GoldenEntry, layout: readonly RecordField
     if (g.record && m.record && g.status === m.status && g.status === 'OK') lines.push(...fieldLines(g.record, m.record, layout));
     else lines.push(`record: golden ${g.record ?? '(none)'}, model ${m.record ?? '(none)'}`);
   }
+  if ((g.open ?? '') !== (m.open ?? '')) lines.push(`open: golden ${g.open ?? '(defined)'}, model ${m.open ?? '(defined)'}`);
   if ((g.mask ?? '') !== (m.mask ?? '')) lines.push(`mask: golden ${g.mask ?? '(all bits defined)'}, model ${m.mask ?? '(all bits defined)'}`);
   if ((g.reason ?? '') !== (m.reason ?? '')) lines.push(`reason: golden ${JSON.stringify(g.reason ?? '')}, model ${JSON.stringify(m.reason ?? '')}`);
   return lines;

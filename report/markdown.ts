@@ -37,7 +37,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   L.push(`# ${opts.title ?? 'svmconf conformance matrix'}`, '');
   L.push(`- **Host:** ${mdCell(hostLine(results.host))}`);
   L.push(`- **Date:** ${results.generated}`);
-  L.push(`- **Cases:** ${summary.cases}; verdicts: agree ${summary.verdicts.agree}, known deviation ${summary.verdicts.known}, ` +
+  L.push(`- **Cases:** ${summary.cases}; verdicts: agree ${summary.verdicts.agree}, known deviation ${summary.verdicts.known}, open ${summary.verdicts.open}, ` +
     `diverge ${summary.verdicts.diverge}, single ${summary.verdicts.single}, none ${summary.verdicts.none}; ` +
     `problems (CRASH/TIMEOUT/ERROR): ${summary.problems.length}`);
   L.push('');

@@ -63,7 +63,7 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
   for (const f of m.families) {
     L.push(`## ${mdCell(f.name)} (family ${hex2(f.family)}h${f.profile ? `, model profile ${code(f.profile)}` : ''})`, '');
     for (const c of f.cpus) L.push(`- ${mdCell(c)}`);
-    L.push(`- Cases: ${f.summary.cases}; diverge ${f.summary.verdicts.diverge}, known deviation ${f.summary.verdicts.known}, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}`, '');
+    L.push(`- Cases: ${f.summary.cases}; diverge ${f.summary.verdicts.diverge}, known deviation ${f.summary.verdicts.known}, open ${f.summary.verdicts.open}, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}`, '');
     L.push('| run | machine | date | backends |', '|---|---|---|---|');
     for (const r of f.runs) L.push(`| ${code(r.source)} | ${mdCell(r.machine)} | ${r.generated} | ${r.backends.map((b) => `${b.name}${b.cpu ? ` (${b.cpu.familyName})` : ''}`).join(', ')} |`);
     L.push('');
@@ -252,7 +252,7 @@ function htmlSection(f: FamilySection, registry: readonly Deviation[]): string {
   H.push(`<section class="family" id="family-${esc(f.slug)}" data-family="${esc(f.slug)}">`);
   H.push(`<h2>${esc(f.name)} <span class="muted">(family ${hex2(f.family)}h${f.profile ? `, model profile ${esc(f.profile)}` : ''})</span></h2>`);
   H.push(`<ul>${f.cpus.map((c) => `<li>${esc(c)}</li>`).join('')}</ul>`);
-  H.push(`<p>${f.summary.cases} cases (<span class="shown-count">${f.summary.cases}</span> shown): <span class="v-diverge">diverge ${f.summary.verdicts.diverge}</span>, <span class="v-known">known deviation ${f.summary.verdicts.known}</span>, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}.</p>`);
+  H.push(`<p>${f.summary.cases} cases (<span class="shown-count">${f.summary.cases}</span> shown): <span class="v-diverge">diverge ${f.summary.verdicts.diverge}</span>, <span class="v-known">known deviation ${f.summary.verdicts.known}</span>, open ${f.summary.verdicts.open}, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}.</p>`);
   H.push('<table class="runs"><thead><tr><th>run</th><th>machine</th><th>date</th><th>backends (CPU family)</th></tr></thead><tbody>');
   for (const r of f.runs) H.push(`<tr><td>${esc(r.source)}</td><td>${esc(r.machine)}</td><td>${esc(r.generated)}</td><td>${esc(r.backends.map((b) => `${b.name}${b.cpu ? ` (${b.cpu.familyName}: ${b.cpu.source})` : ''}`).join(', '))}</td></tr>`);
   H.push('</tbody></table>');

@@ -30,7 +30,7 @@ import type { HwRecording } from './hwrecords.ts';
 export const MATRIX_SCHEMA = 'svmconf-matrix/1' as const;
 
 /** Worst first: the section verdict of a case is the first of these any run gives. */
-export const VERDICT_RANK: readonly Verdict[] = ['diverge', 'known', 'agree', 'single', 'none'];
+export const VERDICT_RANK: readonly Verdict[] = ['diverge', 'known', 'open', 'agree', 'single', 'none'];
 
 export interface PublishInput {
   /** Where the results came from (a path), for messages and provenance. */
@@ -332,7 +332,7 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
         version: p.backend.version, sources: [rec.dir],
       });
     }
-    const verdictsCount: Record<Verdict, number> = { agree: 0, known: 0, diverge: 0, single: 0, none: 0 };
+    const verdictsCount: Record<Verdict, number> = { agree: 0, open: 0, known: 0, diverge: 0, single: 0, none: 0 };
     for (const c of cases) verdictsCount[c.verdict]++;
     const problems = cases.reduce((n, c) => n + Object.values(c.cells).filter((x) => x.kind === 'problem').length, 0);
     const cpus = [...new Set(runs.map((r) => `${r.family.familyName}: ${r.family.source}${r.family.modelName ? ` (${r.family.modelName})` : ''}`))];

@@ -145,7 +145,8 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   const v = summary.verdicts;
   out.push(`  verdicts: ${paint('green', `agree ${v.agree}`)}, ${v.diverge > 0 ? paint('red', `diverge ${v.diverge}`) : `diverge ${v.diverge}`}, single ${v.single}, none ${v.none}` +
     `, ${v.known > 0 ? paint('yellow', `known deviation ${v.known}`) : 'known deviation 0'}` +
-    (summary.informational > 0 ? ` (${summary.informational} agree only on defined bits)` : ''));
+    (summary.informational > 0 ? ` (${summary.informational} agree only on defined bits)` : '') +
+    `, open ${v.open} (outcome the manual leaves open: compared on no bit)`);
   out.push(`  not run by design (SKIP, UNSUPPORTED): ${summary.notRun}`);
   const problems = summary.problems;
   out.push(`  problems (CRASH, TIMEOUT, ERROR): ${problems.length > 0 ? paint('magenta', String(problems.length)) : '0'}`);

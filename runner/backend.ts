@@ -40,6 +40,11 @@ export interface BootResult {
   note?: string;
   /** The native KVM runner's `--torture` counts (the numbers of its note), carried into CaseResult.torture. */
   torture?: TortureCounts;
+  /**
+   * Case id → why the manual leaves that case's outcome open, for the cases where the model met
+   * such a situation (model/svm/open.ts); carried into CaseResult.open. Only the model knows.
+   */
+  open?: Readonly<Record<string, string>>;
 }
 
 export interface Backend {
@@ -50,7 +55,8 @@ export interface Backend {
   boot(req: BootRequest): Promise<BootResult>;
   /**
    * The defined-bits mask (hex, CaseResult.mask) of an OK record of `c`, for a backend that knows
-   * which bits the manual defines (the model); undefined: every bit.
+   * which bits the manual defines (the model); undefined: every bit. `open`: the boot found the
+   * case's outcome open (BootResult.open), so no bit is defined.
    */
-  maskFor?(c: Case, record: string): string | undefined;
+  maskFor?(c: Case, record: string, open?: string): string | undefined;
 }

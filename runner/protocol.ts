@@ -25,15 +25,15 @@ export const MAX_LINE_BYTES = 1024;
  * How long one boot may last at most, whatever it prints (docs/protocol.md "Limits"): the idle
  * timeout for the start (firmware, BEGIN), one for each case the boot runs and one for END and the
  * exit. The idle timer restarts only on a valid protocol line, and only for as many such lines as
- * the boot can print (BEGIN, one per case, END), so a kernel that keeps printing is stopped here.
+ * the boot can print (BEGIN, CPUID, one per case, END), so a kernel that keeps printing is stopped here.
  */
 export function bootLimitMs(cases: number, idleTimeoutMs: number): number {
   return (cases + 2) * idleTimeoutMs;
 }
 
-/** The valid protocol lines a boot of `cases` cases prints at most: BEGIN, one per case, END or PANIC. */
+/** The valid protocol lines a boot of `cases` cases prints at most: BEGIN, CPUID, one per case, END or PANIC. */
 export function maxProtocolLines(cases: number): number {
-  return cases + 2;
+  return cases + 3;
 }
 
 /**
@@ -71,6 +71,8 @@ export interface BootParse {
   begin?: BeginInfo;
   /** Set when BEGIN names another kernel, case count or start: every case is then ERROR. */
   beginError?: string;
+  /** The kernel's CPUID line: the SVM leaf 8000_000A as it read it (8 hex digits each), when it printed one. */
+  cpuid?: { leaf: string; eax: string; ebx: string; ecx: string; edx: string };
   /** A valid END line was seen. */
   ended: boolean;
   /** Text of a valid PANIC line. */
@@ -106,6 +108,7 @@ const CRC_RE = /^[0-9a-f]{8}$/;
 const HEX_RE = /^(?:[0-9a-f]{2})+$/;
 const SKIP_RE = /^SKIP\((.*)\)$/s;
 const UINT_RE = /^(?:0|[1-9][0-9]*)$/;
+const HEX32_RE = /^[0-9a-f]{8}$/;
 
 /** Append the protocol CRC to a line body (`SVMCONF …` without the trailing space). */
 export function formatLine(body: string): string {
@@ -232,6 +235,14 @@ export function parseBoot(
     next++;
   };
 
+  /** CPUID <leaf> <eax> <ebx> <ecx> <edx>: once, right after BEGIN (docs/protocol.md). */
+  const handleCpuid = (line: string, t: string[]): void => {
+    if (!out.begin) return distrust('a CPUID line before any BEGIN', line);
+    if (out.cpuid !== undefined || next !== start || cases.get(caseIds[start] ?? '') !== NOT_REACHED) return distrust('a CPUID line after the first', line);
+    if (t.length !== 7 || !t.slice(2).every((x) => HEX32_RE.test(x))) return distrust('a malformed CPUID line', line);
+    out.cpuid = { leaf: t[2]!, eax: t[3]!, ebx: t[4]!, ecx: t[5]!, edx: t[6]! };
+  };
+
   const handleBegin = (line: string, t: string[]): void => {
     if (out.begin || out.beginError !== undefined) {
       // The kernel started over inside one boot: a reset that the VMM did not stop.
@@ -277,6 +288,8 @@ export function parseBoot(
         return handleBegin(line, t);
       case 'CASE':
         return handleCase(line, t);
+      case 'CPUID':
+        return handleCpuid(line, t);
       case 'END':
         if (t.length !== 2) return distrust('a malformed END line', line);
         if (next < end) return distrust('END', line);

@@ -247,8 +247,12 @@ async function runPair(
       if (r !== undefined && r !== NOT_REACHED && !have.has(ids[i]!)) {
         const cr: CaseResult = { status: r.status };
         if (r.record !== undefined) cr.record = r.record;
+        // the SVM features this boot's kernel read from CPUID: the report judges the record by them
+        if (r.status === 'OK' && p.cpuid !== undefined) cr.cpuidSvmEdx = p.cpuid.edx;
+        const open = r.status === 'OK' ? br.open?.[ids[i]!] : undefined;
+        if (open !== undefined) cr.open = open;
         if (r.status === 'OK' && r.record !== undefined && backend.maskFor) {
-          const mask = backend.maskFor(kernel.cases[i]!, r.record);
+          const mask = backend.maskFor(kernel.cases[i]!, r.record, open);
           if (mask !== undefined) cr.mask = mask;
         }
         if (r.reason !== undefined) cr.reason = r.reason;

@@ -292,11 +292,23 @@ describe('model/svm/checks: VMRUN consistency checks → VMEXIT_INVALID (APM vol
     compat.setSave({ cs: seg(0x08, ATTR.P | ATTR.S | ATTR.TYPE_CODE | ATTR.DB) });
     compat.setEventInj(makeEventInj({ vector: VEC.BR, type: 3 }));
     assert.equal(vmrunCheck(compat, PROFILE, HOST), undefined);
-    assert.equal(unspecifiedVmrun(compat), undefined);
+    assert.equal(unspecifiedVmrun(compat, PROFILE), undefined);
     const of = legalVmcb();
     of.setEventInj(makeEventInj({ vector: VEC.OF, type: 3 }));
     assert.equal(vmrunCheck(of, PROFILE, HOST), undefined);
-    assert.match(unspecifiedVmrun(of)!, /#OF into a 64-bit guest/);
+    assert.match(unspecifiedVmrun(of, PROFILE)!, /#OF into a 64-bit guest/);
+  });
+
+  it('TYPE 3 #CP and #VC on a part without shadow stacks or SEV-ES: refused, and reported unspecified (Table 8-1; docs/svm-rules.md "Open outcomes")', () => {
+    for (const vector of [VEC.CP, VEC.VC]) {
+      const v = legalVmcb();
+      v.setEventInj(makeEventInj({ vector, type: 3 }));
+      assert.match(vmrunCheck(v, PROFILE, HOST)!, /not an exception/);
+      assert.match(unspecifiedVmrun(v, PROFILE)!, new RegExp(`vector ${vector} on a part without`));
+    }
+    const reserved = legalVmcb();
+    reserved.setEventInj(makeEventInj({ vector: 15, type: 3 }));
+    assert.equal(unspecifiedVmrun(reserved, PROFILE), undefined, 'a reserved vector is refused as defined, not open');
   });
 
   it('EFER.LME without long mode in the profile (15.5.1)', () => {

@@ -14,8 +14,13 @@
 //  - EVENTINJ bits 30:12 ("Reserved, SBZ", Figure 15-5): whether VMRUN checks them is unspecified;
 //    not checked.
 //  - #OF (TYPE 3, vector 4) into a 64-bit guest: INTO is invalid in 64-bit mode like BOUND, but
-//    15.20 names only #BR; whether VMRUN rejects it is unspecified (docs/svm-rules.md "Illegal event injection"). The model
-//    accepts it and delivers it; `unspecifiedVmrun` reports it so the outcome record is masked.
+//    15.20 names only #BR; whether VMRUN rejects it is unspecified. The model accepts it and
+//    delivers it; `unspecifiedVmrun` reports it, and the case's outcome is open (open.ts: masked
+//    entirely, `open` in the matrix; docs/svm-rules.md "Open outcomes").
+//  - TYPE 3 with vector 21 (#CP) or 29 (#VC) on a part without shadow stacks or SEV-ES: chapter 8
+//    lists both as exceptions, but they exist only with their feature; whether VMRUN refuses them
+//    without it is unspecified. The model refuses them (no profile has CET or SEV-ES) and
+//    `unspecifiedVmrun` reports them.
 //  - EV = 1 into a real-mode guest (real-mode delivery pushes no error code): unspecified; the
 //    model accepts it (delivery pushes nothing) and `unspecifiedVmrun` reports it.
 //  - The permission-map bounds (15.10.1, 15.11) are checked whether or not the IOIO/MSR intercept
@@ -229,16 +234,22 @@ export function eventInjectionCheck(vmcb: Vmcb, opts: InjectionCheckOptions = {}
 }
 
 /**
- * VMRUNs the checks accept but whose outcome the manual leaves open (docs/svm-rules.md "Illegal event injection"): the model runs
- * them its way and the outcome record must be masked. Undefined when nothing is open.
- *  - #OF (TYPE 3 vector 4) into a 64-bit guest: 15.20 names only #BR as impossible;
+ * VMRUNs whose outcome the manual leaves open (docs/svm-rules.md "Open outcomes"): the model runs
+ * them its way (accepting or refusing, as the checks above say) and the case's outcome is open
+ * (open.ts). Undefined when nothing is open.
+ *  - #OF (TYPE 3 vector 4) into a 64-bit guest: 15.20 names only #BR as impossible there;
+ *  - TYPE 3 vector 21 (#CP) or 29 (#VC) on a part without the feature that raises it (Table 8-1
+ *    lists both; 15.20 does not say whether they count as exceptions without it);
  *  - an error code (EV = 1) injected into a real-mode guest, where delivery pushes none (8.6).
  */
-export function unspecifiedVmrun(vmcb: Vmcb): string | undefined {
+export function unspecifiedVmrun(vmcb: Vmcb, profile: Profile): string | undefined {
   const e = parseEventInfo(vmcb.eventInj());
   if (!e.valid) return undefined;
-  if (e.type === EVENT_TYPE.EXCEPTION && e.vector === VEC.OF && guest64(vmcb)) return 'EVENTINJ #OF into a 64-bit guest: unspecified (15.20 names only #BR)';
-  if (e.ev && !bit(vmcb.u64(VMCB_SAVE.CR0), CR0.PE)) return 'EVENTINJ with EV = 1 into a real-mode guest: unspecified';
+  if (e.type === EVENT_TYPE.EXCEPTION && e.vector === VEC.OF && guest64(vmcb)) return 'EVENTINJ #OF into a 64-bit guest: unspecified (APM vol. 2 15.20 names only #BR)';
+  if (e.type === EVENT_TYPE.EXCEPTION && (e.vector === VEC.CP || e.vector === VEC.VC) && !INJECTABLE_EXCEPTIONS.has(e.vector)) {
+    return `EVENTINJ TYPE 3 vector ${e.vector} on a part without the feature that raises it (profile ${profile.name}): unspecified (APM vol. 2 15.20, Table 8-1)`;
+  }
+  if (e.ev && !bit(vmcb.u64(VMCB_SAVE.CR0), CR0.PE)) return 'EVENTINJ with EV = 1 into a real-mode guest: unspecified (APM vol. 2 8.6, 15.20)';
   return undefined;
 }
 

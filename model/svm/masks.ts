@@ -33,7 +33,7 @@
 // `defined_when: never`: none. Fields without role or rule: every bit.
 
 import type { DefinedWhen, FieldRole, RecordField } from '../../core/types.ts';
-import { EXIT, EVENTINJ, EVENT_TYPE, parseEventInfo } from '../../arch/svm.ts';
+import { CPUID_SVM_EDX, EXIT, EVENTINJ, EVENT_TYPE, parseEventInfo } from '../../arch/svm.ts';
 import { VEC, pushesErrorCode } from '../../arch/x86.ts';
 import type { SvmSwitches } from '../profile.ts';
 
@@ -41,6 +41,24 @@ export type { DefinedWhen, FieldRole } from '../../core/types.ts';
 
 /** What the masks depend on in the profile. */
 export type MaskSwitches = Pick<SvmSwitches, 'nrips' | 'decodeAssists'>;
+
+/**
+ * The switches a kernel's CPUID offered, from CPUID Fn8000_000A EDX as it read it (APM vol. 2 15.4;
+ * zero when CPUID reports no SVM). A backend's records are judged under what its own CPUID says:
+ * a field the manual defines only with decode assists (15.8) or NRIPS (15.7.1) is not defined on a
+ * part that does not report the feature, whatever the model's profile has.
+ */
+export function maskSwitchesFromSvmEdx(edx: number): MaskSwitches {
+  const has = (bit: number): boolean => ((edx >>> bit) & 1) === 1;
+  return { nrips: has(CPUID_SVM_EDX.NRIPS), decodeAssists: has(CPUID_SVM_EDX.DECODE_ASSISTS) };
+}
+
+/**
+ * The mask of a record whose outcome the manual leaves open (CaseResult.open): no bit is defined.
+ */
+export function openRecordMask(record: string): string {
+  return '00'.repeat(record.length / 2);
+}
 
 function readField(bytes: Uint8Array, f: Pick<RecordField, 'offset' | 'size'>): bigint | undefined {
   if (f.offset + f.size > bytes.length) return undefined;

@@ -24,7 +24,8 @@ import { setPhysAccess } from '../paging.ts';
 import { svmSwitches } from '../profile.ts';
 import { MSR, VMCB_SAVE } from '../../arch/svm.ts';
 import { Vmcb, loadGuestState, saveHostState } from './vmcb.ts';
-import { hasNrips, nestedPagingEnabled, vmrunCheck } from './checks.ts';
+import { hasNrips, nestedPagingEnabled, unspecifiedVmrun, vmrunCheck } from './checks.ts';
+import { noteOpenOutcome } from './open.ts';
 import { NestedPaging, nestedContext } from './npt.ts';
 import { injectedEvent } from './inject.ts';
 import { setGuest, type GuestMode } from './guest.ts';
@@ -55,6 +56,10 @@ export function vmrun(cpu: Cpu, pa: number): void {
   saveHostState(cpu, hsave);
   const host = { cr0: cpu.cr0, cr4: cpu.cr4, efer: cpu.efer };
 
+  // a VMRUN the manual leaves open (checks.ts unspecifiedVmrun): the model goes on its own way,
+  // and the case's outcome is marked open (open.ts), whichever way that is
+  const open = unspecifiedVmrun(vmcb, profile);
+  if (open !== undefined) noteOpenOutcome(cpu, open);
   const failure = vmrunCheck(vmcb, profile, host, { acceptNmiVectorException: mutantOn(cpu, 'accept-nmi-vector-exception') });
   if (failure !== undefined) {
     lastFailure.set(cpu, failure);

@@ -133,6 +133,7 @@ export function resultsFromConsole(
       } else if (r !== NOT_REACHED) {
         const cr: CaseResult = { status: r.status };
         if (r.record !== undefined) cr.record = r.record;
+        if (r.status === 'OK' && p.cpuid !== undefined) cr.cpuidSvmEdx = p.cpuid.edx;
         if (r.reason !== undefined) cr.reason = r.reason;
         results.set(id, cr);
       } else if (p.untrusted !== undefined) {

@@ -6,12 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { BootWatch, bootCases } from '../lines.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
+import { PREFIX } from '../protocol.ts';
 import { Machine } from '../../model/machine.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
 import { DEFAULT_PROFILE, profileFeatures, svmSwitches, withoutFeatures, type Profile } from '../../model/profile.ts';
 import type { CpuConfig } from '../../core/types.ts';
 import { cpuConfigOf } from '../../generator/kernel.ts';
-import { recordMask } from '../../model/svm/masks.ts';
+import { openRecordMask, recordMask } from '../../model/svm/masks.ts';
+import { takeOpenOutcomes } from '../../model/svm/open.ts';
 import { VirtualL0 } from '../../model/l0/l0.ts';
 import { setMutants, type MutantName } from '../../model/mutants.ts';
 
@@ -40,6 +42,11 @@ export function bootProfile(profile: Profile, cpu: CpuConfig): Profile {
   return withoutFeatures(profile, hide);
 }
 
+/** The protocol's CASE line prefix (runner/protocol.ts): the case id is its third word. */
+const CASE_LINE = `${PREFIX}CASE `;
+
+const withOpen = (open: Record<string, string>): { open?: Record<string, string> } => (Object.keys(open).length > 0 ? { open } : {});
+
 export function modelBackend(opts: ModelBackendOptions = {}): Backend {
   const maxInstructions = opts.maxInstructions ?? 2_000_000_000;
   const profile = opts.profile ?? DEFAULT_PROFILE;
@@ -50,7 +57,8 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
     kind: 'model',
     // which bits of a record the manual defines in the case's situation (model/svm/masks.ts),
     // under the profile the case's boot ran with
-    maskFor: (c, record) => recordMask(c.template.record, record, svmSwitches(bootProfile(profile, cpuConfigOf(c)))),
+    maskFor: (c, record, open) =>
+      open !== undefined ? openRecordMask(record) : recordMask(c.template.record, record, svmSwitches(bootProfile(profile, cpuConfigOf(c)))),
     async probe(): Promise<BackendInfo> {
       // what the profile's CPUID presents is what the model can show (model/profile.ts: the part's
       // CPUID minus what the model does not implement); any of it can be hidden from CPUID, as a
@@ -74,13 +82,21 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
         ...(req.onLine ? { onLine: req.onLine } : {}),
       });
       const lines = watch.lines;
+      // outcomes the manual leaves open (model/svm/open.ts), by the case whose line followed them
+      const open: Record<string, string> = {};
       // the L0 runs on the hardware the profile describes, whatever it hides from L1's CPUID
       const outer = opts.l0 ? new VirtualL0({ nrips: svmSwitches(profile).nrips, mutants }) : undefined;
       const m = new Machine({
         ramBytes: GUEST_RAM_MIB * 1024 * 1024,
         profile: bootProfile(profile, req.kernel.cpu),
         outer,
-        onLine: (line) => watch.countLine(line),
+        onLine: (line) => {
+          if (line.startsWith(CASE_LINE)) {
+            const why = takeOpenOutcomes(m.cpu);
+            if (why.length > 0) open[line.split(' ')[2] ?? ''] = why.join('; ');
+          }
+          watch.countLine(line);
+        },
       });
       // the guest RAM goes back to the pool however the boot ends (a fresh 128 MiB per boot costs GC time)
       try {
@@ -93,12 +109,12 @@ export function modelBackend(opts: ModelBackendOptions = {}): Backend {
           switch (r.end) {
             case 'exited': {
               const l0 = outer ? `; L0: ${outer.stats.exits} exit(s) during delivery, ${outer.stats.reinjected} re-injected, ${outer.stats.retried} retried` : '';
-              return { end: 'exited', lines, detail: `debug-exit status ${r.status}${l0}`, seconds: seconds() };
+              return { end: 'exited', lines, detail: `debug-exit status ${r.status}${l0}`, seconds: seconds(), ...withOpen(open) };
             }
             case 'shutdown':
-              return { end: 'crashed', lines, detail: `triple fault (shutdown): ${r.why}`, seconds: seconds() };
+              return { end: 'crashed', lines, detail: `triple fault (shutdown): ${r.why}`, seconds: seconds(), ...withOpen(open) };
             case 'stopped':
-              return { end: 'crashed', lines, detail: r.why, seconds: seconds() };
+              return { end: 'crashed', lines, detail: r.why, seconds: seconds(), ...withOpen(open) };
             case 'budget':
               break;
           }
