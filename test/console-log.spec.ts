@@ -96,7 +96,9 @@ describe('console log (parse-log)', () => {
     this.timeout(120_000);
     const out = join(dir, 'out');
     const r = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), 'parse-log', join(FIXTURES, 'l1-qemu-bios.serial.log'),
-      '--filter', 'l1.*', '--machine-cpu', '0x00060FB1', '--out', out], { cwd: ROOT }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+      // the log's image holds the L1 templates of its day (l1.rf_frame came later)
+      '--filter', 'l1.faults/*', '--filter', 'l1.icebp/*', '--filter', 'l1.int3/*', '--filter', 'l1.intn/*', '--filter', 'l1.into_bound/*',
+      '--machine-cpu', '0x00060FB1', '--out', out], { cwd: ROOT }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
     // the registry's QEMU entries are about qemu-tcg, not a console: the 10 QEMU deviations diverge here (exit 1)
     assert.equal(r.code, 1, r.stderr);
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;

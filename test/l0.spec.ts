@@ -66,7 +66,8 @@ describe('virtual L0 and mutants', function () {
     const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'svmconf.js'), 'mutants', '--jobs', '1', ...args], { encoding: 'utf8' });
     const killed = cli('--filter', 'svm.inject.invalid/*', '--mutant', 'exit-code-low32');
     assert.equal(killed.status, 0, killed.stderr);
-    assert.match(killed.stdout, /exit-code-low32\s+svm\s+killed\s+svm\.inject\.invalid\/type=1,vec=0x20\s+7\/7/);
+    // 17 of the 20 cases kill it: the 3 open ones (#OF into 64-bit, #CP, #VC) are compared on no bit
+    assert.match(killed.stdout, /exit-code-low32\s+svm\s+killed\s+svm\.inject\.invalid\/type=1,vec=0x20\s+17\/20/);
     assert.match(killed.stdout, /\(none: correct L0\)\s+—\s+transparent/);
     const survived = cli('--filter', 'svm.inject.invalid/*', '--mutant', 'icebp-trap');
     assert.equal(survived.status, 1);

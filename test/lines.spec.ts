@@ -44,9 +44,9 @@ describe('runner/lines', () => {
     assert.equal(expired.length, 1);
     assert.match(expired[0]!, /^no valid protocol line for 0\.15 s; test killed$/);
 
-    // valid lines: BEGIN, one case, END restart it; a fourth does not
+    // valid lines: BEGIN, CPUID, one case, END restart it; a fifth does not
     const v = new BootWatch({ idleTimeoutMs: 150, cases: 1, vmm: 'test', timers: false });
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 60));
       v.push(`${formatCase('t/a=1', 'OK', '00')}\n`);
       assert.equal(v.check(), undefined, `valid line ${i + 1}`);

@@ -169,7 +169,7 @@ describe('compare: summary', () => {
       outcome('5', { 'qemu-tcg': { status: 'SKIP', reason: 'npt absent' } }),
     ]);
     const { summary } = compareResults(r);
-    assert.deepEqual(summary.verdicts, { agree: 1, known: 0, diverge: 1, single: 1, none: 2 });
+    assert.deepEqual(summary.verdicts, { agree: 1, open: 0, known: 0, diverge: 1, single: 1, none: 2 });
     assert.deepEqual(summary.backends['qemu-tcg'], { OK: 3, SKIP: 1, CRASH: 0, TIMEOUT: 0, ERROR: 1, UNSUPPORTED: 0, missing: 0 });
     assert.deepEqual(summary.backends.kvm, { OK: 2, SKIP: 0, CRASH: 0, TIMEOUT: 1, ERROR: 0, UNSUPPORTED: 1, missing: 1 });
     assert.deepEqual(summary.problems.map((p) => `${p.case.slice(TID.length + 1)} ${p.backend} ${p.status}`), ['3 kvm TIMEOUT', '4 qemu-tcg ERROR']);

@@ -121,8 +121,10 @@ describe('trust at the command line (issue 14)', function () {
     it('svmconf parse-log: exit 0 for two boots that agree, 2 when they disagree, every case in results.json', async () => {
       const cases = filterCases(expandAll(await loadTemplates([])), ['l1.int3/*']);
       const [k] = await buildKernels(cases);
-      const recs = k!.cases.map((_, i) => `0${i}`);
-      for (const [name, second, code] of [['agree', recs, 0], ['disagree', [...recs.slice(0, -1), 'ee'], 2]] as const) {
+      // records of the layout's length (an OK record of another length is ERROR on its own)
+      const recs = k!.cases.map((c, i) => `0${i}`.repeat(c.template.recordSize));
+      const other = 'ee'.repeat(k!.cases[k!.cases.length - 1]!.template.recordSize);
+      for (const [name, second, code] of [['agree', recs, 0], ['disagree', [...recs.slice(0, -1), other], 2]] as const) {
         const file = join(tmp, `${name}.log`);
         await writeFile(file, [...boot(batch(k!, recs)), ...boot(batch(k!, second))].join('\n') + '\n');
         const out = join(tmp, `pl-${name}`);
