@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { loadOrder, moduleDepends, moduleName, TcgHostImageError, WANTED_MODULES } from '../tcghost/image.ts';
+import { loadOrder, moduleDepends, moduleIndex, TcgHostImageError, WANTED_MODULES } from '../tcghost/image.ts';
 import { formatPackagePin, kernelVersion, PeerError, type PeerPin, type Pins } from './pins.ts';
 import { aptFailure, NO_VALID_UNTIL, PEERS_DIR } from './roots.ts';
 
@@ -106,16 +106,6 @@ export function readKernelManifest(dir: string): KernelManifest | undefined {
   }
 }
 
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
-}
-
 /** A module file's bytes, decompressed when the package ships it as .ko.xz, .ko.zst or .ko.gz. */
 async function moduleBytes(file: string): Promise<Buffer> {
   const tool = file.endsWith('.xz') ? 'xz' : file.endsWith('.zst') ? 'zstd' : file.endsWith('.gz') ? 'gzip' : undefined;
@@ -181,10 +171,7 @@ async function fetchKernel(p: PeerPin, mirror: string, hash: string, dir: string
   const boot = [join(work, 'boot'), modRoot].find((d) => existsSync(d) && readdirSafe(d).some((n) => n.startsWith('vmlinuz')));
   const vmlinuz = boot ? readdirSafe(boot).find((n) => n.startsWith('vmlinuz')) : undefined;
   if (!boot || !vmlinuz) throw new PeerError(`${p.name}: no vmlinuz in ${files.join(', ')}`);
-  const koFiles = (await walk(join(modRoot, 'kernel'))).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f));
-  const byName = new Map(koFiles.map((f) => [moduleName(f.replace(/\.(xz|zst|gz)$/, '')), f]));
-  const builtinFile = join(modRoot, 'modules.builtin');
-  const builtin = new Set((existsSync(builtinFile) ? await readFile(builtinFile, 'utf8') : '').split('\n').filter(Boolean).map(moduleName));
+  const { byName, builtin, builtinFile } = await moduleIndex(modRoot);
   // dependencies are read from the modules themselves, so only the modules the walk reaches are decompressed
   const bytes = new Map<string, Buffer>();
   for (const want of WANTED_MODULES) {

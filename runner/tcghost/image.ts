@@ -136,6 +136,19 @@ async function extract(deb: string, into: string, patterns: string[]): Promise<v
   }
 }
 
+/**
+ * The modules of an unpacked kernel's lib/modules/<release> (`modRoot`): module name → file (.ko,
+ * or compressed .ko.xz/.zst/.gz), and the names modules.builtin says are built in (empty without it).
+ * The TCG host's image and the pinned kernel peers (runner/peers/kernels.ts) both read them so.
+ */
+export async function moduleIndex(modRoot: string): Promise<{ byName: Map<string, string>; builtin: Set<string>; builtinFile: string }> {
+  const files = (await walk(join(modRoot, 'kernel'))).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f));
+  const byName = new Map(files.map((f) => [moduleName(f.replace(/\.(xz|zst|gz)$/, '')), f]));
+  const builtinFile = join(modRoot, 'modules.builtin');
+  const builtinText = existsSync(builtinFile) ? await readFile(builtinFile, 'utf8') : '';
+  return { byName, builtin: new Set(builtinText.split('\n').filter(Boolean).map((l) => moduleName(l))), builtinFile };
+}
+
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -161,10 +174,7 @@ export async function buildImage(dir = TCGHOST_DIR, log: (s: string) => void = (
   if (releases.length !== 1) throw new TcgHostImageError(`${basename(kernelDeb)}: expected one lib/modules/<release>, found ${releases.length}`);
   const release = releases[0]!;
   const modRoot = join(kroot, 'lib', 'modules', release);
-  const files = (await walk(join(modRoot, 'kernel'))).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f));
-  const byName = new Map(files.map((f) => [moduleName(f.replace(/\.(xz|zst|gz)$/, '')), f]));
-  const builtinText = existsSync(join(modRoot, 'modules.builtin')) ? await readFile(join(modRoot, 'modules.builtin'), 'utf8') : '';
-  const builtin = new Set(builtinText.split('\n').filter(Boolean).map((l) => moduleName(l)));
+  const { byName, builtin } = await moduleIndex(modRoot);
   const depCache = new Map<string, string[]>();
   for (const [name, f] of byName) {
     if (!f.endsWith('.ko')) continue;
