@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaseOutcome, FieldDecode, FieldType, RecordField, Results } from '../core/types.ts';
-import { compareCase, compareResults, deviationsByCase } from '../report/compare.ts';
+import { compareCase, compareResults, deviationsByCase, type CaseComparison } from '../report/compare.ts';
 import { DeviationError, findCovering, observedMatches, parseDeviations, parseObserved, type Deviation } from '../report/deviations.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { validateResults } from '../report/results.ts';
@@ -43,7 +43,7 @@ const CASE = 'svm.bp_intercept/insn=cc,nrips=off';
 const ENTRY = `
 - id: qemu-int3-soft
   backend: qemu-tcg
-  versions: { range: "QEMU 7.2", match: "^QEMU 7\\\\.2\\\\." }
+  versions: { range: "QEMU 7.2", match: "^QEMU 7\\\\.2\\\\.", checked: ["QEMU 7.2.22"] }
   cases: ["svm.bp_intercept/insn=cc,*"]
   fields: [exit_code, exit_int_info]
   observed: { exit_code: "0x4d", exit_int_info: "V=1 TYPE=SOFT_INT VEC=3" }
@@ -104,6 +104,20 @@ describe('deviations: validation', () => {
     assert.match(errorOf(ENTRY.replace('VEC=3"', 'VEC=3 RF=1"')).message, /:7: .*not a mix/);
     assert.match(errorOf(ENTRY.replace('match: "^QEMU', 'match: "(QEMU')).message, /:4: .*not a regular expression/);
     assert.match(errorOf(ENTRY.replace('line: 98', 'line: 0')).message, /:12: .*line number/);
+  });
+
+  it('versions: range, match and the versions checked are required; each checked version is in the range', () => {
+    assert.match(errorOf(ENTRY.replace(/  versions: .*\n/, '  versions: "QEMU 7.2"\n')).message, /:4: .*must be \{range, match.*the versions the entry was seen on/);
+    assert.match(errorOf(ENTRY.replace(', checked: ["QEMU 7.2.22"]', '')).message, /:4: .*needs `checked`/);
+    assert.match(errorOf(ENTRY.replace('checked: ["QEMU 7.2.22"]', 'checked: ["QEMU 7.2.22", "QEMU 11.1.3"]')).message, /:4: .*`QEMU 11\.1\.3` is not matched by/);
+  });
+
+  it('versions.fixed: the version that fixed an entry must lie outside its match, and needs `by`', () => {
+    const fixed = (f: string) => ENTRY.replace('checked: ["QEMU 7.2.22"] }', `checked: ["QEMU 7.2.22"], fixed: ${f} }`);
+    const ok = parseDeviations(fixed('{ in: "QEMU 11.1.3", by: "commit 1234567" }'));
+    assert.deepEqual(ok[0]!.versions.fixed, { in: 'QEMU 11.1.3', by: 'commit 1234567' });
+    assert.match(errorOf(fixed('{ in: "QEMU 7.2.23", by: "x" }')).message, /:4: .*`QEMU 7\.2\.23` is matched by .* outside its range/);
+    assert.match(errorOf(fixed('{ in: "QEMU 11.1.3" }')).message, /:4: .*needs `by`/);
   });
 
   it('rejects duplicate ids, with the line of the first', () => {
@@ -178,6 +192,17 @@ describe('deviations: comparison', () => {
     const noVersion = compareCase(outcome(CASE, MODEL, QEMU), L, { deviations: registry(), versions: {} });
     assert.equal(noVersion.verdict, 'diverge', 'a version pattern needs a version to match');
     assert.equal(findCovering(registry(), { backend: 'qemu-kvm', version: 'QEMU 7.2.22', caseId: CASE, field: 'exit_code', value: 0x4dn, size: 8 }), undefined);
+  });
+
+  it("an entry applies to every column of its backend's family whose version it matches (qemu-tcg@11.1)", () => {
+    const col = 'qemu-tcg@11.1';
+    const o = (v: string): CaseComparison => compareCase({ ...outcome(CASE, MODEL, QEMU), results: { model: { status: 'OK', record: record(L, MODEL) }, [col]: { status: 'OK', record: record(L, QEMU) } } }, L, { deviations: registry(), versions: { ...versions, [col]: v } });
+    const seen = o('QEMU 7.2.22');
+    assert.equal(seen.verdict, 'known');
+    assert.deepEqual(seen.deviations.map((d) => d.backend), [col], 'the match names the column, the entry its family');
+    assert.equal(o('QEMU 11.1.3').verdict, 'diverge', 'outside the entry\'s match the same value is a divergence');
+    const renamed = compareCase({ ...outcome(CASE, MODEL, QEMU), results: { model: { status: 'OK', record: record(L, MODEL) }, odd: { status: 'OK', record: record(L, QEMU) } } }, L, { deviations: registry(), versions: { ...versions, odd: 'QEMU 7.2.22' }, families: { odd: 'qemu-tcg' } });
+    assert.equal(renamed.verdict, 'known', 'BackendInfo.family names the family when the column name does not');
   });
 
   it('an entry for the reference backend explains the other backend differing from it', () => {
