@@ -10,6 +10,9 @@ import { DeviationError, findCovering, observedMatches, parseDeviations, parseOb
 import { renderMarkdown } from '../report/markdown.ts';
 import { validateResults } from '../report/results.ts';
 import { renderTable } from '../report/table.ts';
+import { versionView } from '../report/versions.ts';
+import { buildMatrix } from '../report/publish.ts';
+import { renderPublishHtml, renderPublishMarkdown } from '../report/publish-render.ts';
 
 const SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
 function layout(spec: Array<[string, FieldType, FieldDecode]>): RecordField[] {
@@ -242,5 +245,64 @@ describe('deviations: comparison', () => {
     const table = renderTable(results, { deviations, comparison: cmp });
     assert.match(table, /known deviation \(qemu-int3-soft\)/);
     assert.match(table, /Divergences \(1\)/);
+  });
+});
+
+describe('deviations: the version view (report/versions.ts)', () => {
+  const OLD = 'qemu-tcg';
+  const NEW = 'qemu-tcg@11.1';
+  const feats = { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } };
+  /** model, the host's QEMU 7.2 and the pinned 11.1: `fixedOnNew` says whether 11.1 gives the model's record. */
+  function run(fixedOnNew: boolean): Results {
+    const outcomeOf = (id: string): CaseOutcome => ({
+      id, template: 'svm.bp_intercept', params: {},
+      results: {
+        model: { status: 'OK', record: record(L, MODEL) },
+        [OLD]: { status: 'OK', record: record(L, QEMU) },
+        [NEW]: { status: 'OK', record: record(L, fixedOnNew ? MODEL : QEMU) },
+      },
+    });
+    return {
+      schema: 'svmconf-results/1', generated: '2026-01-01T00:00:00.000Z',
+      host: { vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1, modelName: 'AMD EPYC', kernel: '6.1' },
+      backends: [
+        { name: 'model', kind: 'model', available: true, reason: '', version: '0.1.0', features: feats },
+        { name: OLD, kind: 'emulator', available: true, reason: '', version: 'QEMU 7.2.22', features: feats },
+        { name: NEW, kind: 'emulator', available: true, reason: '', version: 'QEMU 11.1.3', family: 'qemu-tcg', peer: 'qemu@11.1', packages: { 'qemu-system-x86': '1:11.1.3+ds-1' }, features: feats },
+      ],
+      layouts: { 'svm.bp_intercept': L },
+      cases: [outcomeOf(CASE), outcomeOf('svm.bp_intercept/insn=cc,nrips=on')],
+    };
+  }
+
+  it('an entry fixed on the newer column shows on the old one and is gone on the new one', () => {
+    const results = run(true);
+    const cmp = compareResults(results, { deviations: registry() });
+    const view = versionView(results, cmp, registry());
+    assert.equal(view.families.length, 1);
+    const f = view.families[0]!;
+    assert.deepEqual(f.columns.map((c) => [c.column, c.version, c.agree, c.known, c.diverge]), [[OLD, 'QEMU 7.2.22', 0, 2, 0], [NEW, 'QEMU 11.1.3', 2, 0, 0]]);
+    assert.deepEqual(f.entries[0]!.columns.map((c) => [c.state, c.cases]), [['shows', 2], ['gone', 2]]);
+    const md = renderMarkdown(results, { deviations: registry(), comparison: cmp });
+    assert.match(md, /## Versions[\s\S]*\| `qemu-int3-soft` \| shows \(2\) \| gone \(2 agree\) \| seen on QEMU 7\.2\.22; still present in QEMU 7\.2\.22 \|/);
+    assert.match(md, /qemu-system-x86 1:11\.1\.3\+ds-1/);
+    const table = renderTable(results, { deviations: registry(), comparison: cmp });
+    assert.match(table, /qemu-int3-soft: QEMU 7\.2\.22 shows \(2\); QEMU 11\.1\.3 gone \(2 agree\)/);
+    // publish: matrix.json carries the view, and matrix.md and the HTML put it before the families
+    const m = buildMatrix([{ source: 'run.json', results }], { deviations: registry() });
+    assert.equal(m.versions[0]?.view.families[0]?.family, 'qemu-tcg');
+    const pmd = renderPublishMarkdown(m, registry());
+    assert.ok(pmd.indexOf('## Versions') > 0 && pmd.indexOf('## Versions') < pmd.indexOf('(family '), 'versions come first');
+    const html = renderPublishHtml(m, registry());
+    assert.ok(html.indexOf('id="versions"') < html.indexOf('id="family-'), 'versions come first in the page');
+    assert.match(html, /<td class="v-gone">gone \(2 agree\)<\/td>/);
+  });
+
+  it('the same value on a version outside the entry is a divergence, and the view says the entry does not cover it', () => {
+    const results = run(false);
+    const cmp = compareResults(results, { deviations: registry() });
+    assert.equal(cmp.summary.verdicts.diverge, 2, 'the 7.2 entry does not explain 11.1');
+    const e = versionView(results, cmp, registry()).families[0]!.entries[0]!;
+    assert.deepEqual(e.columns.map((c) => [c.state, c.cases, c.now]), [['shows', 2, []], ['differs', 2, []]]);
   });
 });
