@@ -64,7 +64,7 @@ describe('qemu-tcg@<version>: the columns of the pinned QEMUs', () => {
 });
 
 describe('qemu-tcg@<version>: probes and boots through the launch prefix', () => {
-  const launch: QemuLaunch = { file: '/root-of-peer/ld.so', args: ['--library-path', '/root-of-peer/lib', '/root-of-peer/qemu'], env: { QEMU_MODULE_DIR: '/root-of-peer/mods' } };
+  const launch: QemuLaunch = { file: '/peer-root/ld.so', args: ['--library-path', '/peer-root/lib', '/peer-root/qemu'], env: { QEMU_MODULE_DIR: '/peer-root/mods' } };
   const peerInfo = () => ({ family: 'qemu-tcg', peer: 'qemu@11.1', packages: { 'qemu-system-x86': '1:11.1.3+ds-1' } });
 
   it('runs --version and every -cpu probe as the prefix, then QEMU\'s arguments, in its environment', async () => {
