@@ -103,7 +103,8 @@ export class TcgHost {
     });
     const host = new TcgHost(qemu, spool, consoleLog);
     const t0 = Date.now();
-    while (!existsSync(join(spool, 'ready'))) {
+    // both markers: requests are refused while alive is missing (init.sh touches it before ready)
+    while (!existsSync(join(spool, 'ready')) || !existsSync(join(spool, 'alive'))) {
       if (host.exited !== undefined || Date.now() - t0 > READY_TIMEOUT_MS) {
         const why = host.exited ?? `not ready after ${READY_TIMEOUT_MS / 1000} s`;
         await host.stop();
