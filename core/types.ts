@@ -28,10 +28,12 @@ export type FieldDecode =
  */
 export type FieldRole =
   | 'exit_code' | 'exit_info_1' | 'exit_info_2' | 'exit_int_info' | 'exit_int_info_err' | 'next_rip'
-  | 'vmcb_rip' | 'int_state' | 'event_inj' | 'injected_return_rip' | 'ambiguous_return_rip' | 'idt_pf_error_code';
+  | 'vmcb_rip' | 'int_state' | 'event_inj' | 'injected_return_rip' | 'ambiguous_return_rip' | 'idt_pf_error_code'
+  | 'handler_vector' | 'handler_rip';
 export const FIELD_ROLES: readonly FieldRole[] = [
   'exit_code', 'exit_info_1', 'exit_info_2', 'exit_int_info', 'exit_int_info_err', 'next_rip',
   'vmcb_rip', 'int_state', 'event_inj', 'injected_return_rip', 'ambiguous_return_rip', 'idt_pf_error_code',
+  'handler_vector', 'handler_rip',
 ];
 
 /** A field-level rule on top of the role: defined always (default), only with NRIPS, or never. */
@@ -192,6 +194,16 @@ export interface BackendInfo {
   /** What the backend can offer to cases; absent features come with the reason why. */
   features: Record<Feature, { present: boolean; absent: boolean; reason: string }>;
   version?: string;
+  /**
+   * The backend this column is a version of, the name the deviation registry uses
+   * (expected/deviations.yaml `backend`): `qemu-tcg` for the column `qemu-tcg@11.1`. Absent: the
+   * name up to any `@` (core/columns.ts familyOf).
+   */
+  family?: string;
+  /** The pinned peer the column runs (runner/peers/pins.yaml name, `qemu@11.1`); absent for the host's own packages. */
+  peer?: string;
+  /** The exact Debian package versions the column runs (package → version), where known. */
+  packages?: Record<string, string>;
   /**
    * The backend this column's records are compared with, when not the run's reference (`model`):
    * a Bochs flavour is compared with the model under the profile of its CPU family
