@@ -216,15 +216,6 @@ export interface BackendInfo {
    * (when given) for console. Absent in results written before CPU family detection.
    */
   cpu?: CpuIdentity;
-  /**
-   * The backend family a versioned column belongs to (`kvm-tcg` for `kvm-tcg@7.3`): the name the
-   * deviation registry knows it by (docs/peers.md). Absent: the column's name is its family.
-   */
-  family?: string;
-  /** The pinned peer (runner/peers/pins.yaml) the column runs, e.g. `linux@7.3`. */
-  peer?: string;
-  /** Exact Debian versions of the packages the column runs (PeerStatus.packages of its peers), package → version. */
-  packages?: Record<string, string>;
 }
 
 /** A CPU as results.json records it: the signature, where it was read, and what the family table makes of it. */

@@ -14,6 +14,7 @@
 
 import { execa } from 'execa';
 import type { BackendInfo } from '../../core/types.ts';
+import { columnName } from '../../core/columns.ts';
 import { parseCpuinfo, unavailableFeatures } from '../probe.ts';
 import { identify } from '../../model/profiles/identity.ts';
 import { parseQemuVersion } from './qemu.ts';
@@ -121,7 +122,7 @@ export function kvmTcgBackend(opts: TcgOptions = {}): KvmBackend {
 }
 
 /** `kvm-tcg@7.3` for the kernel peer linux@7.3. */
-export const kvmTcgPeerName = (kernel: PeerPin): string => `${KVM_TCG_BACKEND}@${kernel.short}`;
+export const kvmTcgPeerName = (kernel: PeerPin): string => columnName(KVM_TCG_BACKEND, kernel.short);
 
 /** Numeric order of dotted versions (11.1 after 9.2). */
 function compareVersions(a: string, b: string): number {
