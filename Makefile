@@ -13,6 +13,7 @@ setup:
 conformance: setup
 	@$(MAKE) -s native || echo "make native failed: the kvm backend will say it is unavailable"
 	@$(SVMCONF) peers || echo "svmconf peers failed: the pinned peers' columns will say why they are unavailable"
+	@$(SVMCONF) tcghost >/dev/null || echo "svmconf tcghost failed: kvm-tcg@<version> will say why it is unavailable"
 	$(SVMCONF) run $(ARGS)
 
 ## test: type check and the mocha specs (unit, end to end on qemu-tcg, on KVM inside QEMU TCG and on the pinned peers: builds the TCG host and the peers first, both cached under build/)

@@ -10,7 +10,7 @@ import { bochsBackends, type BochsBackend } from '../runner/backends/bochs.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { consoleLogBackend } from '../runner/backends/console-log.ts';
 import { kvmNativeBackend, type KvmBackendOptions } from '../runner/backends/kvm.ts';
-import { kvmTcgBackend } from '../runner/backends/kvm-tcg.ts';
+import { kvmTcgBackend, kvmTcgPeerBackends } from '../runner/backends/kvm-tcg.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { qemuKvmBackend, qemuPeerBackends, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { backendCpu, parseMachineCpu } from '../runner/cpu.ts';
@@ -34,7 +34,10 @@ export function allBackends(profile: Profile = DEFAULT_PROFILE, console: Console
   // a saved console log (parse-log, --console-log) stands in for the live console
   return [
     modelBackend({ profile }), qemuTcgBackend(), ...newestPeers(qemuPeerBackends()).newest, ...bochsBackends(),
-    kvmNativeBackend(kvm), qemuKvmBackend(), consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console),
+    kvmNativeBackend(kvm), qemuKvmBackend(),
+    // KVM on QEMU TCG with the newest pinned kernel (its own guest; the older kernels when named)
+    ...newestPeers(kvmTcgPeerBackends(kvm)).newest,
+    consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console),
   ];
 }
 
@@ -97,12 +100,12 @@ export async function withReferenceModels(probed: Probed, profile: Profile): Pro
 }
 
 /**
- * Backends run only when named: the model under the virtual L0 (model/l0/), and kvm-tcg (the
- * native runner on KVM inside QEMU TCG, runner/backends/kvm-tcg.ts: minutes per suite, and its
- * divergences are KVM's or QEMU's, not yet sorted; docs/backends/kvm-tcg.md "Known behaviour").
+ * Backends run only when named: the model under the virtual L0 (model/l0/), kvm-tcg on the host's
+ * QEMU and bookworm's kernel (runner/backends/kvm-tcg.ts), and the older pinned versions of each
+ * peer (the newest runs by default: newestPeers).
  */
 export function namedOnlyBackends(profile: Profile, kvm: KvmBackendOptions = {}): Backend[] {
-  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm), ...newestPeers(qemuPeerBackends()).older];
+  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm), ...newestPeers(qemuPeerBackends()).older, ...newestPeers(kvmTcgPeerBackends(kvm)).older];
 }
 
 /**

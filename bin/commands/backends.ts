@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { DEFAULT_PROFILE } from '../../model/profile.ts';
-import { consoleOptions, probeAll } from '../../suite/backends.ts';
+import { consoleOptions, namedOnlyBackends, probeAll } from '../../suite/backends.ts';
 import { EXIT, type SetCode } from './common.ts';
 
 export function register(p: Command, setCode: SetCode): void {
@@ -28,7 +28,8 @@ export async function backends(o: { json?: boolean; consoleCmd?: string; bootCmd
       }
     }
     // not probed here: kvm-tcg would boot a guest to answer
-    process.stdout.write('run only when named in --backend: model-l0 (the model under the virtual L0), kvm-tcg (the native runner on KVM inside QEMU TCG; `svmconf tcghost --check` builds and boots it and says what KVM offers there)\n');
+    const older = namedOnlyBackends(DEFAULT_PROFILE).map((b) => b.name).filter((n) => n.includes('@'));
+    process.stdout.write(`run only when named in --backend: model-l0 (the model under the virtual L0), kvm-tcg (the native runner on KVM inside QEMU TCG with the host's QEMU and bookworm's kernel; \`svmconf tcghost --check\` builds and boots it and says what KVM offers there)${older.length ? `, and the older pinned versions: ${older.join(', ')}` : ''}\n`);
   }
   return EXIT.AGREE;
 }
