@@ -205,6 +205,12 @@ export interface BackendInfo {
   /** The exact Debian package versions the column runs (package → version), where known. */
   packages?: Record<string, string>;
   /**
+   * The emulator whose CPU the column's guest runs on, for a hypervisor inside an emulator (kvm-tcg:
+   * `{ family: 'qemu-tcg', version: 'QEMU 11.1.3' }`): that emulator's registry entries that say
+   * they show through (`shows_through`) apply to the column too.
+   */
+  emulator?: { family: string; version: string };
+  /**
    * The backend this column's records are compared with, when not the run's reference (`model`):
    * a Bochs flavour is compared with the model under the profile of its CPU family
    * (`model@amd-17h`), and that model column names itself (report/compare.ts, groups).

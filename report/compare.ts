@@ -99,6 +99,11 @@ export interface CompareOptions {
    */
   families?: Readonly<Record<string, string>>;
   /**
+   * Column name → the emulator it runs on (BackendInfo.emulator; compareResults fills it): an entry
+   * of that emulator's family that names the column's family in `shows_through` applies too.
+   */
+  emulators?: Readonly<Record<string, { family: string; version: string }>>;
+  /**
    * Backend name → the backend it is compared with (BackendInfo.reference; compareResults fills
    * it). Backends naming the same reference form a group compared on its own, the reference
    * naming itself; backends not named here are compared with the case's usual reference.
@@ -129,7 +134,8 @@ export interface FieldDiff {
   /** OK backends whose value differs from the reference's in a defined bit (covered or not). */
   strict: string[];
   /** Backends (of `strict`) whose difference a registry entry explains, with the entry's id. */
-  known: Array<{ backend: string; id: string }>;
+  /** Per explained backend, the entry, and whom it is about: the backend itself or the reference. */
+  known: Array<{ backend: string; id: string; about?: string }>;
 }
 
 export interface CaseComparison {
@@ -292,10 +298,13 @@ export function compareCase(
         for (const b of strict) {
           const i = order.indexOf(b);
           const q = { caseId: outcome.id, field: field.name, size: field.size };
-          const own = findCovering(registry, { ...q, backend: family(b), version: versions[b], value: vals[i] });
-          const ref = own ?? findCovering(registry, { ...q, backend: family(reference), version: versions[reference], value: refVal });
+          const emu = opts.emulators?.[b];
+          // the backend's own family, else its emulator's behaviour showing through (report/deviations.ts showsThrough)
+          const own = findCovering(registry, { ...q, backend: family(b), version: versions[b], value: vals[i] })
+            ?? (emu ? findCovering(registry.filter((e) => e.showsThrough.includes(family(b))), { ...q, backend: emu.family, version: emu.version, value: vals[i] }) : undefined);
+          const ref = own ? undefined : findCovering(registry, { ...q, backend: family(reference), version: versions[reference], value: refVal });
           const entry = own ?? ref;
-          if (entry) known.push({ backend: b, id: entry.id });
+          if (entry) known.push({ backend: b, id: entry.id, about: own ? b : reference });
         }
       }
       diffs.push({
@@ -343,7 +352,7 @@ export function compareCase(
     for (const k of d.known) {
       if (!known.includes(k.backend)) continue;
       // the entry is about the backend itself or about the reference
-      const about = registry.find((e) => e.id === k.id)?.backend === family(k.backend) ? k.backend : reference;
+      const about = k.about ?? reference;
       const against = about === k.backend ? reference : k.backend;
       const m = deviations.find((x) => x.id === k.id && x.backend === about && x.against === against);
       if (m) {
@@ -480,9 +489,10 @@ export function compareResults(results: Results, opts: CompareOptions = {}): Com
   const backends = backendOrder(results, opts.backends);
   const versions = { ...Object.fromEntries(results.backends.map((b) => [b.name, b.version] as const)), ...opts.versions };
   const families = { ...Object.fromEntries(results.backends.map((b) => [b.name, columnFamily(b)] as const)), ...opts.families };
+  const emulators = { ...Object.fromEntries(results.backends.filter((b) => b.emulator).map((b) => [b.name, b.emulator!] as const)), ...opts.emulators };
   const definedMask = opts.definedMask ?? maskFromResults;
   const referenceOf = opts.referenceOf ?? Object.fromEntries(results.backends.filter((b) => b.reference !== undefined).map((b) => [b.name, b.reference!] as const));
-  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, families, definedMask, referenceOf }));
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, families, emulators, definedMask, referenceOf }));
   return { backends, cases, summary: summarize(results, cases, backends) };
 }
 

@@ -75,12 +75,18 @@ export interface Deviation {
   expected: string;
   summary: string;
   evidence: DeviationEvidence;
+  /**
+   * Families of columns that run on this entry's backend as their emulated CPU and show the same
+   * value (`shows_through: [kvm-tcg]`: KVM inside QEMU TCG inherits TCG's event delivery). Each
+   * such column is matched on its emulator's version (BackendInfo.emulator). Empty: none.
+   */
+  showsThrough: string[];
   /** Where the entry is written. */
   file: string;
   line: number;
 }
 
-const ENTRY_KEYS = ['id', 'backend', 'versions', 'cases', 'fields', 'observed', 'expected', 'summary', 'evidence'] as const;
+const ENTRY_KEYS = ['id', 'backend', 'versions', 'cases', 'fields', 'observed', 'expected', 'summary', 'evidence', 'shows_through'] as const;
 const EVIDENCE_KEYS = ['manual', 'peer', 'threads'] as const;
 const PEER_KEYS = ['repo', 'path', 'line', 'commit', 'function', 'note'] as const;
 const VERSION_KEYS = ['range', 'match', 'checked', 'fixed'] as const;
@@ -331,6 +337,7 @@ function parseEntry(src: Source, i: number, raw: unknown, seen: Map<string, numb
     expected: src.str([i, 'expected'], o.expected),
     summary: src.str([i, 'summary'], o.summary),
     evidence: parseEvidence(src, [i, 'evidence'], o.evidence),
+    showsThrough: o.shows_through === undefined ? [] : src.list([i, 'shows_through'], o.shows_through, true).map((f, j) => src.str([i, 'shows_through', j], f, BACKEND_RE, 'a backend family such as kvm-tcg')),
     file: src.file,
     line,
   };
