@@ -9,9 +9,10 @@ all: conformance
 setup:
 	@bash scripts/setup.sh
 
-## conformance: build every kernel, run it on every backend available here, print the matrix
+## conformance: install the pinned peers (runner/peers/pins.yaml, cached under build/peers/), build every kernel, run it on every backend available here and on the newest pinned version of each peer, print the matrix
 conformance: setup
 	@$(MAKE) -s native || echo "make native failed: the kvm backend will say it is unavailable"
+	@$(SVMCONF) peers || echo "svmconf peers failed: the pinned peers' columns will say why they are unavailable"
 	$(SVMCONF) run $(ARGS)
 
 ## test: type check and the mocha specs (unit, end to end on qemu-tcg, and on KVM inside QEMU TCG: builds the TCG host first)

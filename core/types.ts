@@ -193,6 +193,16 @@ export interface BackendInfo {
   features: Record<Feature, { present: boolean; absent: boolean; reason: string }>;
   version?: string;
   /**
+   * The backend this column is a version of, the name the deviation registry uses
+   * (expected/deviations.yaml `backend`): `qemu-tcg` for the column `qemu-tcg@11.1`. Absent: the
+   * name up to any `@` (core/columns.ts familyOf).
+   */
+  family?: string;
+  /** The pinned peer the column runs (runner/peers/pins.yaml name, `qemu@11.1`); absent for the host's own packages. */
+  peer?: string;
+  /** The exact Debian package versions the column runs (package → version), where known. */
+  packages?: Record<string, string>;
+  /**
    * The backend this column's records are compared with, when not the run's reference (`model`):
    * a Bochs flavour is compared with the model under the profile of its CPU family
    * (`model@amd-17h`), and that model column names itself (report/compare.ts, groups).

@@ -20,6 +20,7 @@ import type { CaseOutcome, DeviationMatch, FieldDecode, RecordField, Results, St
 export type { DeviationMatch } from '../core/types.ts';
 import { formatValue, hex, layoutSize, parseHex, readLE } from './decode.ts';
 import { findCovering, type Deviation } from './deviations.ts';
+import { columnFamily, familyOf } from '../core/columns.ts';
 import { fieldOfMask, maskSwitchesFromSvmEdx, recordMask } from '../model/svm/masks.ts';
 
 /**
@@ -92,6 +93,11 @@ export interface CompareOptions {
   deviations?: readonly Deviation[];
   /** Backend name → BackendInfo.version, for the entries' version patterns (compareResults fills it). */
   versions?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Column name → the family the registry files its entries under (core/columns.ts; compareResults
+   * fills it from BackendInfo.family); a column not named here is its own name's family.
+   */
+  families?: Readonly<Record<string, string>>;
   /**
    * Backend name → the backend it is compared with (BackendInfo.reference; compareResults fills
    * it). Backends naming the same reference form a group compared on its own, the reference
@@ -237,6 +243,7 @@ export function compareCase(
   const divergent = new Set<string>();
   const registry = opts.deviations ?? [];
   const versions = opts.versions ?? {};
+  const family = (b: string): string => opts.families?.[b] ?? familyOf(b);
 
   // Records that are not hex cannot be decoded: compare them as strings.
   if ([...bytes.values()].some((v) => v === undefined) || layout === undefined || layout.length === 0) {
@@ -285,8 +292,8 @@ export function compareCase(
         for (const b of strict) {
           const i = order.indexOf(b);
           const q = { caseId: outcome.id, field: field.name, size: field.size };
-          const own = findCovering(registry, { ...q, backend: b, version: versions[b], value: vals[i] });
-          const ref = own ?? findCovering(registry, { ...q, backend: reference, version: versions[reference], value: refVal });
+          const own = findCovering(registry, { ...q, backend: family(b), version: versions[b], value: vals[i] });
+          const ref = own ?? findCovering(registry, { ...q, backend: family(reference), version: versions[reference], value: refVal });
           const entry = own ?? ref;
           if (entry) known.push({ backend: b, id: entry.id });
         }
@@ -336,7 +343,7 @@ export function compareCase(
     for (const k of d.known) {
       if (!known.includes(k.backend)) continue;
       // the entry is about the backend itself or about the reference
-      const about = registry.find((e) => e.id === k.id)?.backend === k.backend ? k.backend : reference;
+      const about = registry.find((e) => e.id === k.id)?.backend === family(k.backend) ? k.backend : reference;
       const against = about === k.backend ? reference : k.backend;
       const m = deviations.find((x) => x.id === k.id && x.backend === about && x.against === against);
       if (m) {
@@ -472,9 +479,10 @@ export interface Comparison {
 export function compareResults(results: Results, opts: CompareOptions = {}): Comparison {
   const backends = backendOrder(results, opts.backends);
   const versions = { ...Object.fromEntries(results.backends.map((b) => [b.name, b.version] as const)), ...opts.versions };
+  const families = { ...Object.fromEntries(results.backends.map((b) => [b.name, columnFamily(b)] as const)), ...opts.families };
   const definedMask = opts.definedMask ?? maskFromResults;
   const referenceOf = opts.referenceOf ?? Object.fromEntries(results.backends.filter((b) => b.reference !== undefined).map((b) => [b.name, b.reference!] as const));
-  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, definedMask, referenceOf }));
+  const cases = results.cases.map((c) => compareCase(c, results.layouts[c.template], { ...opts, backends, versions, families, definedMask, referenceOf }));
   return { backends, cases, summary: summarize(results, cases, backends) };
 }
 

@@ -48,10 +48,27 @@ export interface ObservedValue {
   mask: bigint | undefined;
 }
 
+/**
+ * The versions of an entry (docs/peers.md "The registry by version"): what it was seen on and,
+ * when a later version no longer shows it, which one and what fixed it. `match` decides where
+ * the entry applies; `checked` and `fixed` are what runs found, and are checked against `match`
+ * when the registry is read, so the text can never claim a version the pattern does not cover.
+ */
+export interface DeviationVersions {
+  /** In words, for the matrix: "QEMU 7.2.22 to 11.1.3". */
+  range: string;
+  /** A regular expression on the column's BackendInfo.version; the entry applies where it matches. */
+  match: RegExp;
+  /** Exact versions (BackendInfo.version) a run showed the entry on, oldest first; each matches `match`. */
+  checked: string[];
+  /** A later version checked without it: the first such version, and the upstream fix where found. */
+  fixed?: { in: string; by: string };
+}
+
 export interface Deviation {
   id: string;
   backend: string;
-  versions: { range: string; match: RegExp | undefined };
+  versions: DeviationVersions;
   cases: string[];
   fields: string[];
   observed: Record<string, ObservedValue>;
@@ -66,7 +83,8 @@ export interface Deviation {
 const ENTRY_KEYS = ['id', 'backend', 'versions', 'cases', 'fields', 'observed', 'expected', 'summary', 'evidence'] as const;
 const EVIDENCE_KEYS = ['manual', 'peer', 'threads'] as const;
 const PEER_KEYS = ['repo', 'path', 'line', 'commit', 'function', 'note'] as const;
-const VERSION_KEYS = ['range', 'match'] as const;
+const VERSION_KEYS = ['range', 'match', 'checked', 'fixed'] as const;
+const FIXED_KEYS = ['in', 'by'] as const;
 
 const ID_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const BACKEND_RE = /^[a-z][a-z0-9-]*$/;
@@ -227,17 +245,29 @@ class Source {
 }
 
 function parseVersions(src: Source, path: Array<string | number>, raw: unknown): Deviation['versions'] {
-  if (raw === undefined) src.fail(path, 'is required: a range such as "QEMU 7.2", or {range, match: <regex on the backend version>}');
-  if (typeof raw === 'string') return { range: src.str(path, raw), match: undefined };
+  const form = '{range, match: <regex on the column version>, checked: [versions seen], fixed?: {in, by}}';
+  if (raw === undefined) src.fail(path, `is required: ${form}`);
+  if (typeof raw === 'string') src.fail(path, `must be ${form}: the versions the entry was seen on are part of its evidence`);
   const o = src.map(path, raw, VERSION_KEYS);
+  for (const k of ['range', 'match', 'checked']) if (o[k] === undefined) src.fail(path, `needs \`${k}\` (${form})`);
   const range = src.str([...path, 'range'], o.range);
-  if (o.match === undefined) return { range, match: undefined };
   const text = src.str([...path, 'match'], o.match);
+  let match: RegExp;
   try {
-    return { range, match: new RegExp(text) };
+    match = new RegExp(text);
   } catch (e) {
     return src.fail([...path, 'match'], `not a regular expression: ${(e as Error).message}`);
   }
+  const checked = src.list([...path, 'checked'], o.checked, true).map((v, j) => src.str([...path, 'checked', j], v));
+  checked.forEach((v, j) => {
+    if (!match.test(v)) src.fail([...path, 'checked', j], `\`${v}\` is not matched by \`${text}\`: an entry applies to every version it was seen on`);
+  });
+  if (o.fixed === undefined) return { range, match, checked };
+  const f = src.map([...path, 'fixed'], o.fixed, FIXED_KEYS);
+  for (const k of FIXED_KEYS) if (f[k] === undefined) src.fail([...path, 'fixed'], `needs \`${k}\`: {in: <first version checked without it>, by: <upstream commit or thread, or "not found">}`);
+  const fixedIn = src.str([...path, 'fixed', 'in'], f.in);
+  if (match.test(fixedIn)) src.fail([...path, 'fixed', 'in'], `\`${fixedIn}\` is matched by \`${text}\`: a version that fixed the entry is outside its range`);
+  return { range, match, checked, fixed: { in: fixedIn, by: src.str([...path, 'fixed', 'by'], f.by) } };
 }
 
 function parseEvidence(src: Source, path: Array<string | number>, raw: unknown): DeviationEvidence {
@@ -366,10 +396,11 @@ export function mergeRegistries(registries: ReadonlyArray<readonly Deviation[]>)
 
 const caseRes = new WeakMap<Deviation, RegExp[]>();
 
-/** Does the entry apply to this backend (name and version) and case? */
+/** Does the entry apply to this backend family and version, and this case? */
 export function entryApplies(d: Deviation, backend: string, version: string | undefined, caseId: string): boolean {
+  // `backend` is the column's family (core/columns.ts): qemu-tcg for qemu-tcg@11.1
   if (d.backend !== backend) return false;
-  if (d.versions.match && (version === undefined || !d.versions.match.test(version))) return false;
+  if (version === undefined || !d.versions.match.test(version)) return false;
   let res = caseRes.get(d);
   if (!res) caseRes.set(d, (res = d.cases.map(globToRegExp)));
   return res.some((r) => r.test(caseId));

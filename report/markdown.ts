@@ -11,6 +11,7 @@ import {
 } from './format.ts';
 import { FEATURES } from '../core/types.ts';
 import { writeFileAtomic } from './results.ts';
+import { entryStateText, entryVersionsText, versionView } from './versions.ts';
 
 export interface MarkdownOptions extends CompareOptions {
   title?: string;
@@ -52,6 +53,29 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
       ...FEATURES.map((f) => mdCell(featureState(b, f)))]);
   }
   L.push('');
+
+  // --- versions (report/versions.ts): a peer's developer reads this first
+  const view = versionView(results, cmp, opts.deviations ?? []);
+  if (view.families.length > 0) {
+    L.push('## Versions', '');
+    L.push('Each backend family\'s columns side by side: the cases of each version against the model, and every registry entry of the family on each version of this run (report/versions.ts says what each state means).', '');
+    for (const f of view.families) {
+      L.push(`### ${code(f.family)}`, '');
+      row(['column', 'version', 'agree', 'known', 'open', 'diverge', 'not run', 'problems', 'packages']);
+      row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---']);
+      for (const t of f.columns) {
+        row([code(t.column), mdCell(t.version), String(t.agree), String(t.known), String(t.open), t.diverge ? `**${t.diverge}**` : '0', String(t.notRun), String(t.problems),
+          mdCell(Object.entries(t.packages ?? {}).map(([p, v]) => `${p} ${v}`).join(', '))]);
+      }
+      L.push('');
+      if (f.entries.length) {
+        row(['entry', ...f.columns.map((c) => mdCell(c.version)), 'registry']);
+        row(['---', ...f.columns.map(() => '---'), '---']);
+        for (const e of f.entries) row([code(e.id), ...e.columns.map((c) => mdCell(entryStateText(c))), mdCell(entryVersionsText(e))]);
+        L.push('');
+      }
+    }
+  }
 
   // --- per template
   L.push('## Results', '');

@@ -6,6 +6,7 @@
 // "Failures" list and a separate "Known deviations" list (with the registry entries' evidence);
 // in JUnit a known deviation is a passing testcase carrying a `known-deviation` property.
 
+import { entryStateText, entryVersionsText } from './versions.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deviation } from './deviations.ts';
@@ -60,6 +61,7 @@ function diffLines(c: MatrixCase): string[] {
 export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] = []): string {
   const L: string[] = ['# svmconf conformance matrix per CPU family', ''];
   L.push(`Generated ${m.generated} from ${m.inputs.length} results file(s). Merge rule: ${m.mergeRule}`, '');
+  L.push(...versionsMarkdown(m));
   for (const f of m.families) {
     L.push(`## ${mdCell(f.name)} (family ${hex2(f.family)}h${f.profile ? `, model profile ${code(f.profile)}` : ''})`, '');
     for (const c of f.cpus) L.push(`- ${mdCell(c)}`);
@@ -104,6 +106,47 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
   for (const v of VERDICT_RANK) L.push(`- **${v}**: ${VERDICT_MEANING[v]}`);
   L.push('- Cells: `OK <digest>` reference, `OK =` equal to its run\'s reference, `OK ~<digest>` a known deviation, `OK ≠<digest>` a divergence, `OK ≈` differs only in undefined bits; `(unstable)`: an older run of the same column gave another result.');
   return `${L.join('\n')}\n`;
+}
+
+/** The version view of every run that has one (report/versions.ts): first in the page, for each peer's developers. */
+function versionsMarkdown(m: Matrix): string[] {
+  if (m.versions.length === 0) return [];
+  const L: string[] = ['## Versions', ''];
+  for (const { source, machine, view } of m.versions) {
+    for (const f of view.families) {
+      L.push(`### ${code(f.family)} — ${code(source)} (${mdCell(machine)})`, '');
+      L.push('| column | version | agree | known | open | diverge | not run | problems |', '|---|---|---:|---:|---:|---:|---:|---:|');
+      for (const t of f.columns) L.push(`| ${code(t.column)} | ${mdCell(t.version)} | ${t.agree} | ${t.known} | ${t.open} | ${t.diverge ? `**${t.diverge}**` : 0} | ${t.notRun} | ${t.problems} |`);
+      L.push('');
+      if (f.entries.length === 0) continue;
+      L.push(`| entry | ${f.columns.map((c) => mdCell(c.version)).join(' | ')} | registry |`, `|---|${f.columns.map(() => '---').join('|')}|---|`);
+      for (const e of f.entries) L.push(`| ${code(e.id)} | ${e.columns.map((c) => mdCell(entryStateText(c))).join(' | ')} | ${mdCell(entryVersionsText(e))} |`);
+      L.push('');
+    }
+  }
+  return L;
+}
+
+/** The same in the HTML page, before the families. */
+function versionsHtml(m: Matrix): string {
+  if (m.versions.length === 0) return '';
+  const H: string[] = ['<section id="versions"><h2>Versions</h2>'];
+  for (const { source, machine, view } of m.versions) {
+    for (const f of view.families) {
+      H.push(`<h3>${esc(f.family)} — ${esc(source)} (${esc(machine)})</h3>`);
+      H.push('<table class="versions"><thead><tr><th>column</th><th>version</th><th>agree</th><th>known</th><th>open</th><th>diverge</th><th>not run</th><th>problems</th></tr></thead><tbody>');
+      for (const t of f.columns) H.push(`<tr><td>${esc(t.column)}</td><td>${esc(t.version)}</td><td>${t.agree}</td><td>${t.known}</td><td>${t.open}</td><td${t.diverge ? ' class="k-diverge"' : ''}>${t.diverge}</td><td>${t.notRun}</td><td>${t.problems}</td></tr>`);
+      H.push('</tbody></table>');
+      if (f.entries.length === 0) continue;
+      H.push(`<table class="versions"><thead><tr><th>entry</th>${f.columns.map((c) => `<th>${esc(c.version)}</th>`).join('')}<th>registry</th></tr></thead><tbody>`);
+      for (const e of f.entries) {
+        H.push(`<tr><td title="${esc(e.summary)}">${esc(e.id)}</td>${e.columns.map((c) => `<td class="v-${c.state}">${esc(entryStateText(c))}</td>`).join('')}<td>${esc(entryVersionsText(e))}</td></tr>`);
+      }
+      H.push('</tbody></table>');
+    }
+  }
+  H.push('</section>');
+  return H.join('\n');
 }
 
 /**
@@ -152,6 +195,7 @@ const CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1a1a1a}
 h1{font-size:1.5em}h2{margin-top:2em;border-bottom:2px solid #444}
 table{border-collapse:collapse;margin:.5em 0}
+table.versions td.v-shows{background:#fff3cd}table.versions td.v-gone{background:#d4edda}table.versions td.v-differs,table.versions td.v-unseen{background:#f8d7da}
 th,td{border:1px solid #bbb;padding:2px 6px;vertical-align:top;text-align:left}
 table.matrix th{background:#eee;cursor:pointer;user-select:none;position:sticky;top:0}
 table.matrix th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -310,6 +354,7 @@ export function renderPublishHtml(m: Matrix, registry: readonly Deviation[] = []
   H.push(`<p>Families: ${m.families.map((f) => `<a href="#family-${esc(f.slug)}">${esc(f.name)}</a>`).join(', ')}</p>`);
   H.push('<p><input id="filter" type="search" placeholder="filter: words of a case id, template or verdict (all must match)" aria-label="filter"></p>');
   H.push('<p class="muted">Click a column header to sort; + opens the decoded field-by-field differences of a case. Cells: <span class="k-reference">reference</span> <span class="k-agree">= equal</span> <span class="k-informational">≈ undefined bits only</span> <span class="k-known">~ known deviation</span> <span class="k-diverge">≠ divergence</span> <span class="k-problem">CRASH/TIMEOUT/ERROR</span> <span class="k-notrun">SKIP/UNSUPPORTED</span>; dashed: an older run of the same column differs.</p>');
+  H.push(versionsHtml(m));
   for (const f of m.families) H.push(htmlSection(f, registry));
   H.push(`<script>${SCRIPT}</script></body></html>`);
   return `${H.join('\n')}\n`;

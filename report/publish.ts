@@ -22,6 +22,7 @@
 import type { BackendInfo, CaseOutcome, CaseResult, CpuIdentity, DeviationMatch, HostInfo, RecordField, Results, Status } from '../core/types.ts';
 import { DEFAULT_PROFILE } from '../model/profile.ts';
 import { isRunModel, runCpu } from './run-cpu.ts';
+import { versionView, type VersionView } from './versions.ts';
 import { compareCase, compareResults, digest, type CaseComparison, type FieldDiff, type Verdict } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import { cellFor, resultDetail, type CellKind } from './format.ts';
@@ -131,6 +132,11 @@ export interface Matrix {
   families: FamilySection[];
   /** How duplicates were handled, for the reader. */
   mergeRule: string;
+  /**
+   * Per run with several versions of a backend, or a pinned peer: the version view
+   * (report/versions.ts), each run compared on its own as everywhere in publish.
+   */
+  versions: Array<{ source: string; machine: string; view: VersionView }>;
 }
 
 export const MERGE_RULE = 'columns per (machine, backend), the model per profile; when several runs give the same column, the newest run (results.json `generated`) wins per case, and an older result that differs is shown as unstable; each run is compared on its own and a case\'s verdict is the worst over its runs (diverge, known, agree, single, none).';
@@ -354,6 +360,9 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
     inputs: prepared.map((p) => ({ source: p.source, generated: p.results.generated, family: p.family.familySlug })),
     families,
     mergeRule: MERGE_RULE,
+    versions: prepared
+      .map((p) => ({ source: p.source, machine: p.machine, view: versionView(p.results, p.comparison, opts.deviations ?? []) }))
+      .filter((v) => v.view.families.length > 0),
   };
 }
 

@@ -182,6 +182,11 @@ export function validateResults(v: Json, source = 'results'): Results {
     bool(o.available, `${w}.available`);
     str(o.reason, `${w}.reason`);
     if (o.version !== undefined) str(o.version, `${w}.version`);
+    for (const k of ['family', 'peer']) if (o[k] !== undefined) str(o[k], `${w}.${k}`);
+    if (o.packages !== undefined) {
+      const p = obj(o.packages, `${w}.packages`);
+      for (const [pkg, v] of Object.entries(p)) str(v, `${w}.packages.${pkg}`);
+    }
     if (o.cpu !== undefined) {
       const cpu = obj(o.cpu, `${w}.cpu`);
       for (const k of ['vendor', 'source', 'familyName', 'familySlug']) str(cpu[k], `${w}.cpu.${k}`);

@@ -3,6 +3,7 @@
 // totals. Colour only on a TTY without NO_COLOR.
 
 import type { Results } from '../core/types.ts';
+import { entryStateText, entryVersionsText, tallyText, versionView } from './versions.ts';
 import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations } from './compare.ts';
 import { evidenceLines } from './deviations.ts';
 import { warmColdLines } from './warmcold.ts';
@@ -115,6 +116,24 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
     for (const c of known) {
       out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${referencesText(c, c.known)}; differs: ${c.known.join(', ')})`);
       for (const d of c.diffs) out.push(`    ${paint('dim', formatDiff(d))}`);
+    }
+    out.push('');
+  }
+
+  // --- versions: each family's columns side by side, and where an entry shows and where it is gone
+  const view = versionView(results, cmp, opts.deviations ?? []);
+  if (view.families.length > 0) {
+    out.push(paint('bold', 'Versions (per backend family: each version against the model; registry entries by version)'));
+    for (const f of view.families) {
+      out.push(`  ${paint('bold', f.family)}`);
+      for (const t of f.columns) out.push(`    ${pad(t.column, 18)} ${tallyText(t)}`);
+      const moved = f.entries.filter((e) => e.columns.some((c) => c.state === 'gone' || c.state === 'differs' || c.state === 'unseen'));
+      const still = f.entries.filter((e) => !moved.includes(e) && e.columns.some((c) => c.state === 'shows'));
+      for (const e of moved) {
+        out.push(`    ${paint('yellow', e.id)}: ${e.columns.filter((c) => c.state !== 'not-run').map((c) => `${c.version} ${entryStateText(c)}`).join('; ')}`);
+        out.push(paint('dim', `      ${entryVersionsText(e)}`));
+      }
+      if (still.length) out.push(`    shown by every version run: ${still.map((e) => e.id).join(', ')}`);
     }
     out.push('');
   }

@@ -4,13 +4,14 @@
 #   (the native kvm backend's helper, `make native`: a C compiler and linux/kvm.h), qemu-system-x86
 #   (qemu-tcg and qemu-kvm backends), and for the Bochs, ISO and UEFI work: bochs, bochsbios, vgabios, seabios,
 #   grub-pc-bin, grub-efi-amd64-bin, grub-common, xorriso, mtools, ovmf; chromium (headless, for the
-#   spec that checks the published matrix.html in a real browser: test/publish-browser.spec.ts).
+#   spec that checks the published matrix.html in a real browser: test/publish-browser.spec.ts);
+#   mmdebstrap (builds the pinned peers' private roots under build/peers/, docs/peers.md).
 #   npm packages: `npm ci` when node_modules is missing or older than package-lock.json.
 # Idempotent and quick when nothing is missing, so `make conformance` and `make test` run it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(binutils gcc libc6-dev linux-libc-dev qemu-system-x86 bochs bochsbios vgabios seabios grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools ovmf chromium)
+PACKAGES=(binutils gcc libc6-dev linux-libc-dev qemu-system-x86 bochs bochsbios vgabios seabios grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools ovmf chromium mmdebstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -5,11 +5,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaseOutcome, FieldDecode, FieldType, RecordField, Results } from '../core/types.ts';
-import { compareCase, compareResults, deviationsByCase } from '../report/compare.ts';
+import { compareCase, compareResults, deviationsByCase, type CaseComparison } from '../report/compare.ts';
 import { DeviationError, findCovering, observedMatches, parseDeviations, parseObserved, type Deviation } from '../report/deviations.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { validateResults } from '../report/results.ts';
 import { renderTable } from '../report/table.ts';
+import { versionView } from '../report/versions.ts';
+import { buildMatrix } from '../report/publish.ts';
+import { renderPublishHtml, renderPublishMarkdown } from '../report/publish-render.ts';
 
 const SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
 function layout(spec: Array<[string, FieldType, FieldDecode]>): RecordField[] {
@@ -43,7 +46,7 @@ const CASE = 'svm.bp_intercept/insn=cc,nrips=off';
 const ENTRY = `
 - id: qemu-int3-soft
   backend: qemu-tcg
-  versions: { range: "QEMU 7.2", match: "^QEMU 7\\\\.2\\\\." }
+  versions: { range: "QEMU 7.2", match: "^QEMU 7\\\\.2\\\\.", checked: ["QEMU 7.2.22"] }
   cases: ["svm.bp_intercept/insn=cc,*"]
   fields: [exit_code, exit_int_info]
   observed: { exit_code: "0x4d", exit_int_info: "V=1 TYPE=SOFT_INT VEC=3" }
@@ -104,6 +107,20 @@ describe('deviations: validation', () => {
     assert.match(errorOf(ENTRY.replace('VEC=3"', 'VEC=3 RF=1"')).message, /:7: .*not a mix/);
     assert.match(errorOf(ENTRY.replace('match: "^QEMU', 'match: "(QEMU')).message, /:4: .*not a regular expression/);
     assert.match(errorOf(ENTRY.replace('line: 98', 'line: 0')).message, /:12: .*line number/);
+  });
+
+  it('versions: range, match and the versions checked are required; each checked version is in the range', () => {
+    assert.match(errorOf(ENTRY.replace(/  versions: .*\n/, '  versions: "QEMU 7.2"\n')).message, /:4: .*must be \{range, match.*the versions the entry was seen on/);
+    assert.match(errorOf(ENTRY.replace(', checked: ["QEMU 7.2.22"]', '')).message, /:4: .*needs `checked`/);
+    assert.match(errorOf(ENTRY.replace('checked: ["QEMU 7.2.22"]', 'checked: ["QEMU 7.2.22", "QEMU 11.1.3"]')).message, /:4: .*`QEMU 11\.1\.3` is not matched by/);
+  });
+
+  it('versions.fixed: the version that fixed an entry must lie outside its match, and needs `by`', () => {
+    const fixed = (f: string) => ENTRY.replace('checked: ["QEMU 7.2.22"] }', `checked: ["QEMU 7.2.22"], fixed: ${f} }`);
+    const ok = parseDeviations(fixed('{ in: "QEMU 11.1.3", by: "commit 1234567" }'));
+    assert.deepEqual(ok[0]!.versions.fixed, { in: 'QEMU 11.1.3', by: 'commit 1234567' });
+    assert.match(errorOf(fixed('{ in: "QEMU 7.2.23", by: "x" }')).message, /:4: .*`QEMU 7\.2\.23` is matched by .* outside its range/);
+    assert.match(errorOf(fixed('{ in: "QEMU 11.1.3" }')).message, /:4: .*needs `by`/);
   });
 
   it('rejects duplicate ids, with the line of the first', () => {
@@ -180,6 +197,17 @@ describe('deviations: comparison', () => {
     assert.equal(findCovering(registry(), { backend: 'qemu-kvm', version: 'QEMU 7.2.22', caseId: CASE, field: 'exit_code', value: 0x4dn, size: 8 }), undefined);
   });
 
+  it("an entry applies to every column of its backend's family whose version it matches (qemu-tcg@11.1)", () => {
+    const col = 'qemu-tcg@11.1';
+    const o = (v: string): CaseComparison => compareCase({ ...outcome(CASE, MODEL, QEMU), results: { model: { status: 'OK', record: record(L, MODEL) }, [col]: { status: 'OK', record: record(L, QEMU) } } }, L, { deviations: registry(), versions: { ...versions, [col]: v } });
+    const seen = o('QEMU 7.2.22');
+    assert.equal(seen.verdict, 'known');
+    assert.deepEqual(seen.deviations.map((d) => d.backend), [col], 'the match names the column, the entry its family');
+    assert.equal(o('QEMU 11.1.3').verdict, 'diverge', 'outside the entry\'s match the same value is a divergence');
+    const renamed = compareCase({ ...outcome(CASE, MODEL, QEMU), results: { model: { status: 'OK', record: record(L, MODEL) }, odd: { status: 'OK', record: record(L, QEMU) } } }, L, { deviations: registry(), versions: { ...versions, odd: 'QEMU 7.2.22' }, families: { odd: 'qemu-tcg' } });
+    assert.equal(renamed.verdict, 'known', 'BackendInfo.family names the family when the column name does not');
+  });
+
   it('an entry for the reference backend explains the other backend differing from it', () => {
     const o: CaseOutcome = {
       id: CASE, template: 'svm.bp_intercept', params: {},
@@ -217,5 +245,64 @@ describe('deviations: comparison', () => {
     const table = renderTable(results, { deviations, comparison: cmp });
     assert.match(table, /known deviation \(qemu-int3-soft\)/);
     assert.match(table, /Divergences \(1\)/);
+  });
+});
+
+describe('deviations: the version view (report/versions.ts)', () => {
+  const OLD = 'qemu-tcg';
+  const NEW = 'qemu-tcg@11.1';
+  const feats = { svm: { present: true, absent: true, reason: '' }, npt: { present: true, absent: true, reason: '' }, nrips: { present: true, absent: true, reason: '' } };
+  /** model, the host's QEMU 7.2 and the pinned 11.1: `fixedOnNew` says whether 11.1 gives the model's record. */
+  function run(fixedOnNew: boolean): Results {
+    const outcomeOf = (id: string): CaseOutcome => ({
+      id, template: 'svm.bp_intercept', params: {},
+      results: {
+        model: { status: 'OK', record: record(L, MODEL) },
+        [OLD]: { status: 'OK', record: record(L, QEMU) },
+        [NEW]: { status: 'OK', record: record(L, fixedOnNew ? MODEL : QEMU) },
+      },
+    });
+    return {
+      schema: 'svmconf-results/1', generated: '2026-01-01T00:00:00.000Z',
+      host: { vendor: 'AuthenticAMD', family: 0x19, model: 0x11, stepping: 1, modelName: 'AMD EPYC', kernel: '6.1' },
+      backends: [
+        { name: 'model', kind: 'model', available: true, reason: '', version: '0.1.0', features: feats },
+        { name: OLD, kind: 'emulator', available: true, reason: '', version: 'QEMU 7.2.22', features: feats },
+        { name: NEW, kind: 'emulator', available: true, reason: '', version: 'QEMU 11.1.3', family: 'qemu-tcg', peer: 'qemu@11.1', packages: { 'qemu-system-x86': '1:11.1.3+ds-1' }, features: feats },
+      ],
+      layouts: { 'svm.bp_intercept': L },
+      cases: [outcomeOf(CASE), outcomeOf('svm.bp_intercept/insn=cc,nrips=on')],
+    };
+  }
+
+  it('an entry fixed on the newer column shows on the old one and is gone on the new one', () => {
+    const results = run(true);
+    const cmp = compareResults(results, { deviations: registry() });
+    const view = versionView(results, cmp, registry());
+    assert.equal(view.families.length, 1);
+    const f = view.families[0]!;
+    assert.deepEqual(f.columns.map((c) => [c.column, c.version, c.agree, c.known, c.diverge]), [[OLD, 'QEMU 7.2.22', 0, 2, 0], [NEW, 'QEMU 11.1.3', 2, 0, 0]]);
+    assert.deepEqual(f.entries[0]!.columns.map((c) => [c.state, c.cases]), [['shows', 2], ['gone', 2]]);
+    const md = renderMarkdown(results, { deviations: registry(), comparison: cmp });
+    assert.match(md, /## Versions[\s\S]*\| `qemu-int3-soft` \| shows \(2\) \| gone \(2 agree\) \| seen on QEMU 7\.2\.22; still present in QEMU 7\.2\.22 \|/);
+    assert.match(md, /qemu-system-x86 1:11\.1\.3\+ds-1/);
+    const table = renderTable(results, { deviations: registry(), comparison: cmp });
+    assert.match(table, /qemu-int3-soft: QEMU 7\.2\.22 shows \(2\); QEMU 11\.1\.3 gone \(2 agree\)/);
+    // publish: matrix.json carries the view, and matrix.md and the HTML put it before the families
+    const m = buildMatrix([{ source: 'run.json', results }], { deviations: registry() });
+    assert.equal(m.versions[0]?.view.families[0]?.family, 'qemu-tcg');
+    const pmd = renderPublishMarkdown(m, registry());
+    assert.ok(pmd.indexOf('## Versions') > 0 && pmd.indexOf('## Versions') < pmd.indexOf('(family '), 'versions come first');
+    const html = renderPublishHtml(m, registry());
+    assert.ok(html.indexOf('id="versions"') < html.indexOf('id="family-'), 'versions come first in the page');
+    assert.match(html, /<td class="v-gone">gone \(2 agree\)<\/td>/);
+  });
+
+  it('the same value on a version outside the entry is a divergence, and the view says the entry does not cover it', () => {
+    const results = run(false);
+    const cmp = compareResults(results, { deviations: registry() });
+    assert.equal(cmp.summary.verdicts.diverge, 2, 'the 7.2 entry does not explain 11.1');
+    const e = versionView(results, cmp, registry()).families[0]!.entries[0]!;
+    assert.deepEqual(e.columns.map((c) => [c.state, c.cases, c.now]), [['shows', 2, []], ['differs', 2, []]]);
   });
 });

@@ -20,7 +20,9 @@ export async function backends(o: { json?: boolean; consoleCmd?: string; bootCmd
   if (o.json) process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
   else {
     for (const b of infos) {
-      process.stdout.write(`${b.name}: ${b.available ? 'available' : 'unavailable'}${b.reason ? ` — ${b.reason}` : ''}\n`);
+      process.stdout.write(`${b.name}: ${b.available ? 'available' : 'unavailable'}${b.version ? `, ${b.version}` : ''}${b.reason ? ` — ${b.reason}` : ''}\n`);
+      const pkgs = Object.entries(b.packages ?? {}).map(([p, v]) => `${p}=${v}`);
+      if (b.peer !== undefined || pkgs.length) process.stdout.write(`  ${b.peer !== undefined ? `pinned peer ${b.peer} (runner/peers/pins.yaml)` : "the host's packages"}${pkgs.length ? `: ${pkgs.join(' ')}` : ''}\n`);
       for (const [f, s] of Object.entries(b.features)) {
         process.stdout.write(`  ${f}: can show ${s.present ? 'yes' : 'no'}, can hide ${s.absent ? 'yes' : 'no'}${s.reason ? ` — ${s.reason}` : ''}\n`);
       }

@@ -1,6 +1,7 @@
 // `svmconf compare`: the backends of a results.json compared again, under the registry as it is
 // now (table or JSON summary, exit code; matrix.md with --out).
 
+import { versionView } from '../../report/versions.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { compareResults, deviationsByCase, runExitCode } from '../../report/compare.ts';
@@ -34,7 +35,7 @@ export async function compare(files: string[], o: { out?: string; json?: boolean
   const warmCold = compareWarmCold(results);
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
-  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison) }, null, 2)}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations) }, null, 2)}\n`);
   else printTable(results, process.stdout, { deviations, comparison });
   return runExitCode(comparison.summary, results.warmCold);
 }

@@ -1,0 +1,171 @@
+// The version view (docs/peers.md "The version view"): what a peer's developer looks at first.
+// A run may hold several columns of one backend family — the host's QEMU 7.2 as `qemu-tcg`, the
+// pinned QEMU 11.1 as `qemu-tcg@11.1` — so a fix shows as a change between two columns of one
+// run. Per family, how each version's cases came out against the model; per registry entry of
+// that family, which versions show it in this run, which no longer do (and what the registry
+// says fixed it), and which versions the registry has seen it on.
+//
+// Everything here is counted from the run's comparison (report/compare.ts); the registry's
+// `versions` (report/deviations.ts) are shown beside what the run saw, never instead of it.
+
+import type { Results } from '../core/types.ts';
+import { columnFamily } from '../core/columns.ts';
+import { globToRegExp } from '../core/glob.ts';
+import type { Comparison } from './compare.ts';
+import type { Deviation } from './deviations.ts';
+import { cellFor } from './format.ts';
+
+/** One column's cases against its reference. */
+export interface ColumnTally {
+  column: string;
+  family: string;
+  version: string;
+  /** The pinned peer it runs (runner/peers/pins.yaml), absent for the host's packages. */
+  peer?: string;
+  packages?: Record<string, string>;
+  /** Cases run (status OK) and how they compared; `open` counts OK cases whose outcome the manual leaves open. */
+  ok: number;
+  agree: number;
+  known: number;
+  open: number;
+  diverge: number;
+  /** SKIP or UNSUPPORTED. */
+  notRun: number;
+  /** CRASH, TIMEOUT, ERROR. */
+  problems: number;
+}
+
+/**
+ * How one registry entry stands on one column of its family in this run.
+ *   shows     the column's version is in the entry's range and the entry explained `cases` cases
+ *   unseen    in range, but no case of the column needed the entry (gone, or the cases did not run)
+ *   gone      out of range and every OK case of the entry agrees with the reference: fixed there
+ *   differs   out of range, and some of the entry's cases still differ (`cases` of them): another
+ *             entry or a divergence says how
+ *   not-run   no case of the entry ran OK on the column
+ */
+export type EntryState = 'shows' | 'unseen' | 'gone' | 'differs' | 'not-run';
+
+export interface EntryOnColumn {
+  column: string;
+  version: string;
+  state: EntryState;
+  /** shows: cases explained; gone: cases that agree; differs: cases that still differ. */
+  cases: number;
+  /** The cases of the entry that ran OK on the column. */
+  ran: number;
+  /** differs: the entries that explain those cases now, if any. */
+  now: string[];
+}
+
+export interface EntryVersions {
+  id: string;
+  family: string;
+  summary: string;
+  range: string;
+  checked: string[];
+  fixed?: { in: string; by: string };
+  columns: EntryOnColumn[];
+}
+
+export interface FamilyVersions {
+  family: string;
+  columns: ColumnTally[];
+  entries: EntryVersions[];
+}
+
+/** results.json's and the matrix's `versions`: one block per family with two or more columns, or with a pinned peer. */
+export interface VersionView {
+  families: FamilyVersions[];
+}
+
+function tallies(results: Results, cmp: Comparison): ColumnTally[] {
+  const byId = new Map(results.cases.map((c) => [c.id, c] as const));
+  return results.backends
+    .filter((b) => b.available && b.kind !== 'model')
+    .map((b) => {
+      const t: ColumnTally = {
+        column: b.name, family: columnFamily(b), version: b.version ?? '?',
+        ...(b.peer ? { peer: b.peer } : {}), ...(b.packages ? { packages: b.packages } : {}),
+        ok: 0, agree: 0, known: 0, open: 0, diverge: 0, notRun: 0, problems: 0,
+      };
+      for (const c of cmp.cases) {
+        const r = byId.get(c.id)?.results[b.name];
+        const cell = cellFor(c, r, b.name);
+        if (cell.kind === 'missing') continue;
+        if (cell.kind === 'notrun') t.notRun++;
+        else if (cell.kind === 'problem') t.problems++;
+        else {
+          t.ok++;
+          if (c.verdict === 'open') t.open++;
+          else if (cell.kind === 'diverge') t.diverge++;
+          else if (cell.kind === 'known') t.known++;
+          else if (cell.kind === 'agree' || cell.kind === 'informational') t.agree++;
+        }
+      }
+      return t;
+    });
+}
+
+function entryOn(entry: Deviation, col: ColumnTally, results: Results, cmp: Comparison, globs: RegExp[]): EntryOnColumn {
+  const byId = new Map(results.cases.map((c) => [c.id, c] as const));
+  const mine = cmp.cases.filter((c) => globs.some((g) => g.test(c.id)) && byId.get(c.id)?.results[col.column]?.status === 'OK');
+  const base = { column: col.column, version: col.version, ran: mine.length, now: [] as string[] };
+  if (mine.length === 0) return { ...base, state: 'not-run', cases: 0 };
+  const explained = mine.filter((c) => c.deviations.some((m) => m.id === entry.id && (m.backend === col.column || m.against === col.column)));
+  if (entry.versions.match.test(col.version)) return { ...base, state: explained.length > 0 ? 'shows' : 'unseen', cases: explained.length };
+  const differing = mine.filter((c) => c.diverging.includes(col.column) || c.known.includes(col.column));
+  if (differing.length === 0) return { ...base, state: 'gone', cases: mine.length };
+  const now = [...new Set(differing.flatMap((c) => c.deviations.filter((m) => m.backend === col.column || m.against === col.column).map((m) => m.id)))];
+  return { ...base, state: 'differs', cases: differing.length, now };
+}
+
+/**
+ * The version view of a compared run: families that have a pinned peer column or more than one
+ * column, with each column's tally and each registry entry of the family on each column.
+ */
+export function versionView(results: Results, cmp: Comparison, registry: readonly Deviation[]): VersionView {
+  const cols = tallies(results, cmp);
+  const families = [...new Set(cols.map((c) => c.family))]
+    .map((family) => ({ family, columns: cols.filter((c) => c.family === family) }))
+    .filter((f) => f.columns.length > 1 || f.columns.some((c) => c.peer !== undefined));
+  return {
+    families: families.map(({ family, columns }) => ({
+      family,
+      columns,
+      entries: registry
+        .filter((e) => e.backend === family)
+        .map((e) => {
+          const globs = e.cases.map(globToRegExp);
+          return {
+            id: e.id, family, summary: e.summary, range: e.versions.range, checked: e.versions.checked,
+            ...(e.versions.fixed ? { fixed: e.versions.fixed } : {}),
+            columns: columns.map((c) => entryOn(e, c, results, cmp, globs)),
+          };
+        }),
+    })),
+  };
+}
+
+/** One entry on one column, in a few words: `shows (40)`, `gone (40 agree)`, `differs (3: qemu-x)`. */
+export function entryStateText(s: EntryOnColumn): string {
+  switch (s.state) {
+    case 'shows': return `shows (${s.cases})`;
+    case 'unseen': return `in range, not seen (${s.ran} ran)`;
+    case 'gone': return `gone (${s.cases} agree)`;
+    case 'differs': return `differs (${s.cases}${s.now.length ? `: ${s.now.join(', ')}` : ', diverge'})`;
+    case 'not-run': return 'not run';
+  }
+}
+
+/** An entry's versions in a line: what the registry has seen it on and what fixed it. */
+export function entryVersionsText(e: Pick<EntryVersions, 'checked' | 'fixed'>): string {
+  const seen = `seen on ${e.checked.join(', ')}`;
+  return e.fixed ? `${seen}; fixed in ${e.fixed.in} (${e.fixed.by})` : `${seen}; still present in ${e.checked[e.checked.length - 1] ?? '?'}`;
+}
+
+/** A column's tally in a line: `QEMU 11.1.3: 409 agree, 120 known, 0 diverge of 540 run`. */
+export function tallyText(t: ColumnTally): string {
+  return `${t.version}: ${t.agree} agree, ${t.known} known, ${t.open} open, ${t.diverge} diverge of ${t.ok} run` +
+    `${t.notRun ? `, ${t.notRun} not run` : ''}${t.problems ? `, ${t.problems} problems` : ''}`;
+}
