@@ -75,6 +75,8 @@ failed:
 	int	$0x18                       /* boot failure: the BIOS reports it (Bochs panics) */
 
 loaded:
+	/* the BIOS's disk service may return with IF set: no interrupt from here on (Multiboot 3.2) */
+	cli
 	/* A20 through System Control Port A (port 0x92 bit 1); bit 0 would reset the machine */
 	in	$0x92, %al
 	or	$0x02, %al
