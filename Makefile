@@ -15,9 +15,10 @@ conformance: setup
 	@$(SVMCONF) peers || echo "svmconf peers failed: the pinned peers' columns will say why they are unavailable"
 	$(SVMCONF) run $(ARGS)
 
-## test: type check and the mocha specs (unit, end to end on qemu-tcg, and on KVM inside QEMU TCG: builds the TCG host first)
+## test: type check and the mocha specs (unit, end to end on qemu-tcg, on KVM inside QEMU TCG and on the pinned peers: builds the TCG host and the peers first, both cached under build/)
 test: setup native native-fake
 	@$(SVMCONF) tcghost >/dev/null || echo "svmconf tcghost failed: test/kvm-tcg.spec.ts will be skipped with the reason"
+	@$(SVMCONF) peers >/dev/null || echo "svmconf peers failed: the specs of the pinned peers will be skipped with the reason"
 	npx tsc --noEmit -p .
 	npx mocha
 

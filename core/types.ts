@@ -28,10 +28,12 @@ export type FieldDecode =
  */
 export type FieldRole =
   | 'exit_code' | 'exit_info_1' | 'exit_info_2' | 'exit_int_info' | 'exit_int_info_err' | 'next_rip'
-  | 'vmcb_rip' | 'int_state' | 'event_inj' | 'injected_return_rip' | 'ambiguous_return_rip' | 'idt_pf_error_code';
+  | 'vmcb_rip' | 'int_state' | 'event_inj' | 'injected_return_rip' | 'ambiguous_return_rip' | 'idt_pf_error_code'
+  | 'handler_vector' | 'handler_rip';
 export const FIELD_ROLES: readonly FieldRole[] = [
   'exit_code', 'exit_info_1', 'exit_info_2', 'exit_int_info', 'exit_int_info_err', 'next_rip',
   'vmcb_rip', 'int_state', 'event_inj', 'injected_return_rip', 'ambiguous_return_rip', 'idt_pf_error_code',
+  'handler_vector', 'handler_rip',
 ];
 
 /** A field-level rule on top of the role: defined always (default), only with NRIPS, or never. */

@@ -10,6 +10,7 @@
 //                     since the kernels do not report CPUID on the wire
 
 import type { BackendInfo, CpuIdentity, HostInfo } from '../core/types.ts';
+import { columnFamily } from '../core/columns.ts';
 import { decodeCpuidSignature, VENDOR_AMD, type CpuSignature } from '../model/profiles/families.ts';
 import { hostCpu, identify } from '../model/profiles/identity.ts';
 import type { Profile } from '../model/profile.ts';
@@ -62,7 +63,8 @@ export function backendCpu(info: BackendInfo, ctx: { host: HostInfo; profile: Pr
   }
   const bochs = BOCHS_CPU_MODELS[name];
   if (bochs) return identify(bochs, `Bochs 2.7 (emulated)`, { modelName: bochs.modelName });
-  if (name === 'qemu-tcg') {
+  // the host's qemu-tcg and each pinned QEMU's column (qemu-tcg@11.1) emulate the same CPU model
+  if (columnFamily(info) === 'qemu-tcg') {
     const cpuModel = (ctx.tcgCpuModel ?? defaultCpuModel('tcg')).split(',')[0]!;
     const sig = QEMU_CPU_MODELS[cpuModel];
     return sig ? identify(sig, `QEMU -cpu ${cpuModel} (emulated)`, { modelName: `QEMU ${cpuModel}` }) : undefined;

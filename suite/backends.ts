@@ -12,11 +12,11 @@ import { consoleLogBackend } from '../runner/backends/console-log.ts';
 import { kvmNativeBackend, type KvmBackendOptions } from '../runner/backends/kvm.ts';
 import { kvmTcgBackend } from '../runner/backends/kvm-tcg.ts';
 import { modelBackend } from '../runner/backends/model.ts';
-import { qemuKvmBackend, qemuTcgBackend } from '../runner/backends/qemu.ts';
+import { qemuKvmBackend, qemuPeerBackends, qemuTcgBackend } from '../runner/backends/qemu.ts';
 import { backendCpu, parseMachineCpu } from '../runner/cpu.ts';
 import { probeSafely } from '../runner/schedule.ts';
 import { UsageError } from './errors.ts';
-import { columnFamily } from '../core/columns.ts';
+import { columnFamily, familyOf } from '../core/columns.ts';
 import { hostPackages } from '../runner/host-packages.ts';
 import { profileOption } from './select.ts';
 
@@ -32,7 +32,33 @@ export function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}
 /** Every backend svmconf knows, in matrix column order. */
 export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}, consoleLog?: string): Backend[] {
   // a saved console log (parse-log, --console-log) stands in for the live console
-  return [modelBackend({ profile }), qemuTcgBackend(), ...bochsBackends(), kvmNativeBackend(kvm), qemuKvmBackend(), consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console)];
+  return [
+    modelBackend({ profile }), qemuTcgBackend(), ...newestPeers(qemuPeerBackends()).newest, ...bochsBackends(),
+    kvmNativeBackend(kvm), qemuKvmBackend(), consoleLog !== undefined ? consoleLogBackend(consoleLog) : consoleBackend(console),
+  ];
+}
+
+/** `11.1` → [11, 1], for ordering pinned versions. */
+const versionKey = (name: string): number[] => name.slice(name.indexOf('@') + 1).split('.').map((x) => Number.parseInt(x, 10) || 0);
+const newerFirst = (a: Backend, b: Backend): number => {
+  const [x, y] = [versionKey(a.name), versionKey(b.name)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+  return 0;
+};
+
+/**
+ * The pinned columns of one family split into the newest version of each family (run by default,
+ * beside the host's own column) and the older pins (run when named), docs/peers.md "Columns by version".
+ */
+export function newestPeers(columns: Backend[]): { newest: Backend[]; older: Backend[] } {
+  const newest: Backend[] = [];
+  const older: Backend[] = [];
+  for (const family of [...new Set(columns.map((c) => familyOf(c.name)))]) {
+    const [first, ...rest] = columns.filter((c) => familyOf(c.name) === family).sort(newerFirst);
+    if (first) newest.push(first);
+    older.push(...rest);
+  }
+  return { newest, older };
 }
 
 /** The name of the model column that runs under `profile` as the reference of another backend. */
@@ -76,7 +102,7 @@ export async function withReferenceModels(probed: Probed, profile: Profile): Pro
  * divergences are KVM's or QEMU's, not yet sorted; docs/backends/kvm-tcg.md "Known behaviour").
  */
 export function namedOnlyBackends(profile: Profile, kvm: KvmBackendOptions = {}): Backend[] {
-  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm)];
+  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm), ...newestPeers(qemuPeerBackends()).older];
 }
 
 /**

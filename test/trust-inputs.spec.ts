@@ -386,7 +386,7 @@ describe('trust: deviations of out-of-tree templates add to the registry (item 1
   /** An entry that explains a peer giving `exit_code` 0x82 for the VMMCALL case. */
   const entry = (id: string) => `- id: ${id}
   backend: peer-x
-  versions: { range: "peer 1.0", match: "^peer 1\\.", checked: ["peer 1.0"] }
+  versions: { range: "peer 1.0", match: "^peer 1\\\\.", checked: ["peer 1.0"] }
   cases: ["${CASE}"]
   fields: [exit_code]
   observed: { exit_code: "0x82" }

@@ -29,6 +29,11 @@
 //                   all with NRIPS, none without (15.20: "cannot be properly injected").
 //   ambiguous_return_rip a RIP the manual leaves ambiguous in the template's situation: none.
 //   idt_pf_error_code  a #PF error code for an IDT read from CPL 3: U/S (bit 2) undefined.
+//   handler_vector  the vector of the guest handler whose frame the record shows: every bit; it
+//                   decides the next two.
+//   handler_rip     the RIP pushed in that handler's frame: every bit, none when the handler is #DF
+//                   (APM vol. 2 §8.2.9: the CS:rIP a #DF saves is undefined). injected_return_rip
+//                   follows the same #DF rule on top of its own.
 // `defined_when: nrips` (fields without a role, or on top of one): none without NRIPS;
 // `defined_when: never`: none. Fields without role or rule: every bit.
 
@@ -112,10 +117,12 @@ function int3DeliveryFault(code: bigint | undefined, info: bigint | undefined): 
 /** The defined bits of one field (as many bits as the field has). */
 export function fieldMask(
   f: Pick<RecordField, 'size'> & { role?: FieldRole | undefined; definedWhen?: DefinedWhen | undefined },
-  ctx: { exitCode: bigint | undefined; exitIntInfo: bigint | undefined; switches: MaskSwitches },
+  ctx: { exitCode: bigint | undefined; exitIntInfo: bigint | undefined; switches: MaskSwitches; handlerVector?: bigint | undefined },
 ): bigint {
   const full = (1n << BigInt(8 * f.size)) - 1n;
   const { exitCode: code, exitIntInfo: info, switches: sw } = ctx;
+  // §8.2.9: a #DF's saved CS:rIP is undefined, whatever else the field's role says
+  const dfFrame = ctx.handlerVector === BigInt(VEC.DF);
   if (f.definedWhen === 'never') return 0n;
   if (f.definedWhen === 'nrips' && !sw.nrips) return 0n;
   let m: bigint;
@@ -133,7 +140,9 @@ export function fieldMask(
       if (code === EXIT.SHUTDOWN) m = NONE;
       else m = info !== undefined && parseEventInfo(info).valid ? ~1n : ALL;
       break;
-    case 'injected_return_rip': m = sw.nrips ? ALL : NONE; break;
+    case 'injected_return_rip': m = sw.nrips && !dfFrame ? ALL : NONE; break;
+    case 'handler_vector': m = ALL; break;
+    case 'handler_rip': m = dfFrame ? NONE : ALL; break;
     case 'ambiguous_return_rip': m = NONE; break;
     case 'idt_pf_error_code': m = ~4n; break;
   }
@@ -156,11 +165,13 @@ export function recordMask(fields: readonly MaskField[], record: string, switche
   // a u32 exit_code field holds bits 31:0 only: all-ones there is VMEXIT_INVALID's low half
   const code = exitCode !== undefined && codeField!.size < 8 && exitCode === (1n << BigInt(8 * codeField!.size)) - 1n ? EXIT.INVALID : exitCode;
   const exitIntInfo = infoField ? readField(bytes, infoField) : undefined;
+  const vecField = roleField('handler_vector');
+  const handlerVector = vecField ? readField(bytes, vecField) : undefined;
   const out = new Uint8Array(bytes.length).fill(0xff);
   let any = false;
   for (const f of fields) {
     if (f.offset + f.size > bytes.length) continue;
-    const m = fieldMask(f, { exitCode: code, exitIntInfo, switches });
+    const m = fieldMask(f, { exitCode: code, exitIntInfo, switches, handlerVector });
     const full = (1n << BigInt(8 * f.size)) - 1n;
     if (m !== full) any = true;
     for (let i = 0; i < f.size; i++) out[f.offset + i] = Number((m >> BigInt(8 * i)) & 0xffn);

@@ -5,13 +5,20 @@
 // One boot = one QEMU process: the kernel's serial port is QEMU's stdout (`-serial stdio`), the
 // kernel leaves through isa-debug-exit at port 0xf4 (docs/protocol.md, END), and every other way
 // out (reset, VMM error, silence) is turned into a BootResult that says what happened.
+//
+// Besides the host's QEMU, each pinned QEMU peer (runner/peers/pins.yaml, docs/peers.md) is a
+// column of its own, `qemu-tcg@<version>`: the same backend run through the peer root's loader
+// (qemuPeerBackends), compared under the registry entries of `qemu-tcg` that match its version.
 
 import { execa } from 'execa';
 import type { Backend, BootRequest, BootResult } from '../backend.ts';
 import { BootWatch, bootCases } from '../lines.ts';
 import { withParentDeath } from '../pdeath.ts';
+import { columnName } from '../../core/columns.ts';
 import type { BackendInfo, BackendKind, CpuConfig, Feature } from '../../core/types.ts';
 import { GUEST_RAM_MIB } from '../../generator/layout.ts';
+import { peerStatus, pinnedLaunch, type PeerDirs } from '../peers/launch.ts';
+import { loadPins, type Pins } from '../peers/pins.ts';
 import {
   kvmDeviceProblem,
   kvmFeatures,
@@ -47,12 +54,27 @@ export interface ExecOutput {
   stdout: string;
   stderr: string;
 }
-export type ExecFn = (file: string, args: string[]) => Promise<ExecOutput>;
+/** `env` is added to the runner's environment. */
+export type ExecFn = (file: string, args: string[], env?: Readonly<Record<string, string>>) => Promise<ExecOutput>;
 
-const realExec: ExecFn = async (file, args) => {
-  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: 20_000 });
+const realExec: ExecFn = async (file, args, env = {}) => {
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: 20_000, env });
   return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 };
+
+/**
+ * How QEMU is started: `file` with `args` before QEMU's own arguments, `env` added to the
+ * environment. The host's QEMU is its binary alone; a pinned peer is the root's dynamic loader with
+ * the root's binary and data directories (runner/peers/launch.ts PeerLaunch has this shape).
+ */
+export interface QemuLaunch {
+  file: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
+/** What a peer column adds to its BackendInfo (core/types.ts). */
+export type PeerInfo = Required<Pick<BackendInfo, 'family' | 'peer' | 'packages'>>;
 
 export interface QemuBackendOptions {
   accel: QemuAccel;
@@ -85,6 +107,14 @@ export interface QemuBackendOptions {
   killGraceMs?: number;
   fs?: HostFs;
   exec?: ExecFn;
+  /**
+   * Run QEMU through this launch prefix instead of `binary` (a pinned peer). Called at every probe
+   * and boot, so a root built or removed meanwhile is seen; what it throws (a PeerError naming the
+   * install command) makes the backend unavailable with that text.
+   */
+  launch?: () => QemuLaunch;
+  /** The peer column's extra BackendInfo fields, read when probed. */
+  peerInfo?: () => PeerInfo;
 }
 
 /** Features shown unless the kernel's cpu config says otherwise. */
@@ -180,6 +210,8 @@ export interface ExitFacts {
   timeoutDetail?: string;
   /** Error code when QEMU could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** What ENOENT means (default QEMU_NOT_FOUND, the host's binary). */
+  notFound?: string;
   idleTimeoutMs: number;
   sawOutput: boolean;
 }
@@ -189,7 +221,7 @@ export function classifyExit(x: ExitFacts): Pick<BootResult, 'end' | 'detail'> {
   if (x.spawnError !== undefined) {
     return {
       end: 'crashed',
-      detail: `failed to launch: ${x.spawnError === 'ENOENT' ? QEMU_NOT_FOUND : x.spawnError}`,
+      detail: `failed to launch: ${x.spawnError === 'ENOENT' ? (x.notFound ?? QEMU_NOT_FOUND) : x.spawnError}`,
     };
   }
   if (x.killedFor === 'timeout') {
@@ -243,14 +275,15 @@ export function parseQemuVersion(text: string): string | undefined {
  */
 export async function qemuAcceptsCpu(
   exec: ExecFn,
-  binary: string,
+  launch: QemuLaunch,
   accel: QemuAccel,
   cpu: string,
 ): Promise<{ ok: boolean; message: string }> {
-  const r = await exec(binary, [
+  const r = await exec(launch.file, [
+    ...launch.args,
     '-accel', accel, '-cpu', cpu, '-nodefaults', '-display', 'none', '-no-reboot',
     '-kernel', '/nonexistent/svmconf-cpu-probe',
-  ]);
+  ], launch.env);
   const ok = /could not (open|load) kernel/i.test(r.stderr);
   const warnings = r.stderr
     .split('\n')
@@ -273,6 +306,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
   const killGraceMs = opts.killGraceMs ?? 2000;
   const fs = opts.fs ?? realHostFs;
   const exec = opts.exec ?? realExec;
+  const hostLaunch = (file: string): QemuLaunch => ({ file, args: [], env: {} });
 
   async function probe(): Promise<BackendInfo> {
     const unavailable = (reason: string, version?: string): BackendInfo => ({
@@ -282,13 +316,28 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       reason,
       features: unavailableFeatures(reason),
       ...(version !== undefined ? { version } : {}),
+      // a peer column says which pin it is even when that pin is not installed
+      ...(opts.peerInfo ? opts.peerInfo() : {}),
     });
-    const path = await fs.which(binary);
-    if (path === undefined) {
-      return unavailable(binary === QEMU_BINARY ? QEMU_NOT_FOUND : `${binary} not found`);
+    let launch: QemuLaunch;
+    if (opts.launch) {
+      try {
+        launch = opts.launch();
+      } catch (e) {
+        return unavailable((e as Error).message);
+      }
+    } else {
+      const path = await fs.which(binary);
+      if (path === undefined) {
+        return unavailable(binary === QEMU_BINARY ? QEMU_NOT_FOUND : `${binary} not found`);
+      }
+      launch = hostLaunch(path);
     }
-    const v = await exec(path, ['--version']);
+    const v = await exec(launch.file, [...launch.args, '--version'], launch.env);
     const version = parseQemuVersion(v.stdout);
+    if (opts.launch && version === undefined) {
+      return unavailable(`QEMU printed no version through its launch (exit ${v.exitCode}): ${lastLines(v.stderr || v.stdout, 2)}`);
+    }
     const short = version?.split('.').slice(0, 2).join('.') ?? '?';
 
     let host: FeatureTable | undefined;
@@ -304,7 +353,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
     const vmm = {} as FeatureTable;
     for (const f of ['svm', 'npt', 'nrips'] as const) {
       const cfg: CpuConfig = f === 'svm' ? { svm: true } : { svm: true, [f]: true };
-      const r = await qemuAcceptsCpu(exec, path, accel, cpuArg(accel, cpuModel, cfg, true));
+      const r = await qemuAcceptsCpu(exec, launch, accel, cpuArg(accel, cpuModel, cfg, true));
       let reason = '';
       if (!r.ok) {
         reason =
@@ -323,6 +372,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       reason: '',
       features,
       ...(version !== undefined ? { version: `QEMU ${version}` } : {}),
+      ...(opts.peerInfo ? opts.peerInfo() : {}),
     };
   }
 
@@ -332,13 +382,21 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       accel, cpuModel, cpu: req.cpu, elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, enforce, bios,
     });
     const t0 = performance.now();
+    let launch: QemuLaunch;
+    try {
+      launch = opts.launch ? opts.launch() : hostLaunch(binary);
+    } catch (e) {
+      // the peer's root went away after the probe
+      return { end: 'crashed', lines: [], detail: `failed to launch: ${(e as Error).message}`, seconds: 0 };
+    }
     let sawOutput = false;
     let stderr = '';
     let killedFor: ExitFacts['killedFor'] | 'abort';
 
     // under a parent-death signal, so that QEMU dies with the runner (runner/pdeath.ts)
-    const cmd = withParentDeath(binary, args);
+    const cmd = withParentDeath(launch.file, [...launch.args, ...args]);
     const child = execa(cmd.file, cmd.args, {
+      env: launch.env,
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -401,6 +459,7 @@ export function createQemuBackend(opts: QemuBackendOptions): Backend {
       killedFor,
       ...(watch.expired !== undefined ? { timeoutDetail: watch.expired } : {}),
       spawnError,
+      ...(opts.launch ? { notFound: `${launch.file} not found` } : {}),
       idleTimeoutMs: req.idleTimeoutMs,
       sawOutput,
     });
@@ -416,4 +475,26 @@ export function qemuTcgBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Ba
 
 export function qemuKvmBackend(opts: Omit<QemuBackendOptions, 'accel'> = {}): Backend {
   return createQemuBackend({ ...opts, accel: 'kvm' });
+}
+
+/** The family of every TCG column, the backend name registry entries are filed under (core/columns.ts). */
+export const QEMU_TCG_FAMILY = 'qemu-tcg';
+
+/**
+ * One qemu-tcg column per pinned QEMU peer (runner/peers/pins.yaml, kind qemu), run from its root
+ * through the root's loader (docs/peers.md "Running a peer"). A peer that is not installed is a
+ * column that is unavailable, with the reason and the command that installs it.
+ */
+export function qemuPeerBackends(pins: Pins = loadPins(), dirs: PeerDirs = {}, opts: Omit<QemuBackendOptions, 'accel' | 'name' | 'launch' | 'peerInfo'> = {}): Backend[] {
+  return pins.peers
+    .filter((p) => p.kind === 'qemu')
+    .map((pin) =>
+      createQemuBackend({
+        ...opts,
+        accel: 'tcg',
+        name: columnName(QEMU_TCG_FAMILY, pin.short),
+        launch: () => pinnedLaunch(pin.name, pins, dirs),
+        peerInfo: () => ({ family: QEMU_TCG_FAMILY, peer: pin.name, packages: peerStatus(pin, pins, dirs).packages }),
+      }),
+    );
 }
