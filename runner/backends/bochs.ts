@@ -28,6 +28,7 @@ import { BootWatch, bootCases } from '../lines.ts';
 import { withParentDeath } from '../pdeath.ts';
 import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
+import { columnName } from '../../core/columns.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
 import { sha256 } from '../../generator/toolchain.ts';
 import { sealEntry, tempPath, verifyEntry } from '../../generator/cache.ts';
@@ -358,7 +359,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
   const spec = BOCHS_FLAVOURS[opts.flavour];
   const peer = opts.peer;
   // a peer's column is its flavour's at that version; the registry matches the family (BackendInfo.family)
-  const name = peer ? `${spec.name}@${peer.pin.short}` : spec.name;
+  const name = peer ? columnName(spec.name, peer.pin.short) : spec.name;
   const svmEdxRow = peer ? BOCHS_SVM_EDX[peer.pin.short] : undefined;
   const referenceSvmEdx = svmEdxRow?.[opts.flavour] ?? spec.svmEdx;
   const binary = opts.binary ?? BOCHS_BINARY;
@@ -558,17 +559,11 @@ export function bochsBackends(opts: Omit<BochsBackendOptions, 'flavour' | 'peer'
 /**
  * One column per flavour for each pinned Bochs peer (runner/peers/pins.yaml, kind bochs), in pin
  * order: `bochs-ryzen@3.1`, `bochs-phenom@3.1`. A peer not installed is still listed; its probe
- * says why and how to install it. Pins that cannot be read give no columns (`svmconf peers` reports the file's error).
+ * says why and how to install it (as qemuPeerBackends, runner/backends/qemu.ts).
  */
 export function bochsPeerBackends(opts: Omit<BochsBackendOptions, 'flavour' | 'peer' | 'binary'> & { pins?: Pins; dirs?: PeerDirs } = {}): BochsBackend[] {
   const { pins: given, dirs, ...rest } = opts;
-  let pins: Pins;
-  try {
-    pins = given ?? loadPins();
-  } catch (e) {
-    if (e instanceof PeerError) return [];
-    throw e;
-  }
+  const pins = given ?? loadPins();
   return pins.peers
     .filter((p) => p.kind === 'bochs')
     .flatMap((pin) => (Object.keys(BOCHS_FLAVOURS) as BochsFlavour[]).map((flavour) => bochsBackend({ ...rest, flavour, peer: { pin, pins, ...(dirs ? { dirs } : {}) } })));
