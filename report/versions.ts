@@ -11,7 +11,7 @@
 import type { Results } from '../core/types.ts';
 import { columnFamily } from '../core/columns.ts';
 import { globToRegExp } from '../core/glob.ts';
-import type { Comparison } from './compare.ts';
+import type { CaseComparison, Comparison } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import { cellFor } from './format.ts';
 
@@ -39,9 +39,10 @@ export interface ColumnTally {
  * How one registry entry stands on one column of its family in this run.
  *   shows     the column's version is in the entry's range and the entry explained `cases` cases
  *   unseen    in range, but no case of the column needed the entry (gone, or the cases did not run)
- *   gone      out of range and every OK case of the entry agrees with the reference: fixed there
- *   differs   out of range, and some of the entry's cases still differ (`cases` of them): another
- *             entry or a divergence says how
+ *   gone      out of range, and no OK case of the entry differs from the reference in the entry's
+ *             fields: fixed there
+ *   differs   out of range, and some of the entry's cases still differ in its fields (`cases` of
+ *             them): another entry (`now`) or a divergence says how
  *   not-run   no case of the entry ran OK on the column
  */
 export type EntryState = 'shows' | 'unseen' | 'gone' | 'differs' | 'not-run';
@@ -114,9 +115,12 @@ function entryOn(entry: Deviation, col: ColumnTally, results: Results, cmp: Comp
   if (mine.length === 0) return { ...base, state: 'not-run', cases: 0 };
   const explained = mine.filter((c) => c.deviations.some((m) => m.id === entry.id && (m.backend === col.column || m.against === col.column)));
   if (entry.versions.match.test(col.version)) return { ...base, state: explained.length > 0 ? 'shows' : 'unseen', cases: explained.length };
-  const differing = mine.filter((c) => c.diverging.includes(col.column) || c.known.includes(col.column));
+  // out of range: does the column still differ in the entry's own fields? (other fields of the same
+  // cases may differ for other reasons, which other entries describe)
+  const fieldDiffs = (c: CaseComparison) => c.diffs.filter((d) => entry.fields.includes(d.field) && d.strict.includes(col.column));
+  const differing = mine.filter((c) => fieldDiffs(c).length > 0);
   if (differing.length === 0) return { ...base, state: 'gone', cases: mine.length };
-  const now = [...new Set(differing.flatMap((c) => c.deviations.filter((m) => m.backend === col.column || m.against === col.column).map((m) => m.id)))];
+  const now = [...new Set(differing.flatMap((c) => fieldDiffs(c).flatMap((d) => d.known.filter((k) => k.backend === col.column).map((k) => k.id))))];
   return { ...base, state: 'differs', cases: differing.length, now };
 }
 

@@ -7,7 +7,8 @@
 // never an AMD CPU: its column says so.
 //
 // The host and the agent share one directory over 9p, the spool; init.sh describes the protocol.
-// One guest serves every boot of a run, several at a time (one per guest vCPU is useful).
+// One guest serves every boot of its column in a run, several at a time (one per guest vCPU is
+// useful); each kvm-tcg column has its own guest, in its own directory (TcgHostOptions.dir).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { withParentDeath } from '../pdeath.ts';
 
 /** The helper's path inside the guest (image.ts puts it there). */
 export const GUEST_HELPER = '/bin/svmconf-kvm';
-/** QEMU's CPU for the guest: TCG's SVM (with NPT), as -cpu max offers it in QEMU 7.2. */
+/** QEMU's CPU for the guest: TCG's SVM (with NPT), as -cpu max offers it in QEMU 7.2 and 11.1 (neither with NRIPS). */
 export const TCGHOST_CPU = 'max';
 /** The agent touches spool/alive about once a second; this long without it, the guest is hung. */
 const HEARTBEAT_STALE_MS = 60_000;
@@ -30,9 +31,19 @@ const CANCEL_GRACE_MS = 10_000;
 /** Linux boots in about 3 s under TCG here; the limit is for a much slower machine. */
 const READY_TIMEOUT_MS = 180_000;
 
+/** How QEMU is started: a binary on PATH, or a pinned peer's launch (runner/peers/launch.ts PeerLaunch). */
+export interface QemuLaunch {
+  file: string;
+  /** Before the host's own arguments (a peer's loader options, binary and -L directories). */
+  args: readonly string[];
+  /** Added to the environment. */
+  env?: Readonly<Record<string, string>>;
+}
+
 export interface TcgHostOptions {
   image: TcgHostImage;
-  qemu?: string;
+  /** Default: qemu-system-x86_64 from PATH. */
+  qemu?: QemuLaunch;
   /**
    * Guest vCPUs (default 1). With 2 (MTTCG) the guest locked up once during a full run here (soft
    * lockups, RCU stalls), at a time when the agent still leaked a polling watcher per boot (fixed
@@ -95,15 +106,17 @@ export class TcgHost {
       '-virtfs', `local,path=${spool},mount_tag=spool,security_model=none`,
     ];
     // the TCG host dies with the runner, also when the runner is killed (runner/pdeath.ts)
-    const cmd = withParentDeath(o.qemu ?? 'qemu-system-x86_64', args);
-    const qemu = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const launch = o.qemu ?? { file: 'qemu-system-x86_64', args: [] };
+    const cmd = withParentDeath(launch.file, [...launch.args, ...args]);
+    const qemu = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], ...(launch.env ? { env: { ...process.env, ...launch.env } } : {}) });
     let qemuErr = '';
     qemu.stderr?.setEncoding('utf8').on('data', (s: string) => {
       if (qemuErr.length < 16384) qemuErr += s;
     });
     const host = new TcgHost(qemu, spool, consoleLog);
     const t0 = Date.now();
-    while (!existsSync(join(spool, 'ready'))) {
+    // both markers: requests are refused while alive is missing (init.sh touches it before ready)
+    while (!existsSync(join(spool, 'ready')) || !existsSync(join(spool, 'alive'))) {
       if (host.exited !== undefined || Date.now() - t0 > READY_TIMEOUT_MS) {
         const why = host.exited ?? `not ready after ${READY_TIMEOUT_MS / 1000} s`;
         await host.stop();

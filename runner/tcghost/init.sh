@@ -8,6 +8,7 @@
 #   init.sh            as /init: bring the guest up, publish the facts, serve the spool
 #   init.sh serve      only the agent loop (the specs run it on the build machine with a stand-in
 #                      helper: SVMCONF_SPOOL and SVMCONF_HELPER name the spool and the helper)
+#   init.sh facts      only the facts, alive and ready (the specs check the markers the same way)
 #
 # The spool protocol (host.ts is the other end):
 #   <id>.req/          a request, renamed into place by the host once args, stdin and kernel.elf
@@ -17,7 +18,8 @@
 #   <id>.req/cancel    made by the host: kill the helper
 #   <id>.req/rc        the helper's exit status (128+N: killed by signal N), written last
 #   facts/, ready      what /proc and /sys say about KVM here, then the sign that requests are served
-#   alive              touched about once a second while the agent loops (the host's watchdog)
+#   alive              touched before ready, then about once a second while the agent loops (the
+#                      host's watchdog)
 #   stop               made by the host: the agent leaves its loop and the guest powers off
 
 spool=${SVMCONF_SPOOL:-/spool}
@@ -55,6 +57,10 @@ publish_facts() {
   done
   if [ ! -e /dev/kvm ]; then echo ENOENT; elif (exec 3<>/dev/kvm) 2>/dev/null; then echo ok; else echo EACCES; fi > "$f/dev-kvm"
   busybox 2>&1 | head -n 1 > "$f/busybox"
+  # alive before ready: the host starts sending requests when it sees ready, and refuses each one
+  # while alive is missing (spool.ts heartbeatProblem), so a first beat only from serve's loop
+  # left a window where the first request (the probe) failed with "never reported alive"
+  : > "$spool/alive"
   : > "$spool/ready"
 }
 
@@ -97,6 +103,9 @@ case "${1:-init}" in
   serve)
     serve
     ;;
+  facts)
+    publish_facts
+    ;;
   init)
     bring_up
     publish_facts
@@ -105,7 +114,7 @@ case "${1:-init}" in
     poweroff -f
     ;;
   *)
-    echo "usage: init.sh [serve]" >&2
+    echo "usage: init.sh [serve|facts]" >&2
     exit 2
     ;;
 esac
