@@ -6,7 +6,7 @@
 
 import { CR0, CR4, RFLAGS } from './x86.ts';
 
-/** Where the kernel is linked and loaded (multiboot, Bochs optramimage, the model). */
+/** Where the kernel is linked and loaded (multiboot, the Bochs boot sector, the model). */
 export const KERNEL_LOAD_ADDR = 0x100000;
 
 /**

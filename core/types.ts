@@ -110,7 +110,7 @@ export interface Kernel {
   cpu: CpuConfig;
   /** Multiboot ELF32 image (QEMU -kernel, GRUB, native KVM, model). */
   elf: string;
-  /** Flat image to load at KERNEL_LOAD_ADDR (Bochs optramimage). */
+  /** Flat image to load at KERNEL_LOAD_ADDR (the Bochs backend puts it on its floppy). */
   bin: string;
   /** Symbol map of the linked image, for diagnostics. */
   map: string;

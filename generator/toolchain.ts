@@ -135,7 +135,7 @@ export interface LinkOutput {
 
 /**
  * Link objects at KERNEL_LOAD_ADDR with our linker script, then derive the multiboot ELF32 (QEMU's
- * -kernel takes multiboot only as ELF32: docs/tools.md "QEMU") and a flat image (Bochs' optramimage).
+ * -kernel takes multiboot only as ELF32: docs/tools.md "QEMU") and a flat image (the Bochs backend's floppy, runner/bochs/boot.S).
  */
 export async function link(cacheDir: string, inputs: ReadonlyArray<string | LinkObject>, linkerScript: string, what: string, renderer?: Renderer): Promise<LinkOutput> {
   const linked = inputs.map((o) => (typeof o === 'string' ? { path: o } : o));

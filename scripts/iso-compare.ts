@@ -39,7 +39,7 @@ try {
   if (!args.includes('--skip-bochs')) machines.push(['Bochs 2.7 (phenom, BIOS)', `bash ${sh(join(ROOT, 'scripts', 'bochs-console.sh'))} ${sh(iso)}`]);
   const bochs = (image: string) => `bash ${sh(join(ROOT, 'scripts', 'bochs-console.sh'))} ${sh(image)}`;
   // Bochs has no -kernel: its reference is the bochs-phenom backend, which boots each batch kernel
-  // on its own (boot sector + optramimage1, no GRUB, no suite loader), the same CPU model as
+  // on its own (its boot sector loads the flat image from the floppy; no GRUB, no suite loader), the same CPU model as
   // bochs-console.sh; --grub-reference boots each kernel alone by GRUB's multiboot loader instead.
   let bochsRef = new Map<string, Record<string, CaseResult>>();
   if (!args.includes('--skip-bochs')) {

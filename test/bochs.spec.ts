@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildKernels, expandAll, filterCases, loadTemplates, ROOT } from '../generator/index.ts';
 import {
   BOCHS_BIOS, BOCHS_FLAVOURS, BOCHS_NOT_FOUND, BOCHS_VGABIOS, BOOT_SECTOR, UNSHARE_NOT_FOUND, bochsBackend, bochsExitMessage, bochsrc,
-  bootSector, classifyBochsExit, commandLine, elf32Layout, MEM_LOWER_KB, MEM_UPPER_KB, patchBootSector, type BochsFlavour,
+  bootSector, classifyBochsExit, commandLine, elf32Layout, floppyImage, MAX_IMAGE_SECTORS, MEM_LOWER_KB, MEM_UPPER_KB, patchBootSector, type BochsFlavour,
 } from '../runner/backends/bochs.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import { realHostFs, type HostFs } from '../runner/probe.ts';
@@ -41,11 +41,20 @@ describe('runner/backends/bochs: boot sector and images', () => {
         }
       }
       assert.ok(found, 'no multiboot information block with flags 0x5 and the memory sizes');
-      const p = patchBootSector(s, 0x10000c, commandLine(3, 7));
+      const p = patchBootSector(s, 0x10000c, 250, commandLine(3, 7));
       assert.equal(new DataView(p.buffer).getUint32(BOOT_SECTOR.ENTRY_OFF, true), 0x10000c);
+      assert.equal(new DataView(p.buffer).getUint16(BOOT_SECTOR.SECTORS_OFF, true), 250);
       assert.equal(Buffer.from(p.subarray(BOOT_SECTOR.CMDLINE_OFF, BOOT_SECTOR.CMDLINE_OFF + 12)).toString('latin1'), 'start=3 end=');
       assert.equal(p[BOOT_SECTOR.CMDLINE_OFF + 'start=3 end=7'.length], 0);
-      assert.throws(() => patchBootSector(s, 0, 'x'.repeat(300)), /too long/);
+      assert.throws(() => patchBootSector(s, 0, 1, 'x'.repeat(300)), /too long/);
+      assert.throws(() => patchBootSector(s, 0, MAX_IMAGE_SECTORS + 1, 'start=0'), /does not fit the boot sector's loader/);
+      // the floppy: the patched sector, then the image from the second sector, zeros after it
+      const image = Uint8Array.from({ length: 1000 }, (_, i) => (i % 251) + 1);
+      const f = floppyImage(s, 0x10000c, image, commandLine(0));
+      assert.equal(f.length, 1_474_560);
+      assert.equal(new DataView(f.buffer, f.byteOffset).getUint16(BOOT_SECTOR.SECTORS_OFF, true), 2);
+      assert.deepEqual(Uint8Array.from(f.subarray(512, 1512)), image);
+      assert.ok(f.subarray(1512).every((b) => b === 0));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -60,12 +69,16 @@ describe('runner/backends/bochs: boot sector and images', () => {
     assert.throws(() => elf32Layout(new Uint8Array(64)), /not an ELF32/);
   });
 
-  it('writes a headless bochsrc: rfb display, floppy boot, optramimage at the load address, COM1 to a file', () => {
-    const rc = bochsrc({ cpuModel: 'ryzen', kernelBin: '/k.bin', floppy: 'f.img', com1: 'c.out', log: 'b.log', megs: 128 });
+  it('writes a headless bochsrc: rfb display, floppy boot, 2.7\'s clock written out, COM1 to a file, no optramimage', () => {
+    const rc = bochsrc({ cpuModel: 'ryzen', floppy: 'f.img', com1: 'c.out', log: 'b.log', megs: 128 });
     for (const line of [
-      'cpu: model=ryzen', 'display_library: rfb, options="timeout=0"', 'boot: floppy', 'optramimage1: file=/k.bin, address=0x100000',
-      'com1: enabled=1, mode=file, dev=c.out', 'panic: action=fatal', `romimage: file=${BOCHS_BIOS.file}`,
+      'cpu: model=ryzen, ips=4000000', 'display_library: rfb, options="timeout=0"', 'boot: floppy',
+      'com1: enabled=1, mode=file, dev=c.out', 'panic: action=fatal', `romimage: file=${BOCHS_BIOS.file}`, `vgaromimage: file=${BOCHS_VGABIOS.file}`,
     ]) assert.ok(rc.split('\n').includes(line), line);
+    assert.doesNotMatch(rc, /optramimage/);
+    // a peer's root gives its own BIOS files
+    const peer = bochsrc({ cpuModel: 'ryzen', floppy: 'f.img', com1: 'c.out', log: 'b.log', megs: 128, bios: '/r/bios', vgabios: '/r/vga' });
+    assert.ok(peer.split('\n').includes('romimage: file=/r/bios') && peer.split('\n').includes('vgaromimage: file=/r/vga'));
   });
 });
 

@@ -5,13 +5,18 @@
 // feature absent runs only on the flavour that lacks it, and each flavour's column is compared
 // with the model under the profile of the same family (`referenceProfile`).
 //
+// Two sources of Bochs: the host's (`bochs` on PATH, Bochs 2.7 on Debian 12: columns bochs-ryzen,
+// bochs-phenom) and each pinned peer (runner/peers/pins.yaml, kind bochs: columns
+// bochs-ryzen@3.1, bochs-phenom@3.1), run from its root through runner/peers/launch.ts
+// (docs/peers.md "Running a peer"). The same boot on both.
+//
 // One boot = one Bochs process, headless (docs/tools.md "Bochs"): Debian's Bochs has no
 // `nogui` display library, so it draws to an rfb display inside a private network namespace
 // (`unshare -rn`: the rfb port listens nowhere) and its built-in debugger is told to continue,
-// then quit. Bochs has no multiboot loader either: `optramimage1` puts the kernel's flat image at
-// its link address and a boot sector on a floppy image (runner/bochs/boot.S) does what a multiboot
-// loader does, command line included. COM1 goes to a file, read as it grows; the kernel leaves by
-// writing "Shutdown" to port 0x8900 (docs/protocol.md, END).
+// then quit. Bochs has no multiboot loader either: a boot sector on a floppy image
+// (runner/bochs/boot.S) reads the kernel's flat image from the floppy's next sectors, copies it to
+// its link address and does what a multiboot loader does, command line included. COM1 goes to a
+// file, read as it grows; the kernel leaves by writing "Shutdown" to port 0x8900 (docs/protocol.md, END).
 
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,10 +28,16 @@ import { BootWatch, bootCases } from '../lines.ts';
 import { withParentDeath } from '../pdeath.ts';
 import { readElf32 } from '../../core/elf32.ts';
 import type { BackendInfo, Feature } from '../../core/types.ts';
+import { columnName } from '../../core/columns.ts';
 import { CMDLINE_MAX, GUEST_RAM_MIB, KERNEL_LOAD_ADDR } from '../../generator/layout.ts';
 import { sha256 } from '../../generator/toolchain.ts';
 import { sealEntry, tempPath, verifyEntry } from '../../generator/cache.ts';
+import { svmEdx } from '../../model/profiles/cpuid.ts';
 import { realHostFs, unavailableFeatures, type HostFs } from '../probe.ts';
+import { parseBochsVersion, peerStatus, pinnedLaunch, peerVersion, type PeerDirs, type PeerLaunch } from '../peers/launch.ts';
+import { loadPins, PeerError, type PeerPin, type Pins } from '../peers/pins.ts';
+
+export { parseBochsVersion };
 
 export const BOCHS_BINARY = 'bochs';
 export const UNSHARE_BINARY = 'unshare';
@@ -43,18 +54,23 @@ export const BOOT_SECTOR_SOURCE = join(import.meta.dirname, '..', 'bochs', 'boot
 /**
  * Where things go in the boot sector and in guest memory; passed to the assembler as --defsym, so
  * they live here only. The BIOS loads a boot sector at 0x7c00; the entry point is patched at
- * ENTRY_OFF and the command line at CMDLINE_OFF (up to the signature at 510).
+ * ENTRY_OFF, the image's length in sectors at SECTORS_OFF and the command line at CMDLINE_OFF (up
+ * to the signature at 510). BUF_SEG is the real-mode segment the sector reads the image to
+ * (0x10000, above the sector and its stack) before it copies it to KERNEL_LOAD_ADDR.
  */
 export const BOOT_SECTOR = {
   LOAD_ADDR: 0x7c00,
   SIZE: 512,
+  SECTORS_OFF: 0xf8,
   ENTRY_OFF: 0xfc,
   CMDLINE_OFF: 0x100,
   CMDLINE_END: 0x1fe,
+  BUF_SEG: 0x1000,
 } as const;
 
-/** A 1.44 MB floppy, the size Bochs expects for `floppya: 1_44=`. */
-const FLOPPY_BYTES = 1_474_560;
+/** A 1.44 MB floppy (`floppya: 1_44=`): 80 cylinders, 2 heads, 18 sectors of 512 bytes a track. */
+export const FLOPPY = { CYLINDERS: 80, HEADS: 2, SPT: 18, SECTOR: 512 } as const;
+const FLOPPY_BYTES = FLOPPY.CYLINDERS * FLOPPY.HEADS * FLOPPY.SPT * FLOPPY.SECTOR;
 
 /**
  * Multiboot mem_lower / mem_upper in KiB (Multiboot Specification 3.3): conventional memory below
@@ -62,6 +78,23 @@ const FLOPPY_BYTES = 1_474_560;
  */
 export const MEM_LOWER_KB = 639;
 export const MEM_UPPER_KB = GUEST_RAM_MIB * 1024 - 1024;
+
+/**
+ * The most sectors of flat image the boot sector can load: the floppy after its boot sector, and
+ * conventional memory from BUF_SEG to the end of mem_lower (the EBDA above it is the BIOS's).
+ */
+export const MAX_IMAGE_SECTORS = Math.min(
+  FLOPPY_BYTES / FLOPPY.SECTOR - 1,
+  Math.floor((MEM_LOWER_KB * 1024 - BOOT_SECTOR.BUF_SEG * 16) / FLOPPY.SECTOR),
+);
+
+/**
+ * Emulated instructions per second, the clock that turns the BIOS's timed waits into instructions.
+ * 4,000,000 is Bochs 2.7's default (config.cc); Bochs 3.1 made it 50,000,000, which spends 12
+ * times the instructions on the same waits (docs/backends/bochs.md "The 3.1 columns"). Written
+ * out, so every version boots with the same clock.
+ */
+export const BOCHS_IPS = 4_000_000;
 
 export type BochsFlavour = 'ryzen' | 'phenom';
 
@@ -73,7 +106,7 @@ export interface FlavourSpec {
   referenceProfile: string;
   /** What the CPU model's fixed CPUID shows (8000_0001 ECX, 8000_000A EDX). */
   features: Record<Feature, boolean>;
-  /** CPUID 8000_000A EDX of the CPU model: the reference profile shows only these SVM features. */
+  /** CPUID 8000_000A EDX of the CPU model in the host's Bochs 2.7 (other versions: BOCHS_SVM_EDX). */
   svmEdx: number;
   /** For the reason texts. */
   part: string;
@@ -104,9 +137,30 @@ export const BOCHS_FLAVOURS: Readonly<Record<BochsFlavour, FlavourSpec>> = {
   },
 };
 
+/**
+ * CPUID 8000_000A EDX of each CPU model per Bochs version: the model of a column's reference shows
+ * only these. Bochs 2.7 is BOCHS_FLAVOURS' own; 3.1's ryzen adds the pause filter threshold
+ * (bit 12; cpu/cpudb/amd/ryzen.cc get_svm_extensions_bitmask, commit 1519744a7 of February 2026),
+ * its phenom is unchanged (phenomx3_8650_toliman.cc). A version missing here makes its columns
+ * unavailable with that reason, so a new pin gets its row before its first run.
+ */
+export const BOCHS_SVM_EDX: Readonly<Record<string, Readonly<Record<BochsFlavour, number>>>> = {
+  '2.7': { ryzen: BOCHS_FLAVOURS.ryzen.svmEdx, phenom: BOCHS_FLAVOURS.phenom.svmEdx },
+  '3.1': { ryzen: svmEdx(['NP', 'LBRV', 'SVML', 'NRIPS', 'FLUSH_BY_ASID', 'PAUSE_FILTER', 'PAUSE_FILTER_THRESHOLD']), phenom: svmEdx(['NP', 'LBRV', 'SVML']) },
+};
+
+/** A pinned Bochs peer a column runs (runner/peers/pins.yaml). */
+export interface BochsPeerOption {
+  pin: PeerPin;
+  pins: Pins;
+  dirs?: PeerDirs;
+}
+
 export interface BochsBackendOptions {
   flavour: BochsFlavour;
   binary?: string;
+  /** Run this pinned peer from its root instead of the host's Bochs; the column is `<flavour>@<version>`. */
+  peer?: BochsPeerOption;
   /** Where the assembled boot sector is cached (default build/bochs under the repository). */
   cacheDir?: string;
   /** Keep each boot's directory (bochsrc, logs, COM1) for inspection instead of removing it. */
@@ -125,18 +179,20 @@ export interface BochsBackend extends Backend {
   readonly referenceSvmEdx: number;
 }
 
-/** The bochsrc of one boot. Paths are relative to the boot's directory (Bochs runs there). */
-export function bochsrc(o: { cpuModel: string; kernelBin: string; floppy: string; com1: string; log: string; megs: number }): string {
+/**
+ * The bochsrc of one boot. Paths are relative to the boot's directory (Bochs runs there), the BIOS
+ * files are the host's unless given (a peer's root). The kernel is on the floppy after the boot sector.
+ */
+export function bochsrc(o: { cpuModel: string; floppy: string; com1: string; log: string; megs: number; bios?: string; vgabios?: string }): string {
   return [
     `megs: ${o.megs}`,
-    `cpu: model=${o.cpuModel}`,
-    `romimage: file=${BOCHS_BIOS.file}`,
-    `vgaromimage: file=${BOCHS_VGABIOS.file}`,
+    `cpu: model=${o.cpuModel}, ips=${BOCHS_IPS}`,
+    `romimage: file=${o.bios ?? BOCHS_BIOS.file}`,
+    `vgaromimage: file=${o.vgabios ?? BOCHS_VGABIOS.file}`,
     // headless: an rfb display that waits for no client, inside a network namespace of its own
     'display_library: rfb, options="timeout=0"',
     `floppya: 1_44=${o.floppy}, status=inserted`,
     'boot: floppy',
-    `optramimage1: file=${o.kernelBin}, address=0x${KERNEL_LOAD_ADDR.toString(16)}`,
     `com1: enabled=1, mode=file, dev=${o.com1}`,
     `log: ${o.log}`,
     // a panic (the shutdown port's "Shutdown" is one) ends Bochs; errors are logged and go on
@@ -158,16 +214,32 @@ export function elf32Layout(elf: Uint8Array): { entry: number; loadBase: number 
   return { entry, loadBase: Math.min(...segments.map((p) => p.paddr)) };
 }
 
-/** The boot sector with a kernel's entry point and command line patched in. */
-export function patchBootSector(sector: Uint8Array, entry: number, cmdline: string): Uint8Array {
+/** The boot sector with a kernel's entry point, image length in sectors and command line patched in. */
+export function patchBootSector(sector: Uint8Array, entry: number, sectors: number, cmdline: string): Uint8Array {
   const room = BOOT_SECTOR.CMDLINE_END - BOOT_SECTOR.CMDLINE_OFF - 1;
   const bytes = Buffer.from(cmdline, 'latin1');
   if (bytes.length > room || bytes.length >= CMDLINE_MAX) throw new Error(`command line too long for the boot sector (${bytes.length} > ${room} bytes)`);
+  if (!Number.isInteger(sectors) || sectors < 1 || sectors > MAX_IMAGE_SECTORS) {
+    throw new Error(`a flat image of ${sectors} sectors does not fit the boot sector's loader (1 to ${MAX_IMAGE_SECTORS} sectors of ${FLOPPY.SECTOR} bytes)`);
+  }
   const out = Uint8Array.from(sector);
   new DataView(out.buffer).setUint32(BOOT_SECTOR.ENTRY_OFF, entry >>> 0, true);
+  new DataView(out.buffer).setUint16(BOOT_SECTOR.SECTORS_OFF, sectors, true);
   out.fill(0, BOOT_SECTOR.CMDLINE_OFF, BOOT_SECTOR.CMDLINE_END);
   out.set(bytes, BOOT_SECTOR.CMDLINE_OFF);
   return out;
+}
+
+/**
+ * The floppy image of one boot: the patched boot sector, then the flat image from the second sector
+ * on (what the boot sector reads), zeros to the floppy's size.
+ */
+export function floppyImage(sector: Uint8Array, entry: number, image: Uint8Array, cmdline: string): Buffer {
+  const sectors = Math.ceil(image.length / FLOPPY.SECTOR);
+  const floppy = Buffer.alloc(FLOPPY_BYTES);
+  floppy.set(patchBootSector(sector, entry, sectors, cmdline), 0);
+  floppy.set(image, FLOPPY.SECTOR);
+  return floppy;
 }
 
 /** The kernel command line of a boot (docs/protocol.md). */
@@ -193,10 +265,15 @@ async function assembleBootSector(cacheDir: string): Promise<Uint8Array> {
   const defs: Record<string, number> = {
     LOAD_ADDR: BOOT_SECTOR.LOAD_ADDR,
     ENTRY_OFF: BOOT_SECTOR.ENTRY_OFF,
+    SECTORS_OFF: BOOT_SECTOR.SECTORS_OFF,
     CMDLINE_OFF: BOOT_SECTOR.CMDLINE_OFF,
     CMDLINE_END: BOOT_SECTOR.CMDLINE_END,
     MEM_LOWER_KB,
     MEM_UPPER_KB,
+    BUF_SEG: BOOT_SECTOR.BUF_SEG,
+    KERNEL_LOAD_ADDR,
+    FLOPPY_SPT: FLOPPY.SPT,
+    FLOPPY_HEADS: FLOPPY.HEADS,
   };
   const defsym = Object.entries(defs).flatMap(([k, v]) => ['--defsym', `${k}=${v}`]);
   const dir = join(cacheDir, sha256('bochs-boot', source, JSON.stringify(defs)));
@@ -258,11 +335,6 @@ export function classifyBochsExit(x: BochsExitFacts): Pick<BootResult, 'end' | '
   return { end: 'crashed', detail: `Bochs stopped (${how})${last ? `: ${last}` : ''}` };
 }
 
-/** The version in Bochs' banner, e.g. `2.7`. */
-export function parseBochsVersion(text: string): string | undefined {
-  return /Bochs x86 Emulator (\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
-}
-
 /** The last `max` bytes of a file, or '' when it does not exist. */
 async function tail(path: string, max: number): Promise<string> {
   try {
@@ -285,25 +357,50 @@ const DEFAULT_UNSHARE = { file: UNSHARE_BINARY, args: ['-rn'] };
 
 export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
   const spec = BOCHS_FLAVOURS[opts.flavour];
-  const name = spec.name;
+  const peer = opts.peer;
+  // a peer's column is its flavour's at that version; the registry matches the family (BackendInfo.family)
+  const name = peer ? columnName(spec.name, peer.pin.short) : spec.name;
+  const svmEdxRow = peer ? BOCHS_SVM_EDX[peer.pin.short] : undefined;
+  const referenceSvmEdx = svmEdxRow?.[opts.flavour] ?? spec.svmEdx;
   const binary = opts.binary ?? BOCHS_BINARY;
   const cacheDir = opts.cacheDir ?? join(import.meta.dirname, '..', '..', 'build', 'bochs');
   const pollMs = opts.pollMs ?? 20;
   const fs = opts.fs ?? realHostFs;
   let unshare = opts.unshare ?? DEFAULT_UNSHARE;
+  let launch: PeerLaunch | undefined;
+
+  /** The peer's launch (runner/peers/launch.ts); a PeerError naming the install command when it is not installed. */
+  const peerLaunchOf = (p: BochsPeerOption): PeerLaunch => (launch ??= pinnedLaunch(p.pin.name, p.pins, p.dirs));
 
   async function probe(): Promise<BackendInfo> {
+    const which = peer ? { family: spec.name, peer: peer.pin.name } : {};
     const unavailable = (reason: string, version?: string): BackendInfo => ({
-      name, kind: 'emulator', available: false, reason, features: unavailableFeatures(reason), ...(version ? { version } : {}),
+      name, kind: 'emulator', available: false, reason, features: unavailableFeatures(reason), ...(version ? { version } : {}), ...which,
     });
-    const path = await fs.which(binary);
-    if (path === undefined) return unavailable(binary === BOCHS_BINARY ? BOCHS_NOT_FOUND : `${binary} not found`);
-    for (const f of [BOCHS_BIOS, BOCHS_VGABIOS]) {
-      if ((await fs.readText(f.file)) === undefined) return unavailable(`${f.file} not found: apt-get install ${f.pkg}`);
+    let shown: string | undefined;
+    let packages: Record<string, string> | undefined;
+    if (peer) {
+      try {
+        const l = peerLaunchOf(peer);
+        packages = peerStatus(peer.pin, peer.pins, peer.dirs).packages;
+        shown = await peerVersion(l);
+      } catch (e) {
+        if (e instanceof PeerError) return unavailable(e.message);
+        throw e;
+      }
+      if (!svmEdxRow) {
+        return unavailable(`the SVM features (CPUID 8000_000A EDX) of Bochs ${peer.pin.short}'s ${spec.cpuModel} are not known: add the version to BOCHS_SVM_EDX in runner/backends/bochs.ts, read from its cpu/cpudb/amd/ sources`, shown);
+      }
+    } else {
+      const path = await fs.which(binary);
+      if (path === undefined) return unavailable(binary === BOCHS_BINARY ? BOCHS_NOT_FOUND : `${binary} not found`);
+      for (const f of [BOCHS_BIOS, BOCHS_VGABIOS]) {
+        if ((await fs.readText(f.file)) === undefined) return unavailable(`${f.file} not found: apt-get install ${f.pkg}`);
+      }
+      const v = await execa(path, ['--help'], { reject: false, stdin: 'ignore', all: true, timeout: 20_000 });
+      const version = parseBochsVersion(String(v.all ?? ''));
+      shown = version ? `Bochs ${version}` : undefined;
     }
-    const v = await execa(path, ['--help'], { reject: false, stdin: 'ignore', all: true, timeout: 20_000 });
-    const version = parseBochsVersion(String(v.all ?? ''));
-    const shown = version ? `Bochs ${version}` : undefined;
     // The rfb display listens on a TCP port: only inside a network namespace of its own.
     // a missing unshare is a missing tool, not a namespace permission
     if (!opts.unshare && (await fs.which(UNSHARE_BINARY)) === undefined) return unavailable(UNSHARE_NOT_FOUND, shown);
@@ -334,34 +431,35 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
         reason: has ? `${spec.part} has ${f} and cannot hide it` : `${spec.part} has no ${f}`,
       };
     }
-    return { name, kind: 'emulator', available: true, reason: '', features, ...(shown ? { version: shown } : {}) };
+    return { name, kind: 'emulator', available: true, reason: '', features, ...(shown ? { version: shown } : {}), ...which, ...(packages ? { packages } : {}) };
   }
 
   async function boot(req: BootRequest): Promise<BootResult> {
     req.signal?.throwIfAborted();
     const t0 = performance.now();
-    const [sector, elf] = await Promise.all([bootSector(cacheDir), readFile(req.kernel.elf)]);
+    const l = peer ? peerLaunchOf(peer) : undefined;
+    const [sector, elf, image] = await Promise.all([bootSector(cacheDir), readFile(req.kernel.elf), readFile(req.kernel.bin)]);
     const { entry, loadBase } = elf32Layout(elf);
     if (loadBase !== KERNEL_LOAD_ADDR) {
       throw new Error(`${req.kernel.elf}: first PT_LOAD at 0x${loadBase.toString(16)}, but the flat image is loaded at 0x${KERNEL_LOAD_ADDR.toString(16)}`);
     }
+    const floppy = floppyImage(sector, entry, image, commandLine(req.start, req.end));
     const dir = await mkdtemp(join(tmpdir(), `svmconf-${name}-`));
     try {
-      const floppy = Buffer.alloc(FLOPPY_BYTES);
-      floppy.set(patchBootSector(sector, entry, commandLine(req.start, req.end)), 0);
+      const files = { cpuModel: spec.cpuModel, floppy: 'floppy.img', com1: 'com1.out', log: 'bochs.log', megs: GUEST_RAM_MIB };
       await Promise.all([
         writeFile(join(dir, 'floppy.img'), floppy),
-        writeFile(join(dir, 'bochsrc'), bochsrc({ cpuModel: spec.cpuModel, kernelBin: req.kernel.bin, floppy: 'floppy.img', com1: 'com1.out', log: 'bochs.log', megs: GUEST_RAM_MIB })),
+        writeFile(join(dir, 'bochsrc'), bochsrc(l?.bios && l.vgabios ? { ...files, bios: l.bios, vgabios: l.vgabios } : files)),
         writeFile(join(dir, 'dbg.rc'), DEBUGGER_SCRIPT),
         writeFile(join(dir, 'com1.out'), ''),
       ]);
-      return await runBochs(dir, req, t0);
+      return await runBochs(dir, req, t0, l);
     } finally {
       if (!opts.keepFiles) await rm(dir, { recursive: true, force: true });
     }
   }
 
-  async function runBochs(dir: string, req: BootRequest, t0: number): Promise<BootResult> {
+  async function runBochs(dir: string, req: BootRequest, t0: number, l: PeerLaunch | undefined): Promise<BootResult> {
     const watch = new BootWatch({
       idleTimeoutMs: req.idleTimeoutMs, cases: bootCases(req), vmm: 'Bochs', timers: false,
       ...(req.onLine ? { onLine: req.onLine } : {}),
@@ -373,9 +471,11 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
 
     // Own process group, so a timeout kills unshare, Bochs and anything Bochs started at once.
     // setpriv after unshare: unshare -r changes credentials, which clears a parent-death signal (runner/pdeath.ts)
-    const vmm = withParentDeath(binary, ['-q', '-f', 'bochsrc', '-rc', 'dbg.rc']);
+    // a peer's launch args already end with the binary and -q (runner/peers/launch.ts)
+    const bochsArgs = ['-f', 'bochsrc', '-rc', 'dbg.rc'];
+    const vmm = l ? withParentDeath(l.file, [...l.args, ...bochsArgs]) : withParentDeath(binary, ['-q', ...bochsArgs]);
     const child = spawn(unshare.file, [...unshare.args, vmm.file, ...vmm.args], {
-      cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(l ? { env: { ...process.env, ...l.env } } : {}),
     });
     const collect = (chunk: Buffer): void => {
       if (output.length < 256 * 1024) output += chunk.toString('latin1');
@@ -448,10 +548,23 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     return { end, lines, detail, seconds: (performance.now() - t0) / 1000 };
   }
 
-  return { name, kind: 'emulator', referenceProfile: spec.referenceProfile, referenceSvmEdx: spec.svmEdx, probe, boot };
+  return { name, kind: 'emulator', referenceProfile: spec.referenceProfile, referenceSvmEdx, probe, boot };
 }
 
-/** Both flavours, in matrix column order. */
-export function bochsBackends(opts: Omit<BochsBackendOptions, 'flavour'> = {}): BochsBackend[] {
+/** Both flavours of the host's Bochs, in matrix column order. */
+export function bochsBackends(opts: Omit<BochsBackendOptions, 'flavour' | 'peer'> = {}): BochsBackend[] {
   return (Object.keys(BOCHS_FLAVOURS) as BochsFlavour[]).map((flavour) => bochsBackend({ ...opts, flavour }));
+}
+
+/**
+ * One column per flavour for each pinned Bochs peer (runner/peers/pins.yaml, kind bochs), in pin
+ * order: `bochs-ryzen@3.1`, `bochs-phenom@3.1`. A peer not installed is still listed; its probe
+ * says why and how to install it (as qemuPeerBackends, runner/backends/qemu.ts).
+ */
+export function bochsPeerBackends(opts: Omit<BochsBackendOptions, 'flavour' | 'peer' | 'binary'> & { pins?: Pins; dirs?: PeerDirs } = {}): BochsBackend[] {
+  const { pins: given, dirs, ...rest } = opts;
+  const pins = given ?? loadPins();
+  return pins.peers
+    .filter((p) => p.kind === 'bochs')
+    .flatMap((pin) => (Object.keys(BOCHS_FLAVOURS) as BochsFlavour[]).map((flavour) => bochsBackend({ ...rest, flavour, peer: { pin, pins, ...(dirs ? { dirs } : {}) } })));
 }

@@ -11,7 +11,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { parseBochsVersion } from '../backends/bochs.ts';
 import { findPeer, kernelVersion, loadPins, PeerError, rootPinHash, rootPins, type PeerKind, type PeerPin, type Pins } from './pins.ts';
 import { kernelDir, kernelPinHash, KERNELS_DIR, readKernelManifest, type KernelManifest } from './kernels.ts';
 import { PEERS_DIR, readStamp, rootDir, unmetPins } from './roots.ts';
@@ -80,6 +79,11 @@ export function peerLaunch(peer: PeerPin, root: string): PeerLaunch {
     };
   }
   throw new PeerError(`${peer.name} is a kernel, not an emulator: pinnedKernel gives its files`);
+}
+
+/** The version in Bochs' banner (`Bochs x86 Emulator 2.7`), e.g. `2.7`; here so that the Bochs backend can import this module. */
+export function parseBochsVersion(text: string): string | undefined {
+  return /Bochs x86 Emulator (\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
 }
 
 /** The version a peer's binary reports: QEMU's first line, Bochs' `Bochs x86 Emulator N` banner. */
