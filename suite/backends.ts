@@ -6,7 +6,7 @@
 import type { BackendInfo, CpuIdentity, HostInfo } from '../core/types.ts';
 import { DEFAULT_PROFILE, findProfile, withSvmEdx, type Profile } from '../model/profile.ts';
 import type { Backend } from '../runner/backend.ts';
-import { bochsBackends, type BochsBackend } from '../runner/backends/bochs.ts';
+import { bochsBackends, bochsPeerBackends, type BochsBackend } from '../runner/backends/bochs.ts';
 import { CONSOLE_BACKEND, consoleBackend, type ConsoleOptions } from '../runner/backends/console.ts';
 import { consoleLogBackend } from '../runner/backends/console-log.ts';
 import { kvmNativeBackend, type KvmBackendOptions } from '../runner/backends/kvm.ts';
@@ -33,7 +33,7 @@ export function consoleOptions(o: { consoleCmd?: string; bootCmd?: string } = {}
 export function allBackends(profile: Profile = DEFAULT_PROFILE, console: ConsoleOptions = consoleOptions(), kvm: KvmBackendOptions = {}, consoleLog?: string): Backend[] {
   // a saved console log (parse-log, --console-log) stands in for the live console
   return [
-    modelBackend({ profile }), qemuTcgBackend(), ...newestPeers(qemuPeerBackends()).newest, ...bochsBackends(),
+    modelBackend({ profile }), qemuTcgBackend(), ...newestPeers(qemuPeerBackends()).newest, ...bochsBackends(), ...newestPeers(bochsPeerBackends()).newest,
     kvmNativeBackend(kvm), qemuKvmBackend(),
     // KVM on QEMU TCG with the newest pinned kernel (its own guest; the older kernels when named)
     ...newestPeers(kvmTcgPeerBackends(kvm)).newest,
@@ -85,9 +85,13 @@ export async function withReferenceModels(probed: Probed, profile: Profile): Pro
       b.info.reference = 'model';
       continue;
     }
-    const name = referenceModelName(want);
-    if (!extra.some((e) => e.info.name === name)) {
-      const backend = modelBackend({ profile: reference, name });
+    // one reference column per profile and SVM feature word: Bochs 3.1's ryzen shows more SVM
+    // features (8000_000A EDX) than 2.7's, so the two are compared with two models of amd-17h
+    const sameProfile = extra.filter((e) => e.info.name === referenceModelName(want) || e.info.name.startsWith(`${referenceModelName(want)}:`));
+    const twin = sameProfile.find((e) => (e.backend as { svmEdx?: number }).svmEdx === referenceSvmEdx);
+    const name = twin?.info.name ?? (sameProfile.length === 0 ? referenceModelName(want) : `${referenceModelName(want)}:edx=0x${(referenceSvmEdx ?? 0).toString(16)}`);
+    if (!twin) {
+      const backend = Object.assign(modelBackend({ profile: reference, name }), { svmEdx: referenceSvmEdx });
       const info = await probeSafely(backend);
       // a reference column names itself (report/run-cpu.ts tells it from the run's model so)
       info.reference = name;
@@ -105,7 +109,7 @@ export async function withReferenceModels(probed: Probed, profile: Profile): Pro
  * peer (the newest runs by default: newestPeers).
  */
 export function namedOnlyBackends(profile: Profile, kvm: KvmBackendOptions = {}): Backend[] {
-  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm), ...newestPeers(qemuPeerBackends()).older, ...newestPeers(kvmTcgPeerBackends(kvm)).older];
+  return [modelBackend({ profile, l0: true }), kvmTcgBackend(kvm), ...newestPeers(qemuPeerBackends()).older, ...newestPeers(bochsPeerBackends()).older, ...newestPeers(kvmTcgPeerBackends(kvm)).older];
 }
 
 /**
