@@ -183,6 +183,10 @@ export function validateResults(v: Json, source = 'results'): Results {
     str(o.reason, `${w}.reason`);
     if (o.version !== undefined) str(o.version, `${w}.version`);
     for (const k of ['family', 'peer']) if (o[k] !== undefined) str(o[k], `${w}.${k}`);
+    if (o.emulator !== undefined) {
+      const e = obj(o.emulator, `${w}.emulator`);
+      for (const k of ['family', 'version']) str(e[k], `${w}.emulator.${k}`);
+    }
     if (o.packages !== undefined) {
       const p = obj(o.packages, `${w}.packages`);
       for (const [pkg, v] of Object.entries(p)) str(v, `${w}.packages.${pkg}`);

@@ -110,7 +110,9 @@ function tcgColumn(name: string, start: () => Promise<HostContext>, extra: Pick<
     if (cpu.family >= 0) {
       info.cpu = identify(cpu, `QEMU -cpu ${TCGHOST_CPU} under TCG (emulated), the TCG host's /proc/cpuinfo`, { modelName: cpu.modelName });
     }
-    return { ...info, ...extra, ...(ctx.packages ? { packages: ctx.packages } : {}) };
+    // the guest's CPU is QEMU TCG's: that emulator's entries marked shows_through apply (report/deviations.ts)
+    const emulator = { family: 'qemu-tcg', version: `QEMU ${ctx.qemuVersion}` };
+    return { ...info, ...extra, emulator, ...(ctx.packages ? { packages: ctx.packages } : {}) };
   }
 
   return { ...inner, name, probe };
