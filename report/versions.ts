@@ -23,6 +23,8 @@ export interface ColumnTally {
   /** The pinned peer it runs (runner/peers/pins.yaml), absent for the host's packages. */
   peer?: string;
   packages?: Record<string, string>;
+  /** The emulator the column's guest runs on (BackendInfo.emulator), for shows_through entries. */
+  emulator?: { family: string; version: string };
   /** Cases run (status OK) and how they compared; `open` counts OK cases whose outcome the manual leaves open. */
   ok: number;
   agree: number;
@@ -87,7 +89,7 @@ function tallies(results: Results, cmp: Comparison): ColumnTally[] {
     .map((b) => {
       const t: ColumnTally = {
         column: b.name, family: columnFamily(b), version: b.version ?? '?',
-        ...(b.peer ? { peer: b.peer } : {}), ...(b.packages ? { packages: b.packages } : {}),
+        ...(b.peer ? { peer: b.peer } : {}), ...(b.packages ? { packages: b.packages } : {}), ...(b.emulator ? { emulator: b.emulator } : {}),
         ok: 0, agree: 0, known: 0, open: 0, diverge: 0, notRun: 0, problems: 0,
       };
       for (const c of cmp.cases) {
@@ -114,7 +116,9 @@ function entryOn(entry: Deviation, col: ColumnTally, results: Results, cmp: Comp
   const base = { column: col.column, version: col.version, ran: mine.length, now: [] as string[] };
   if (mine.length === 0) return { ...base, state: 'not-run', cases: 0 };
   const explained = mine.filter((c) => c.deviations.some((m) => m.id === entry.id && (m.backend === col.column || m.against === col.column)));
-  if (entry.versions.match.test(col.version)) return { ...base, state: explained.length > 0 ? 'shows' : 'unseen', cases: explained.length };
+  // an entry of the column's emulator is in range by the emulator's version
+  const version = entry.backend === col.family ? col.version : col.emulator?.version ?? '';
+  if (entry.versions.match.test(version)) return { ...base, state: explained.length > 0 ? 'shows' : 'unseen', cases: explained.length };
   // out of range: does the column still differ in the entry's own fields? (other fields of the same
   // cases may differ for other reasons, which other entries describe)
   const fieldDiffs = (c: CaseComparison) => c.diffs.filter((d) => entry.fields.includes(d.field) && d.strict.includes(col.column));
@@ -138,7 +142,7 @@ export function versionView(results: Results, cmp: Comparison, registry: readonl
       family,
       columns,
       entries: registry
-        .filter((e) => e.backend === family)
+        .filter((e) => e.backend === family || e.showsThrough.includes(family))
         .map((e) => {
           const globs = e.cases.map(globToRegExp);
           return {
