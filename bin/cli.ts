@@ -14,6 +14,7 @@
 //   expected   the golden records expected/<profile>/ (write, or --check)
 //   backends   what each backend can do on this machine, and why not
 //   peers      install the pinned peer versions under build/peers/ (runner/peers/pins.yaml)
+//   repro      a folder that reproduces one case on one backend without svmconf (docs/repro.md)
 // This file only wires them and maps errors to exit codes.
 //
 // Exit codes (README "Exit codes"):
@@ -53,12 +54,13 @@ import * as profiles from './commands/profiles.ts';
 import * as expected from './commands/expected.ts';
 import * as backends from './commands/backends.ts';
 import * as peers from './commands/peers.ts';
+import * as repro from './commands/repro.ts';
 
 export { EXIT };
 
 /** The commands in the order `svmconf --help` lists them. */
 const COMMANDS: ReadonlyArray<{ register(p: Command, setCode: SetCode): void }> = [
-  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends, peers,
+  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends, peers, repro,
 ];
 
 /** The command tree; each action stores its exit code through `setCode`. */
