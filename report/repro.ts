@@ -455,16 +455,31 @@ function runWords(r: ReproRun): string {
 // ---------------------------------------------------------------------------------------------
 // The script
 
-/** Tools a script needs, by kind of backend, besides the POSIX utilities every script uses. */
+/** Utilities a script needs besides the VMM (a POSIX shell's own builtins aside): its NEEDS line checks them. */
 const COMMON_TOOLS = ['awk', 'cat', 'dirname', 'gzip', 'grep', 'head', 'od', 'rm', 'tail', 'timeout', 'tr'];
 
 export function scriptTools(r: ReproRun): string[] {
   switch (r.kind) {
-    case 'qemu': return [...COMMON_TOOLS, ...(r.peer ? [] : ['qemu-system-x86_64'])];
-    case 'bochs': return [...COMMON_TOOLS, 'unshare', ...(r.peer ? ['sed'] : ['bochs', 'bochs-bin'])];
+    case 'qemu': return [...COMMON_TOOLS];
+    // unshare runs `true` from PATH to try the namespace first
+    case 'bochs': return [...COMMON_TOOLS, 'sed', 'true', 'unshare'];
     case 'kvm': return [...COMMON_TOOLS];
-    case 'kvm-tcg': return [...COMMON_TOOLS, 'cp', 'mkdir', 'sleep', 'kill', ...(r.peer ? [] : ['qemu-system-x86_64'])];
+    case 'kvm-tcg': return [...COMMON_TOOLS, 'cp', 'mkdir', 'sleep'];
   }
+}
+
+/** The VMM commands a script runs when no variable names another (Debian's bochs is a wrapper of bochs-bin; the kvm helper is built with cc). */
+export function defaultVmmTools(r: ReproRun): string[] {
+  switch (r.kind) {
+    case 'qemu': case 'kvm-tcg': return ['qemu-system-x86_64'];
+    case 'bochs': return ['bochs', 'bochs-bin'];
+    case 'kvm': return ['cc'];
+  }
+}
+
+/** The check that the VMM command (the first word of `$variable`) exists, naming the variable that changes it. */
+function vmmCheck(variable: string): string {
+  return `command -v \${${variable}%% *} >/dev/null 2>&1 || { echo "cannot run: \${${variable}%% *} not found (${variable}=<command> names another)" >&2; exit 2; }`;
 }
 
 /** The `PEER_ROOT` block: the peer's launch with the root's path, as svmconf runs it (docs/peers.md "Running a peer"). */
@@ -493,14 +508,15 @@ function compareBlock(x: ReproInput): string[] {
     `FIELDS=${shq(fields)}`,
     'line=$(tr -d \'\\r\' < serial.log | grep -a -o \'SVMCONF CASE .*\' | awk -v id="$CASE_ID" \'$3 == id { print; exit }\')',
     'if [ -z "$line" ]; then',
+    '  echo "serial.log has no CASE line for $CASE_ID; the VMM\'s last words (vmm.log):"',
+    '  tail -n 5 vmm.log 2>/dev/null | awk \'{ print "  " $0 }\'',
     '  case "$OBSERVED_STATUS" in',
     '    TIMEOUT|ERROR|CRASH)',
     '      if [ ! -s observed.record ]; then',
     '        echo "reproduced: no CASE line for $CASE_ID, as observed ($OBSERVED_STATUS)"; exit 0',
     '      fi ;;',
     '  esac',
-    '  echo "not reproduced: serial.log has no CASE line for $CASE_ID (observed: $OBSERVED_STATUS); the VMM said:"',
-    '  tail -n 5 vmm.log 2>/dev/null | awk \'{ print "  " $0 }\'',
+    '  echo "not reproduced: no CASE line now, where the case gave $OBSERVED_STATUS"',
     '  exit 1',
     'fi',
     '# the CRC-32 of the line up to its last space is the one of gzip (IEEE 802.3): gzip\'s trailer holds it',
@@ -549,8 +565,9 @@ function bootBlock(x: ReproInput): string[] {
     case 'qemu':
       return [
         ...(r.peer ? peerBlock(r.peer, 'QEMU', scriptName(x.backend.name)) : []),
-        `# Observed with ${vb}: ${packagesText(x.backend.packages)}.`,
+        ...(r.peer ? [] : [`# Observed with ${vb}: ${packagesText(x.backend.packages)}.`]),
         'QEMU=${QEMU:-qemu-system-x86_64}',
+        vmmCheck('QEMU'),
         'echo "QEMU: $($QEMU --version 2>&1 | head -n 1) (observed with ' + vb.replace(/"/g, '') + ')"',
         '# COM1 is QEMU\'s stdout; the kernel leaves through isa-debug-exit (port 0xf4), so QEMU\'s exit status is odd',
         `timeout "$TIMEOUT" $QEMU ${shJoin(r.args)} > serial.log 2> vmm.log || rc=$?`,
@@ -558,8 +575,9 @@ function bootBlock(x: ReproInput): string[] {
     case 'bochs':
       return [
         ...(r.peer ? [...peerBlock(r.peer, 'BOCHS', scriptName(x.backend.name)), '# the BIOS files of the bochsrc are the root\'s then', 'if [ -n "${PEER_ROOT:-}" ]; then sed "s#file=/usr/share/#file=$PEER_ROOT/usr/share/#" bochsrc > bochsrc.run; else cat bochsrc > bochsrc.run; fi'] : ['cat bochsrc > bochsrc.run']),
-        `# Observed with ${vb}: ${packagesText(x.backend.packages)}.`,
+        ...(r.peer ? [] : [`# Observed with ${vb}: ${packagesText(x.backend.packages)}.`]),
         'BOCHS=${BOCHS:-bochs -q}',
+        vmmCheck('BOCHS'),
         '# Bochs draws to an rfb display that listens nowhere: its own network namespace (unshare -rn, or -n as root)',
         'if unshare -rn true 2>/dev/null; then NS="unshare -rn"; elif unshare -n true 2>/dev/null; then NS="unshare -n"; else echo "cannot run: no private network namespace (unshare -rn / -n)" >&2; exit 2; fi',
         ': > serial.log',
@@ -598,6 +616,7 @@ function bootBlock(x: ReproInput): string[] {
         '# runner for each request in the 9p share "spool": spool/<id>.req/{args,stdin,kernel.elf} in; out (COM1),',
         '# err, rc back; spool/stop powers the guest off.',
         'QEMU=${QEMU:-qemu-system-x86_64}',
+        vmmCheck('QEMU'),
         'echo "QEMU: $($QEMU --version 2>&1 | head -n 1) (observed with ' + r.qemuVersion.replace(/"/g, '') + ')"',
         'rm -rf spool; mkdir -p spool/0.req',
         'cp kernel.elf spool/0.req/kernel.elf',
