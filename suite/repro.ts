@@ -296,7 +296,8 @@ export async function makeRepro(o: ReproOptions): Promise<ReproOutcome> {
   if (o.results) {
     all = await readResultsFile(o.results);
     checkResults(all, o.results, c, o.backend);
-    source = o.results;
+    // there the case ran in its template's batch kernel; the bundle's kernel holds it alone
+    source = `${o.results} (a run where the case ran in its template's batch kernel)`;
   } else {
     log(`repro: running ${c.id} on ${o.backend} and the model`);
     const out = await mkdtemp(join(tmpdir(), 'svmconf-repro-run-'));
