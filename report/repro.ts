@@ -608,7 +608,7 @@ function bootBlock(x: ReproInput): string[] {
         `# Observed with ${vb}`,
         `# (packages ${packagesText(x.backend.packages)}).`,
         `# The TCG host: Linux ${r.kernel.release} booted under ${r.qemuVersion} TCG with SVM emulated (-cpu max).`,
-        `# vmlinuz is that kernel's boot/vmlinuz-${r.kernel.release}, from ${r.kernel.debs.filter((d) => /^linux-/.test(d)).join(', ') || 'its package'}`,
+        `# vmlinuz is that kernel as ${r.kernel.debs.filter((d) => /^linux-/.test(d)).join(', ') || 'its package'} ships it`,
         '# (copied here: the .deb is many times larger, and old kernel versions leave the archive; to check it,',
         `#  apt-get download ${r.kernel.debs.filter((d) => /^linux-/.test(d)).join(' ') || '<the kernel package>'}, or snapshot.debian.org, and compare sha256 with MANIFEST).`,
         '# initrd.gz is svmconf\'s (runner/tcghost/image.ts): busybox, kvm_amd (nested=1) and the 9p modules of that',
