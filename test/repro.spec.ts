@@ -18,9 +18,12 @@ import { compareCase, maskFromResults } from '../report/compare.ts';
 import type { Deviation } from '../report/deviations.ts';
 import {
   bundleName, citations, defaultVmmTools, fieldMarks, markdownSection, renderChecks, renderExpected, renderManifest, renderObserved,
-  renderReport, renderScript, sanitizeCaseId, scriptName, shq, summaryLine, wrap, type ReproInput, type ReproRun,
+  renderReport, renderScript, sanitizeCaseId, scriptName, shJoin, shq, summaryLine, wrap, type ReproInput, type ReproRun,
 } from '../report/repro.ts';
+import { kvmHelperArgs } from '../runner/backends/kvm.ts';
 import { stopTcgHost } from '../runner/backends/kvm-tcg.ts';
+import { peerLaunch } from '../runner/peers/launch.ts';
+import { tcgHostArgs } from '../runner/tcghost/host.ts';
 import { BackendUnavailableError, UsageError } from '../suite/errors.ts';
 import { debPin, makeRepro, runKind } from '../suite/repro.ts';
 import { loadRegistry } from '../suite/select.ts';
@@ -230,6 +233,76 @@ describe("repro: the script's comparison (a stand-in VMM, no peer)", function ()
     await rm(dir, { recursive: true, force: true });
     assert.equal(r.exitCode, 2);
     assert.match(String(r.all), /cannot run: \/nonexistent\/qemu not found \(QEMU=<command> names another\)/);
+  });
+});
+
+describe('repro: the command lines the backends expose, and the scripts of kvm, kvm-tcg and a pinned Bochs', function () {
+  this.timeout(30_000);
+  it('gives the helper and the TCG host the lines their boots use', () => {
+    assert.deepEqual(kvmHelperArgs({ elf: 'k.elf', start: 0, end: 1, memoryMib: 128 }), ['--kernel', 'k.elf', '--cmdline', 'start=0 end=1', '--mem-mib', '128', '--cpuid', '-']);
+    assert.deepEqual(kvmHelperArgs({ elf: 'k.elf', start: 3, memoryMib: 64, torture: { timerUs: 5000, every: 20, control: true } }),
+      ['--kernel', 'k.elf', '--cmdline', 'start=3', '--mem-mib', '64', '--cpuid', '-', '--torture', '--torture-timer-us', '5000', '--torture-every', '20', '--torture-control']);
+    const t = tcgHostArgs({ vmlinuz: 'vmlinuz', initrd: 'initrd.gz', spool: 'spool', consoleLog: 'console.log' });
+    assert.equal(shJoin(t), "-accel tcg -cpu max -smp 1 -m 1024 -nodefaults -display none -no-reboot -chardev file,id=con,path=console.log -serial chardev:con -kernel vmlinuz -initrd initrd.gz -append 'console=ttyS0 quiet panic=-1' -virtfs local,path=spool,mount_tag=spool,security_model=none");
+  });
+
+  it('kvm: builds the helper from native/ unless SVMCONF_KVM names one, and without cpuid.txt lets it ask KVM', async () => {
+    const x = await icebpInput({ run: { kind: 'kvm', helperArgs: kvmHelperArgs({ elf: 'kernel.elf', start: 0, end: 1, memoryMib: 128 }) } });
+    const script = renderScript(x);
+    assert.match(script, /\$\{CC:-cc\} -O2 -std=c11 -D_GNU_SOURCE -I native -o svmconf-kvm native\/\*\.c/);
+    const dir = await mkdtemp(join(tmpdir(), 'svmconf-repro-kvm-'));
+    try {
+      await writeFile(join(dir, 'run.sh'), script);
+      await writeFile(join(dir, 'observed.record'), `${QEMU_ICEBP}\n`);
+      // a stand-in helper: its arguments to vmm.log (stderr), the case's line to COM1 (stdout)
+      await writeFile(join(dir, 'helper'), `#!/bin/sh\necho "args: $*" >&2\nprintf '%s\\n' '${protocolLine(`SVMCONF CASE ${ICEBP} OK ${QEMU_ICEBP}`)}'\n`);
+      await chmod(join(dir, 'helper'), 0o755);
+      const r = await execa('sh', ['run.sh'], { cwd: dir, reject: false, env: { SVMCONF_KVM: './helper' }, all: true });
+      assert.equal(r.exitCode, 0, String(r.all));
+      assert.match(String(r.all), /^reproduced/m);
+      assert.equal((await readFile(join(dir, 'vmm.log'), 'utf8')).trim(), "args: --kernel kernel.elf --cmdline start=0 end=1 --mem-mib 128");
+      await writeFile(join(dir, 'cpuid.txt'), '0x0 0x0 0x0 0x1 0x2 0x3 0x4\n');
+      await execa('sh', ['run.sh'], { cwd: dir, reject: false, env: { SVMCONF_KVM: './helper' } });
+      assert.match(await readFile(join(dir, 'vmm.log'), 'utf8'), /--mem-mib 128 --cpuid -$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kvm-tcg: puts the request into the spool before QEMU starts and stops the guest when it has its status', async () => {
+    const x = await icebpInput({ run: {
+      kind: 'kvm-tcg', qemuArgs: tcgHostArgs({ vmlinuz: 'vmlinuz', initrd: 'initrd.gz', spool: 'spool', consoleLog: 'console.log' }),
+      helperArgs: kvmHelperArgs({ elf: '/spool/0.req/kernel.elf', start: 0, end: 1, memoryMib: 128 }), qemuVersion: 'QEMU 7.2.22',
+      kernel: { release: '6.1.0-57-amd64', debs: ['linux-image-6.1.0-57-amd64=6.1.192-3', 'busybox-static=1:1.35.0-4+deb12u1+b1'] },
+    } });
+    const script = renderScript(x);
+    assert.match(script, /^printf '%s\\n' --kernel \/spool\/0\.req\/kernel\.elf --cmdline 'start=0 end=1' --mem-mib 128 --cpuid - > spool\/0\.req\/args$/m);
+    assert.match(script, /apt-get download linux-image-6\.1\.0-57-amd64=6\.1\.192-3/);
+    const dir = await mkdtemp(join(tmpdir(), 'svmconf-repro-tcg-'));
+    try {
+      await writeFile(join(dir, 'run.sh'), script);
+      await writeFile(join(dir, 'observed.record'), `${QEMU_ICEBP}\n`);
+      await writeFile(join(dir, 'kernel.elf'), 'k');
+      await writeFile(join(dir, 'cpuid.txt'), 'c\n');
+      // a stand-in TCG host: serves the one request as init.sh's agent would, then waits for stop
+      await writeFile(join(dir, 'qemu'), `#!/bin/sh\n[ "$1" = --version ] && { echo stand-in; exit 0; }\nr=spool/0.req\n[ -f $r/args ] && [ -f $r/stdin ] && [ -f $r/kernel.elf ] || exit 9\nprintf '%s\\n' '${protocolLine(`SVMCONF CASE ${ICEBP} OK ${QEMU_ICEBP}`)}' > $r/out\n: > $r/err\necho 0 > $r/rc\nwhile [ ! -e spool/stop ]; do sleep 0.1; done\n`);
+      await chmod(join(dir, 'qemu'), 0o755);
+      const r = await execa('sh', ['run.sh'], { cwd: dir, reject: false, env: { QEMU: './qemu', TIMEOUT: '20' }, all: true });
+      assert.equal(r.exitCode, 0, String(r.all));
+      assert.match(String(r.all), /^reproduced: the record equals the observed one$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("bochs with PEER_ROOT: the root's loader and the root's BIOS files in the bochsrc", async () => {
+    const peer = peerLaunch({ name: 'bochs@3.1', kind: 'bochs', short: '3.1', suite: 'sid', packages: [] }, '${PEER_ROOT}');
+    const x = await icebpInput({ run: { kind: 'bochs', peer: { pin: 'bochs@3.1', packages: { bochs: '3.1+dfsg-1' }, file: peer.file, args: peer.args, env: peer.env, builtAt: 'build/peers/sid' } } });
+    const script = renderScript(x);
+    assert.match(script, /^ {2}BOCHS="\$\{PEER_ROOT\}\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2 --inhibit-cache --library-path .* \$\{PEER_ROOT\}\/usr\/bin\/bochs-bin -q"$/m);
+    assert.match(script, /^ {2}BXSHARE="\$\{PEER_ROOT\}\/usr\/share\/bochs"; export BXSHARE$/m);
+    assert.match(script, /sed "s#file=\/usr\/share\/#file=\$PEER_ROOT\/usr\/share\/#" bochsrc > bochsrc\.run/);
+    assert.match(script, /# Observed with the pinned peer bochs@3\.1: bochs=3\.1\+dfsg-1\./);
   });
 });
 
