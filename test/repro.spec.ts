@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { execa } from 'execa';
-import type { BackendInfo, CaseOutcome, RecordField } from '../core/types.ts';
+import type { BackendInfo, CaseOutcome } from '../core/types.ts';
 import { loadTemplates } from '../generator/index.ts';
 import { compareCase, maskFromResults } from '../report/compare.ts';
 import type { Deviation } from '../report/deviations.ts';
