@@ -69,7 +69,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
       }
       L.push('');
       if (f.entries.length) {
-        row(['entry', ...f.columns.map((c) => mdCell(c.version)), 'registry']);
+        row(['entry', ...f.columns.map((c) => code(c.column)), 'registry']);
         row(['---', ...f.columns.map(() => '---'), '---']);
         for (const e of f.entries) row([code(e.id), ...e.columns.map((c) => mdCell(entryStateText(c))), mdCell(entryVersionsText(e))]);
         L.push('');

@@ -119,7 +119,7 @@ function versionsMarkdown(m: Matrix): string[] {
       for (const t of f.columns) L.push(`| ${code(t.column)} | ${mdCell(t.version)} | ${t.agree} | ${t.known} | ${t.open} | ${t.diverge ? `**${t.diverge}**` : 0} | ${t.notRun} | ${t.problems} |`);
       L.push('');
       if (f.entries.length === 0) continue;
-      L.push(`| entry | ${f.columns.map((c) => mdCell(c.version)).join(' | ')} | registry |`, `|---|${f.columns.map(() => '---').join('|')}|---|`);
+      L.push(`| entry | ${f.columns.map((c) => code(c.column)).join(' | ')} | registry |`, `|---|${f.columns.map(() => '---').join('|')}|---|`);
       for (const e of f.entries) L.push(`| ${code(e.id)} | ${e.columns.map((c) => mdCell(entryStateText(c))).join(' | ')} | ${mdCell(entryVersionsText(e))} |`);
       L.push('');
     }
@@ -138,7 +138,7 @@ function versionsHtml(m: Matrix): string {
       for (const t of f.columns) H.push(`<tr><td>${esc(t.column)}</td><td>${esc(t.version)}</td><td>${t.agree}</td><td>${t.known}</td><td>${t.open}</td><td${t.diverge ? ' class="k-diverge"' : ''}>${t.diverge}</td><td>${t.notRun}</td><td>${t.problems}</td></tr>`);
       H.push('</tbody></table>');
       if (f.entries.length === 0) continue;
-      H.push(`<table class="versions"><thead><tr><th>entry</th>${f.columns.map((c) => `<th>${esc(c.version)}</th>`).join('')}<th>registry</th></tr></thead><tbody>`);
+      H.push(`<table class="versions"><thead><tr><th>entry</th>${f.columns.map((c) => `<th title="${esc(c.version)}">${esc(c.column)}</th>`).join('')}<th>registry</th></tr></thead><tbody>`);
       for (const e of f.entries) {
         H.push(`<tr><td title="${esc(e.summary)}">${esc(e.id)}</td>${e.columns.map((c) => `<td class="v-${c.state}">${esc(entryStateText(c))}</td>`).join('')}<td>${esc(entryVersionsText(e))}</td></tr>`);
       }

@@ -130,7 +130,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
       const moved = f.entries.filter((e) => e.columns.some((c) => c.state === 'gone' || c.state === 'differs' || c.state === 'unseen'));
       const still = f.entries.filter((e) => !moved.includes(e) && e.columns.some((c) => c.state === 'shows'));
       for (const e of moved) {
-        out.push(`    ${paint('yellow', e.id)}: ${e.columns.filter((c) => c.state !== 'not-run').map((c) => `${c.version} ${entryStateText(c)}`).join('; ')}`);
+        out.push(`    ${paint('yellow', e.id)}: ${e.columns.filter((c) => c.state !== 'not-run').map((c) => `${c.column} ${entryStateText(c)}`).join('; ')}`);
         out.push(paint('dim', `      ${entryVersionsText(e)}`));
       }
       if (still.length) out.push(`    shown by every version run: ${still.map((e) => e.id).join(', ')}`);
