@@ -7,6 +7,7 @@
 // in JUnit a known deviation is a passing testcase carrying a `known-deviation` property.
 
 import { entryStateText, entryVersionsText } from './versions.ts';
+import { findingLink } from './findings.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deviation } from './deviations.ts';
@@ -98,7 +99,7 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
     if (known.length === 0) L.push('None.', '');
     for (const d of f.deviations) {
       const e = registry.find((x) => x.id === d.id);
-      L.push(`- **${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)})` : ''} — ${d.cases.map(code).join(', ')}`);
+      L.push(`- **${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)}${e.finding ? `; finding [${code(e.finding)}](${findingLink(e.finding)})` : ''})` : ''} — ${d.cases.map(code).join(', ')}`);
     }
     L.push('');
   }
@@ -333,7 +334,7 @@ function htmlSection(f: FamilySection, registry: readonly Deviation[]): string {
     H.push('<ul>');
     for (const d of f.deviations) {
       const e = registry.find((x) => x.id === d.id);
-      const evidence = e ? ` — ${esc(e.summary)} <span class="muted">(manual: ${esc(e.evidence.manual)}; registry ${esc(`${e.file}:${e.line}`)}${e.evidence.threads.map((t) => `; <a href="${esc(t)}">${esc(t)}</a>`).join('')})</span>` : '';
+      const evidence = e ? ` — ${esc(e.summary)} <span class="muted">(manual: ${esc(e.evidence.manual)}; registry ${esc(`${e.file}:${e.line}`)}${e.finding ? `; finding <b class="finding">${esc(e.finding)}</b> (${esc(findingLink(e.finding))})` : ''}${e.evidence.threads.map((t) => `; <a href="${esc(t)}">${esc(t)}</a>`).join('')})</span>` : '';
       H.push(`<li class="deviation" data-entry="${esc(d.id)}"><b>${esc(d.id)}</b>${evidence}<br>cases: ${d.cases.map((id) => `<span class="known-case" data-id="${esc(id)}">${esc(id)}</span>`).join(', ')}</li>`);
     }
     H.push('</ul>');

@@ -109,7 +109,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   if (known.length > 0 || used.length > 0) {
     out.push(paint('bold', `Known deviations (${known.length} case${known.length === 1 ? '' : 's'}, ${used.length} registry entr${used.length === 1 ? 'y' : 'ies'})`));
     for (const { entry, cases } of used) {
-      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}`);
+      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}${entry.finding ? ` [finding ${entry.finding}]` : ''}`);
       for (const line of evidenceLines(entry)) out.push(paint('dim', `    ${line}`));
       out.push(`    cases: ${cases.map((c) => c.id).join(', ')}`);
     }
