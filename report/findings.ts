@@ -130,10 +130,11 @@ const code = (s: string): string => `\`${s}\``;
 const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
 
 /** The versions a finding was seen on and where it was fixed, from its entries. */
-export function findingVersions(entries: readonly Deviation[]): { seen: string[]; fixed: string[] } {
+export function findingVersions(entries: readonly Deviation[]): { seen: string[]; fixed: string[]; fixedIn: string[] } {
   const seen = [...new Set(entries.flatMap((e) => e.versions.checked))];
   const fixed = [...new Set(entries.flatMap((e) => (e.versions.fixed ? [`${e.versions.fixed.in} (${e.versions.fixed.by})`] : [])))];
-  return { seen, fixed };
+  const fixedIn = [...new Set(entries.flatMap((e) => (e.versions.fixed ? [e.versions.fixed.in] : [])))];
+  return { seen, fixed, fixedIn };
 }
 
 /** docs/findings.md: a table of every finding, then each with its entries' cases, values and evidence. */
@@ -160,12 +161,12 @@ export function renderFindings(findings: readonly Finding[], registry: readonly 
   L.push('| project | ' + FINDING_STATUSES.join(' | ') + ' |', '|---|' + FINDING_STATUSES.map(() => '---:').join('|') + '|');
   for (const [p, m] of counts) L.push(`| ${p} | ${FINDING_STATUSES.map((s) => String(m.get(s) ?? 0)).join(' | ')} |`);
   L.push('');
-  L.push('| finding | component | status | cases | seen on | fixed in |', '|---|---|---|---:|---|---|');
+  L.push('| finding | component | status | case patterns | seen on | fixed in |', '|---|---|---|---:|---|---|');
   for (const f of findings) {
     const entries = f.deviations.map((d) => byId.get(d)!);
     const v = findingVersions(entries);
     const cases = new Set(entries.flatMap((e) => e.cases)).size;
-    L.push(`| [${f.title}](#${f.id}) | ${f.component} | ${f.status} | ${cases} | ${v.seen.join(', ')} | ${v.fixed.map((x) => x.split(' (')[0]).join(', ') || '—'} |`);
+    L.push(`| [${f.title}](#${f.id}) | ${f.component} | ${f.status} | ${cases} | ${v.seen.join(', ')} | ${v.fixedIn.join(', ') || '—'} |`);
   }
   L.push('');
   for (const f of findings) {
