@@ -10,6 +10,7 @@ import type { CaseComparison, FieldDiff } from './compare.ts';
 import { CRASH_LAYOUT, decodeRecord, describeCrash, hex, parseHex, readLE } from './decode.ts';
 import type { Deviation } from './deviations.ts';
 import { evidenceLines } from './deviations.ts';
+import { findingLink, type Finding } from './findings.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -91,6 +92,8 @@ export interface ReproInput {
   comparison: CaseComparison;
   /** The registry entries the comparison names (by id). */
   entries: Deviation[];
+  /** The findings those entries belong to (expected/findings.yaml), what svmconf tells upstream. */
+  findings: Finding[];
   /** `git rev-parse HEAD` of the svmconf that wrote the bundle, with `-dirty` when it had changes. */
   commit: string;
   /** Where the observed record comes from: `a run of svmconf repro` or a results.json path. */
@@ -334,10 +337,13 @@ export function summaryLine(x: ReproInput): string {
   const b = x.backend.name;
   if (x.observed.status !== 'OK') return `${x.case.template.title.length <= 50 ? x.case.template.title : x.case.id}: ${x.observed.status}${x.observed.reason ? ` (${firstSentence(x.observed.reason)})` : ''}`;
   const strict = x.comparison.diffs.filter((d) => d.strict.includes(b));
-  // every difference covered: the summary of the entry that covers the first differing field
+  // every difference covered: the title of their one finding, else the summary of the entry that covers the first differing field
   if (strict.length && strict.every((d) => d.known.some((k) => k.backend === b))) {
-    const e = x.entries.find((k) => k.id === strict[0]!.known.find((kk) => kk.backend === b)!.id);
-    if (e) return firstSentence(e.summary);
+    const covering = strict.map((d) => x.entries.find((e) => e.id === d.known.find((k) => k.backend === b)!.id));
+    const findings = [...new Set(covering.map((e) => e?.finding))];
+    const f = findings.length === 1 && findings[0] !== undefined ? x.findings.find((k) => k.id === findings[0]) : undefined;
+    if (f) return f.title;
+    if (covering[0]) return firstSentence(covering[0].summary);
   }
   const what = x.case.template.title.length <= 50 ? x.case.template.title : x.case.id;
   if (strict.length) {
@@ -426,6 +432,7 @@ export function renderReport(x: ReproInput, files: readonly BundleFile[]): strin
       : [`    ${statusLine(o)}`, ...(o.record ? [`    ${describeCrash(o.record)}`] : [])]),
     ...wrap(`Verdict: ${verdictText(x)}.`),
     ...x.entries.flatMap((en) => ['', ...wrap(`Known as ${en.id} (expected/deviations.yaml, ${en.versions.range}): ${en.summary}`), ...evidenceLines(en).flatMap((l) => wrap(l, 76, '    '))]),
+    ...x.findings.flatMap((f) => ['', ...wrap(`Finding ${f.id} (${findingLink(f.id)}): ${f.title}. ${f.component}; ${FINDING_STATUS_WORDS[f.status]}.${f.upstream.length ? ` Upstream: ${f.upstream.join('; ')}.` : ' Not reported upstream yet.'}`)]),
     '',
     'How to reproduce',
     '',
@@ -442,6 +449,13 @@ export function renderReport(x: ReproInput, files: readonly BundleFile[]): strin
   ];
   return lines.join('\n');
 }
+
+const FINDING_STATUS_WORDS: Readonly<Record<Finding['status'], string>> = {
+  bug: 'a bug, present in the newest version checked',
+  fixed: 'fixed upstream',
+  artefact: "an artefact of the emulated hardware, not the component's own error",
+  limitation: 'a known limitation of the component',
+};
 
 function runWords(r: ReproRun): string {
   switch (r.kind) {

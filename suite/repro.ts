@@ -25,6 +25,7 @@ import { findPeer, loadPins, type PeerPin } from '../runner/peers/pins.ts';
 import { tcgHostArgs } from '../runner/tcghost/host.ts';
 import { compareResults } from '../report/compare.ts';
 import type { Deviation } from '../report/deviations.ts';
+import { loadFindings, type Finding } from '../report/findings.ts';
 import {
   bundleName, citations, markdownSection, renderChecks, renderExpected, renderManifest, renderObserved, renderReport, renderScript,
   scriptName, verdictText, type BundleFile, type PeerNote, type ReproInput, type ReproRun,
@@ -320,6 +321,9 @@ export async function makeRepro(o: ReproOptions): Promise<ReproOutcome> {
   const { run, files: extra } = await backendRun(kind, info, kernel, log);
   const ids = new Set(comparison.deviations.map((d) => d.id));
   for (const d of comparison.diffs) for (const k of d.known) if (k.backend === o.backend) ids.add(k.id);
+  const entries = deviations.filter((d) => ids.has(d.id));
+  const register = join(ROOT, 'expected', 'findings.yaml');
+  const findings: Finding[] = existsSync(register) ? await loadFindings(register, deviations, 'expected/findings.yaml', { complete: false }) : [];
   const input: ReproInput = {
     case: { id: c.id, params: c.params, template: { id: c.template.id, title: c.template.title, checks: c.template.checks, displayPath: c.template.displayPath, record: c.template.record } },
     backend: info,
@@ -328,7 +332,8 @@ export async function makeRepro(o: ReproOptions): Promise<ReproOutcome> {
     observed,
     expected,
     comparison,
-    entries: deviations.filter((d) => ids.has(d.id)),
+    entries,
+    findings: findings.filter((f) => entries.some((e) => e.finding === f.id)),
     commit: svmconfCommit(),
     source,
     docSections: await docSections(c.template.checks),

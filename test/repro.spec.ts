@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { execa } from 'execa';
 import type { BackendInfo, CaseOutcome } from '../core/types.ts';
-import { loadTemplates } from '../generator/index.ts';
+import { loadTemplates, ROOT } from '../generator/index.ts';
 import { compareCase, maskFromResults } from '../report/compare.ts';
 import type { Deviation } from '../report/deviations.ts';
+import { loadFindings } from '../report/findings.ts';
 import {
   bundleName, citations, defaultVmmTools, fieldMarks, markdownSection, renderChecks, renderExpected, renderManifest, renderObserved,
   renderReport, renderScript, sanitizeCaseId, scriptName, shJoin, shq, summaryLine, wrap, type ReproInput, type ReproRun,
@@ -57,7 +58,7 @@ async function icebpInput(o: { observed?: string; registry?: boolean; status?: '
     case: { id: ICEBP, params: { prefix: 'none' }, template: { id: t.id, title: t.title, checks: t.checks, displayPath: t.displayPath, record: t.record } },
     backend: QEMU_INFO, reference: MODEL_INFO, component: 'QEMU 7.2.22 TCG',
     observed, expected: outcome.results.model, comparison,
-    entries: deviations.filter((d: Deviation) => ids.has(d.id)),
+    entries: deviations.filter((d: Deviation) => ids.has(d.id)), findings: [],
     commit: '0123456789abcdef0123456789abcdef01234567', source: 'a hand-made run', docSections: [],
     run: o.run ?? QEMU_RUN, timeoutSeconds: 20,
   };
@@ -167,6 +168,16 @@ describe('repro: the text of a bundle', () => {
       assert.ok(r.includes(want), `report.txt has ${want}`);
     }
     assert.match(r, /^ {2}~ vector/m);
+  });
+
+  it("takes the finding's title for the Subject when one finding covers every difference, and names it with its upstream", async () => {
+    const x = await icebpInput();
+    const findings = await loadFindings(join(ROOT, 'expected', 'findings.yaml'), await loadRegistry(), 'expected/findings.yaml', { complete: false });
+    const f = findings.filter((k) => x.entries.some((e) => e.finding === k.id));
+    assert.deepEqual(f.map((k) => k.id), ['qemu-icebp-decoded-as-ud']);
+    const r = renderReport({ ...x, findings: f }, []);
+    assert.equal(r.split('\n')[0], `Subject: [svmconf] QEMU 7.2.22 TCG: ${f[0]!.title}`);
+    assert.match(r.replace(/\s+/g, ' '), /Finding qemu-icebp-decoded-as-ud \(docs\/findings\.md#qemu-icebp-decoded-as-ud\): .* fixed upstream\. Upstream: https:\/\/lore\.kernel\.org\//);
   });
 
   it('says what happened when the backend gave no record', async () => {
