@@ -2,6 +2,7 @@
 // now (table or JSON summary, exit code; matrix.md with --out).
 
 import { versionView } from '../../report/versions.ts';
+import { renderKtap } from '../../report/ktap.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { compareResults, deviationsByCase, runExitCode } from '../../report/compare.ts';
@@ -21,10 +22,11 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--out <dir>', 'also write matrix.md there')
     .option('--deviations <file>', 'a deviation registry added to expected/deviations.yaml (repeatable)', repeat, [])
     .option('--json', 'print the summary as JSON')
+    .option('--ktap', 'print KTAP version 1 instead of the table (docs/publishing.md "KTAP")')
     .action(async (files: string[], o) => setCode(await compare(files, o)));
 }
 
-export async function compare(files: string[], o: { out?: string; json?: boolean; deviations?: string[] }): Promise<number> {
+export async function compare(files: string[], o: { out?: string; json?: boolean; ktap?: boolean; deviations?: string[] }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
   if (o.out) await checkOutDir(o.out);
   const results = await readResultsFile(files[0]!);
@@ -36,6 +38,7 @@ export async function compare(files: string[], o: { out?: string; json?: boolean
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
   if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations) }, null, 2)}\n`);
+  else if (o.ktap) process.stdout.write(renderKtap(results, comparison));
   else printTable(results, process.stdout, { deviations, comparison });
   return runExitCode(comparison.summary, results.warmCold);
 }

@@ -8,6 +8,7 @@ import { ROOT } from '../../generator/index.ts';
 import { DEFAULT_PROFILE } from '../../model/profile.ts';
 import { serializeResults } from '../../report/results.ts';
 import { printTable } from '../../report/table.ts';
+import { renderKtap } from '../../report/ktap.ts';
 import { runSuite, type RunOptions, type RunOutcome } from '../../suite/run.ts';
 import { createProgress } from '../progress.ts';
 import { collect, interruptible, positiveInt, repeat, selection, type SetCode } from './common.ts';
@@ -22,7 +23,8 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--profile <name>', `CPU profile of the model backend (see \`svmconf profiles\`; default: the family table's profile for the CPU of a kvm/console backend, else ${DEFAULT_PROFILE.name})`)
     .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
     .option('--machine-name <name>', "console backend: the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
-    .option('--json', 'print results.json to stdout instead of the table')
+    .option('--json', 'print results.json to stdout instead of the table (--format json)')
+    .addOption(new Option('--format <format>', 'what goes to stdout: the table, results.json, or KTAP version 1 (one subtest per column, one test per case: docs/publishing.md "KTAP")').choices(['table', 'json', 'ktap']).default('table'))
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
     .option('--torture', 'kvm and kvm-tcg backends: save the whole vCPU, destroy the VM, create a new one and restore, at every exit and at timer signals 5 ms apart (also SVMCONF_KVM_TORTURE=1)')
@@ -32,14 +34,18 @@ export function register(p: Command, setCode: SetCode): void {
     .action(async (o) => setCode(await run({ ...o, out: resolve(o.out) })));
 }
 
-export async function run(o: RunOptions & { json?: boolean }): Promise<number> {
-  return printRun(await interruptible((signal) => runSuite({ ...o, signal }, (total) => createProgress(total))), o.json);
+export async function run(o: RunOptions & { json?: boolean; format?: OutputFormat }): Promise<number> {
+  return printRun(await interruptible((signal) => runSuite({ ...o, signal }, (total) => createProgress(total))), o.json ? 'json' : o.format);
 }
 
+export type OutputFormat = 'table' | 'json' | 'ktap';
+
 /** What `run` and `parse-log` print: results.json (--json), or the table, the run's family, the recorded hardware and the files written. */
-export function printRun(r: RunOutcome, json: boolean | undefined): number {
+export function printRun(r: RunOutcome, format: OutputFormat | boolean | undefined): number {
   const { results, deviations, comparison, family } = r;
-  if (json) process.stdout.write(serializeResults(results));
+  const f: OutputFormat = format === true ? 'json' : format === false || format === undefined ? 'table' : format;
+  if (f === 'json') process.stdout.write(serializeResults(results));
+  else if (f === 'ktap') process.stdout.write(renderKtap(results, comparison));
   else {
     printTable(results, process.stdout, { deviations, comparison });
     process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${r.recordedRuns ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
