@@ -14,6 +14,7 @@
 //   expected   the golden records expected/<profile>/ (write, or --check)
 //   backends   what each backend can do on this machine, and why not
 //   peers      install the pinned peer versions under build/peers/ (runner/peers/pins.yaml)
+//   repro      a folder that reproduces one case on one backend without svmconf (docs/repro.md)
 // This file only wires them and maps errors to exit codes.
 //
 // Exit codes (README "Exit codes"):
@@ -32,6 +33,7 @@ import { ConsoleLogError } from '../runner/backends/console-log.ts';
 import { stopTcgHost } from '../runner/backends/kvm-tcg.ts';
 import { TcgHostImageError } from '../runner/tcghost/image.ts';
 import { DeviationError } from '../report/deviations.ts';
+import { FindingError } from '../report/findings.ts';
 import { RecordError } from '../report/hwrecords.ts';
 import { PublishError } from '../report/publish.ts';
 import { ResultsFormatError } from '../report/results.ts';
@@ -53,12 +55,14 @@ import * as profiles from './commands/profiles.ts';
 import * as expected from './commands/expected.ts';
 import * as backends from './commands/backends.ts';
 import * as peers from './commands/peers.ts';
+import * as findings from './commands/findings.ts';
+import * as repro from './commands/repro.ts';
 
 export { EXIT };
 
 /** The commands in the order `svmconf --help` lists them. */
 const COMMANDS: ReadonlyArray<{ register(p: Command, setCode: SetCode): void }> = [
-  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends, peers,
+  list, build, run, parseLog, iso, tcghost, compare, mutants, publish, record, families, profiles, expected, backends, peers, findings, repro,
 ];
 
 /** The command tree; each action stores its exit code through `setCode`. */
@@ -94,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (e instanceof TemplateError || e instanceof BuildError || e instanceof ToolMissingError || e instanceof DeviationError || e instanceof ResultsFormatError
-      || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError || e instanceof BackendUnavailableError) {
+      || e instanceof FindingError || e instanceof RecordError || e instanceof PublishError || e instanceof ConsoleLogError || e instanceof BackendUnavailableError) {
       process.stderr.write(`svmconf: ${e.message}\n`);
       return EXIT.ERROR;
     }

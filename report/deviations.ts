@@ -81,6 +81,8 @@ export interface Deviation {
    * such column is matched on its emulator's version (BackendInfo.emulator). Empty: none.
    */
   showsThrough: string[];
+  /** The finding the entry belongs to (expected/findings.yaml), set when the register is read with it (suite/select.ts). */
+  finding?: string;
   /** Where the entry is written. */
   file: string;
   line: number;

@@ -12,6 +12,7 @@ import {
 import { FEATURES } from '../core/types.ts';
 import { writeFileAtomic } from './results.ts';
 import { entryStateText, entryVersionsText, versionView } from './versions.ts';
+import { findingLink } from './findings.ts';
 
 export interface MarkdownOptions extends CompareOptions {
   title?: string;
@@ -69,7 +70,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
       }
       L.push('');
       if (f.entries.length) {
-        row(['entry', ...f.columns.map((c) => mdCell(c.version)), 'registry']);
+        row(['entry', ...f.columns.map((c) => code(c.column)), 'registry']);
         row(['---', ...f.columns.map(() => '---'), '---']);
         for (const e of f.entries) row([code(e.id), ...e.columns.map((c) => mdCell(entryStateText(c))), mdCell(entryVersionsText(e))]);
         L.push('');
@@ -215,6 +216,8 @@ function deviationSection(d: Deviation, cases: string[]): string[] {
   }
   for (const t of d.evidence.threads) L.push(`- **Thread:** <${t}>`);
   L.push(`- **Cases:** ${cases.map(code).join(', ')}`);
-  L.push(`- **Registry:** ${code(`${d.file}:${d.line}`)}`, '');
+  L.push(`- **Registry:** ${code(`${d.file}:${d.line}`)}`);
+  if (d.finding) L.push(`- **Finding:** [${code(d.finding)}](${findingLink(d.finding)})`);
+  L.push('');
   return L;
 }

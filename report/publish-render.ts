@@ -7,6 +7,7 @@
 // in JUnit a known deviation is a passing testcase carrying a `known-deviation` property.
 
 import { entryStateText, entryVersionsText } from './versions.ts';
+import { findingLink } from './findings.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deviation } from './deviations.ts';
@@ -98,7 +99,7 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
     if (known.length === 0) L.push('None.', '');
     for (const d of f.deviations) {
       const e = registry.find((x) => x.id === d.id);
-      L.push(`- **${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)})` : ''} — ${d.cases.map(code).join(', ')}`);
+      L.push(`- **${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)}${e.finding ? `; finding [${code(e.finding)}](${findingLink(e.finding)})` : ''})` : ''} — ${d.cases.map(code).join(', ')}`);
     }
     L.push('');
   }
@@ -119,7 +120,7 @@ function versionsMarkdown(m: Matrix): string[] {
       for (const t of f.columns) L.push(`| ${code(t.column)} | ${mdCell(t.version)} | ${t.agree} | ${t.known} | ${t.open} | ${t.diverge ? `**${t.diverge}**` : 0} | ${t.notRun} | ${t.problems} |`);
       L.push('');
       if (f.entries.length === 0) continue;
-      L.push(`| entry | ${f.columns.map((c) => mdCell(c.version)).join(' | ')} | registry |`, `|---|${f.columns.map(() => '---').join('|')}|---|`);
+      L.push(`| entry | ${f.columns.map((c) => code(c.column)).join(' | ')} | registry |`, `|---|${f.columns.map(() => '---').join('|')}|---|`);
       for (const e of f.entries) L.push(`| ${code(e.id)} | ${e.columns.map((c) => mdCell(entryStateText(c))).join(' | ')} | ${mdCell(entryVersionsText(e))} |`);
       L.push('');
     }
@@ -138,7 +139,7 @@ function versionsHtml(m: Matrix): string {
       for (const t of f.columns) H.push(`<tr><td>${esc(t.column)}</td><td>${esc(t.version)}</td><td>${t.agree}</td><td>${t.known}</td><td>${t.open}</td><td${t.diverge ? ' class="k-diverge"' : ''}>${t.diverge}</td><td>${t.notRun}</td><td>${t.problems}</td></tr>`);
       H.push('</tbody></table>');
       if (f.entries.length === 0) continue;
-      H.push(`<table class="versions"><thead><tr><th>entry</th>${f.columns.map((c) => `<th>${esc(c.version)}</th>`).join('')}<th>registry</th></tr></thead><tbody>`);
+      H.push(`<table class="versions"><thead><tr><th>entry</th>${f.columns.map((c) => `<th title="${esc(c.version)}">${esc(c.column)}</th>`).join('')}<th>registry</th></tr></thead><tbody>`);
       for (const e of f.entries) {
         H.push(`<tr><td title="${esc(e.summary)}">${esc(e.id)}</td>${e.columns.map((c) => `<td class="v-${c.state}">${esc(entryStateText(c))}</td>`).join('')}<td>${esc(entryVersionsText(e))}</td></tr>`);
       }
@@ -333,7 +334,7 @@ function htmlSection(f: FamilySection, registry: readonly Deviation[]): string {
     H.push('<ul>');
     for (const d of f.deviations) {
       const e = registry.find((x) => x.id === d.id);
-      const evidence = e ? ` — ${esc(e.summary)} <span class="muted">(manual: ${esc(e.evidence.manual)}; registry ${esc(`${e.file}:${e.line}`)}${e.evidence.threads.map((t) => `; <a href="${esc(t)}">${esc(t)}</a>`).join('')})</span>` : '';
+      const evidence = e ? ` — ${esc(e.summary)} <span class="muted">(manual: ${esc(e.evidence.manual)}; registry ${esc(`${e.file}:${e.line}`)}${e.finding ? `; finding <b class="finding">${esc(e.finding)}</b> (${esc(findingLink(e.finding))})` : ''}${e.evidence.threads.map((t) => `; <a href="${esc(t)}">${esc(t)}</a>`).join('')})</span>` : '';
       H.push(`<li class="deviation" data-entry="${esc(d.id)}"><b>${esc(d.id)}</b>${evidence}<br>cases: ${d.cases.map((id) => `<span class="known-case" data-id="${esc(id)}">${esc(id)}</span>`).join(', ')}</li>`);
     }
     H.push('</ul>');

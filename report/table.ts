@@ -109,7 +109,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   if (known.length > 0 || used.length > 0) {
     out.push(paint('bold', `Known deviations (${known.length} case${known.length === 1 ? '' : 's'}, ${used.length} registry entr${used.length === 1 ? 'y' : 'ies'})`));
     for (const { entry, cases } of used) {
-      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}`);
+      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}${entry.finding ? ` [finding ${entry.finding}]` : ''}`);
       for (const line of evidenceLines(entry)) out.push(paint('dim', `    ${line}`));
       out.push(`    cases: ${cases.map((c) => c.id).join(', ')}`);
     }
@@ -130,7 +130,7 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
       const moved = f.entries.filter((e) => e.columns.some((c) => c.state === 'gone' || c.state === 'differs' || c.state === 'unseen'));
       const still = f.entries.filter((e) => !moved.includes(e) && e.columns.some((c) => c.state === 'shows'));
       for (const e of moved) {
-        out.push(`    ${paint('yellow', e.id)}: ${e.columns.filter((c) => c.state !== 'not-run').map((c) => `${c.version} ${entryStateText(c)}`).join('; ')}`);
+        out.push(`    ${paint('yellow', e.id)}: ${e.columns.filter((c) => c.state !== 'not-run').map((c) => `${c.column} ${entryStateText(c)}`).join('; ')}`);
         out.push(paint('dim', `      ${entryVersionsText(e)}`));
       }
       if (still.length) out.push(`    shown by every version run: ${still.map((e) => e.id).join(', ')}`);

@@ -68,6 +68,8 @@ export interface EntryVersions {
   range: string;
   checked: string[];
   fixed?: { in: string; by: string };
+  /** Its finding (expected/findings.yaml), when the register was read. */
+  finding?: string;
   columns: EntryOnColumn[];
 }
 
@@ -147,7 +149,7 @@ export function versionView(results: Results, cmp: Comparison, registry: readonl
           const globs = e.cases.map(globToRegExp);
           return {
             id: e.id, family, summary: e.summary, range: e.versions.range, checked: e.versions.checked,
-            ...(e.versions.fixed ? { fixed: e.versions.fixed } : {}),
+            ...(e.versions.fixed ? { fixed: e.versions.fixed } : {}), ...(e.finding ? { finding: e.finding } : {}),
             columns: columns.map((c) => entryOn(e, c, results, cmp, globs)),
           };
         }),
@@ -167,8 +169,8 @@ export function entryStateText(s: EntryOnColumn): string {
 }
 
 /** An entry's versions in a line: what the registry has seen it on and what fixed it. */
-export function entryVersionsText(e: Pick<EntryVersions, 'checked' | 'fixed'>): string {
-  const seen = `seen on ${e.checked.join(', ')}`;
+export function entryVersionsText(e: Pick<EntryVersions, 'checked' | 'fixed' | 'finding'>): string {
+  const seen = `${e.finding ? `finding ${e.finding}; ` : ''}seen on ${e.checked.join(', ')}`;
   return e.fixed ? `${seen}; fixed in ${e.fixed.in} (${e.fixed.by})` : `${seen}; still present in ${e.checked[e.checked.length - 1] ?? '?'}`;
 }
 

@@ -2,6 +2,8 @@
 // name, and the deviation registry. Each says plainly what was wrong with the option (UsageError),
 // or, for the registry, the file and line (report/deviations.ts DeviationError).
 
+import { existsSync } from 'node:fs';
+import { linkFindings, loadFindings } from '../report/findings.ts';
 import { stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Case } from '../core/types.ts';
@@ -69,5 +71,9 @@ export async function loadRegistry(sources: RegistrySources = {}): Promise<Devia
     const shown = relative(process.cwd(), path) || path;
     registries.push(await loadDeviations(path, { optional: w.optional, displayPath: shown.startsWith('..') ? path : shown }));
   }
-  return mergeRegistries(registries);
+  const merged = mergeRegistries(registries);
+  // the findings register links each entry to its finding (report/findings.ts); entries of other registries may have none
+  const findings = join(ROOT, 'expected', 'findings.yaml');
+  if (existsSync(findings)) linkFindings(merged, await loadFindings(findings, merged, 'expected/findings.yaml', { complete: false }));
+  return merged;
 }

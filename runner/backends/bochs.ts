@@ -247,6 +247,23 @@ export function commandLine(start: number, end?: number): string {
   return end === undefined ? `start=${start}` : `start=${start} end=${end}`;
 }
 
+/**
+ * The floppy image that boots `kernel` with `cmdline` (the boot sector assembled once per cache
+ * directory, the kernel's flat image after it). Exported so that a reproducer (suite/repro.ts)
+ * writes the very image a boot uses.
+ */
+export async function kernelFloppy(kernel: { elf: string; bin: string }, cmdline: string, cacheDir: string): Promise<Buffer> {
+  const [sector, elf, image] = await Promise.all([bootSector(cacheDir), readFile(kernel.elf), readFile(kernel.bin)]);
+  const { entry, loadBase } = elf32Layout(elf);
+  if (loadBase !== KERNEL_LOAD_ADDR) {
+    throw new Error(`${kernel.elf}: first PT_LOAD at 0x${loadBase.toString(16)}, but the flat image is loaded at 0x${KERNEL_LOAD_ADDR.toString(16)}`);
+  }
+  return floppyImage(sector, entry, image, cmdline);
+}
+
+/** Where the assembled boot sector is cached unless BochsBackendOptions.cacheDir says otherwise. */
+export const BOCHS_CACHE_DIR = join(import.meta.dirname, '..', '..', 'build', 'bochs');
+
 const buildCache = new Map<string, Promise<Uint8Array>>();
 
 /** Assemble runner/bochs/boot.S once per cache directory and source (GNU as, ld, objcopy). */
@@ -363,7 +380,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
   const svmEdxRow = peer ? BOCHS_SVM_EDX[peer.pin.short] : undefined;
   const referenceSvmEdx = svmEdxRow?.[opts.flavour] ?? spec.svmEdx;
   const binary = opts.binary ?? BOCHS_BINARY;
-  const cacheDir = opts.cacheDir ?? join(import.meta.dirname, '..', '..', 'build', 'bochs');
+  const cacheDir = opts.cacheDir ?? BOCHS_CACHE_DIR;
   const pollMs = opts.pollMs ?? 20;
   const fs = opts.fs ?? realHostFs;
   let unshare = opts.unshare ?? DEFAULT_UNSHARE;
@@ -438,12 +455,7 @@ export function bochsBackend(opts: BochsBackendOptions): BochsBackend {
     req.signal?.throwIfAborted();
     const t0 = performance.now();
     const l = peer ? peerLaunchOf(peer) : undefined;
-    const [sector, elf, image] = await Promise.all([bootSector(cacheDir), readFile(req.kernel.elf), readFile(req.kernel.bin)]);
-    const { entry, loadBase } = elf32Layout(elf);
-    if (loadBase !== KERNEL_LOAD_ADDR) {
-      throw new Error(`${req.kernel.elf}: first PT_LOAD at 0x${loadBase.toString(16)}, but the flat image is loaded at 0x${KERNEL_LOAD_ADDR.toString(16)}`);
-    }
-    const floppy = floppyImage(sector, entry, image, commandLine(req.start, req.end));
+    const floppy = await kernelFloppy(req.kernel, commandLine(req.start, req.end), cacheDir);
     const dir = await mkdtemp(join(tmpdir(), `svmconf-${name}-`));
     try {
       const files = { cpuModel: spec.cpuModel, floppy: 'floppy.img', com1: 'com1.out', log: 'bochs.log', megs: GUEST_RAM_MIB };

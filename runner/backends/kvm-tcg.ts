@@ -63,6 +63,28 @@ async function startPeer(kernel: string, qemu: string, pins: Pins): Promise<Host
   return { host, image, qemuVersion, packages };
 }
 
+/** What a kvm-tcg column boots, for a reproducer (suite/repro.ts): its image, and the pinned QEMU it runs on (none: the host's). */
+export interface TcgColumnFiles {
+  image: TcgHostImage;
+  /** The pinned QEMU (qemu@11.1) of a versioned column. */
+  qemuPeer?: PeerPin;
+  /** The pinned kernel (linux@7.3) of a versioned column. */
+  kernelPeer?: PeerPin;
+}
+
+/**
+ * The image and QEMU of the kvm-tcg column `name` (`kvm-tcg`, `kvm-tcg@7.3`), as its host's start
+ * takes them (startDefault, startPeer), without booting anything. Throws as they do when a file is missing.
+ */
+export async function tcgColumnFiles(name: string, pins: Pins = loadPins()): Promise<TcgColumnFiles> {
+  if (name === KVM_TCG_BACKEND) return { image: await readyImage() };
+  const kernelPeer = pins.peers.find((p) => p.kind === 'linux' && kvmTcgPeerName(p) === name);
+  if (!kernelPeer) throw new Error(`${name} is not a kvm-tcg column of runner/peers/pins.yaml`);
+  const qemuPeer = newestQemuPin(pins);
+  if (!qemuPeer) throw new Error(`no QEMU is pinned in runner/peers/pins.yaml: ${name} runs ${kernelPeer.name} on the newest pinned qemu@…`);
+  return { image: await readyPeerImage(pinnedKernel(kernelPeer.name, pins)), qemuPeer, kernelPeer };
+}
+
 /** Power every TCG host of this process off (the CLI does at the end of a run; process exit kills them anyway). */
 export async function stopTcgHost(): Promise<void> {
   const all = [...hosts.values()];

@@ -251,6 +251,30 @@ export function nativeSpawner(helper: string, opts: { env?: Record<string, strin
   };
 }
 
+/** What one boot asks of the helper (KvmHelperArgs → its command line). */
+export interface KvmHelperArgs {
+  /** The kernel's path as the helper sees it. */
+  elf: string;
+  start: number;
+  end?: number | undefined;
+  memoryMib: number;
+  /** --torture with its timer period (µs, 0: only at exits), every nth exit, and the control run. */
+  torture?: { timerUs: number; every: number; control: boolean };
+}
+
+/**
+ * The helper's command line for one boot (native/kvm/main.c usage): the kernel, the multiboot
+ * command line (docs/protocol.md), guest RAM, and the CPUID table read from stdin. Pure, so a
+ * reproducer (suite/repro.ts) writes exactly the line a boot runs.
+ */
+export function kvmHelperArgs(o: KvmHelperArgs): string[] {
+  const cmdline = o.end === undefined ? `start=${o.start}` : `start=${o.start} end=${o.end}`;
+  const args = ['--kernel', o.elf, '--cmdline', cmdline, '--mem-mib', String(o.memoryMib), '--cpuid', '-'];
+  const t = o.torture;
+  if (t) args.push('--torture', ...(t.timerUs > 0 ? ['--torture-timer-us', String(t.timerUs)] : []), ...(t.every > 1 ? ['--torture-every', String(t.every)] : []), ...(t.control ? ['--torture-control'] : []));
+  return args;
+}
+
 export interface KvmBackendOptions {
   /** The backend's name (default KVM_BACKEND; the TCG host's is KVM_TCG_BACKEND). */
   name?: string;
@@ -362,9 +386,7 @@ export function kvmNativeBackend(opts: KvmBackendOptions = {}): KvmBackend {
       if (!info.available || probed === undefined) throw new Error(info.reason || 'KVM is not available');
     }
     const cpuid = formatCpuid(guestCpuid(probed.cpuid, req.cpu));
-    const cmdline = req.end === undefined ? `start=${req.start}` : `start=${req.start} end=${req.end}`;
-    const args = ['--kernel', req.kernel.elf, '--cmdline', cmdline, '--mem-mib', String(memoryMib), '--cpuid', '-'];
-    if (torture) args.push('--torture', ...(timerUs > 0 ? ['--torture-timer-us', String(timerUs)] : []), ...(every > 1 ? ['--torture-every', String(every)] : []), ...(control ? ['--torture-control'] : []));
+    const args = kvmHelperArgs({ elf: req.kernel.elf, start: req.start, end: req.end, memoryMib, ...(torture ? { torture: { timerUs, every, control } } : {}) });
 
     const t0 = performance.now();
     let killedFor: 'timeout' | 'abort' | undefined;

@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { loadOrder, moduleDepends, moduleIndex, TcgHostImageError, WANTED_MODULES } from '../tcghost/image.ts';
+import { loadOrder, moduleDepends, moduleIndex, TcgHostImageError, WANTED_MODULES } from '../tcghost/modules.ts';
 import { formatPackagePin, kernelVersion, PeerError, type PeerPin, type Pins } from './pins.ts';
 import { aptFailure, NO_VALID_UNTIL, PEERS_DIR } from './roots.ts';
 

@@ -55,6 +55,28 @@ export interface TcgHostOptions {
   dir?: string;
 }
 
+/** Guest RAM of the TCG host (MiB) unless TcgHostOptions.memoryMib says otherwise. */
+export const TCGHOST_MEMORY_MIB = 1024;
+
+/**
+ * QEMU's arguments for the TCG host (after a peer's launch prefix): TCG with SVM emulated, the
+ * guest's console to a file, the kernel and initramfs, and the spool shared over 9p (init.sh
+ * mounts it by its tag). Pure, so a reproducer (suite/repro.ts) writes exactly the line a run uses.
+ */
+export function tcgHostArgs(o: { vmlinuz: string; initrd: string; spool: string; consoleLog: string; smp?: number; memoryMib?: number }): string[] {
+  return [
+    '-accel', 'tcg',
+    '-cpu', TCGHOST_CPU,
+    '-smp', String(o.smp ?? 1),
+    '-m', String(o.memoryMib ?? TCGHOST_MEMORY_MIB),
+    '-nodefaults', '-display', 'none', '-no-reboot',
+    '-chardev', `file,id=con,path=${o.consoleLog}`, '-serial', 'chardev:con',
+    '-kernel', o.vmlinuz, '-initrd', o.initrd,
+    '-append', 'console=ttyS0 quiet panic=-1',
+    '-virtfs', `local,path=${o.spool},mount_tag=spool,security_model=none`,
+  ];
+}
+
 export class TcgHostError extends Error {}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -94,17 +116,7 @@ export class TcgHost {
     await rm(spool, { recursive: true, force: true });
     await mkdir(spool, { recursive: true });
     const consoleLog = join(dir, `console-${process.pid}.log`);
-    const args = [
-      '-accel', 'tcg',
-      '-cpu', TCGHOST_CPU,
-      '-smp', String(o.smp ?? 1),
-      '-m', String(o.memoryMib ?? 1024),
-      '-nodefaults', '-display', 'none', '-no-reboot',
-      '-chardev', `file,id=con,path=${consoleLog}`, '-serial', 'chardev:con',
-      '-kernel', o.image.vmlinuz, '-initrd', o.image.initrd,
-      '-append', 'console=ttyS0 quiet panic=-1',
-      '-virtfs', `local,path=${spool},mount_tag=spool,security_model=none`,
-    ];
+    const args = tcgHostArgs({ vmlinuz: o.image.vmlinuz, initrd: o.image.initrd, spool, consoleLog, ...(o.smp !== undefined ? { smp: o.smp } : {}), ...(o.memoryMib !== undefined ? { memoryMib: o.memoryMib } : {}) });
     // the TCG host dies with the runner, also when the runner is killed (runner/pdeath.ts)
     const launch = o.qemu ?? { file: 'qemu-system-x86_64', args: [] };
     const cmd = withParentDeath(launch.file, [...launch.args, ...args]);
