@@ -1,5 +1,5 @@
 // `svmconf findings`: docs/findings.md rendered from the findings register (expected/findings.yaml)
-// and the deviation registry (report/findings.ts); `--check` fails when the page is not what the two
+// and the deviation registry (report/findings.ts), with expected/findings-notes.md at its end; `--check` fails when the page is not what the two
 // files give, so the page can never say something the register and the entries do not.
 
 import { readFile } from 'node:fs/promises';
@@ -13,6 +13,8 @@ import { EXIT, type SetCode } from './common.ts';
 
 export const FINDINGS_FILE = join(ROOT, 'expected', 'findings.yaml');
 export const FINDINGS_PAGE = join(ROOT, 'docs', 'findings.md');
+/** Leads and routes that are not findings yet, appended to the page as written. */
+export const FINDINGS_NOTES = join(ROOT, 'expected', 'findings-notes.md');
 
 export function register(p: Command, setCode: SetCode): void {
   p.command('findings')
@@ -24,7 +26,8 @@ export function register(p: Command, setCode: SetCode): void {
 export async function findings(o: { check?: boolean }): Promise<number> {
   const registry = await loadRegistry();
   const list = await loadFindings(FINDINGS_FILE, registry);
-  const page = renderFindings(list, registry);
+  const notes = await readFile(FINDINGS_NOTES, 'utf8').catch(() => '');
+  const page = renderFindings(list, registry, notes);
   if (o.check) {
     const now = await readFile(FINDINGS_PAGE, 'utf8').catch(() => '');
     if (now === page) {
