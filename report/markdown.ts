@@ -12,6 +12,7 @@ import {
 import { FEATURES } from '../core/types.ts';
 import { writeFileAtomic } from './results.ts';
 import { entryStateText, entryVersionsText, versionView } from './versions.ts';
+import { conformance, countsText, type ConformanceCounts } from './conformance.ts';
 import { findingLink } from './findings.ts';
 
 export interface MarkdownOptions extends CompareOptions {
@@ -54,6 +55,26 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
       ...FEATURES.map((f) => mdCell(featureState(b, f)))]);
   }
   L.push('');
+
+  // --- conformance per implementation (report/conformance.ts): each column on its own, per template
+  const per = conformance(results, cmp);
+  if (per.length > 0) {
+    L.push('## Conformance per implementation', '');
+    L.push('Each column counted on its own against its reference model: `=` agree, `~` known deviation, `?` open (the manual leaves the outcome open), `≠` diverge, `–` not run (why, once per column, below the table).', '');
+    row(['template', ...per.map((p) => code(p.column))]);
+    row(['---', ...per.map(() => '---')]);
+    const cell = (c: ConformanceCounts | undefined): string => (!c ? '' : [c.agree && `${c.agree} =`, c.known && `${c.known} ~`, c.open && `${c.open} ?`, c.diverge && `**${c.diverge} ≠**`, c.notRun && `${c.notRun} –`, c.problem && `${c.problem} problems`].filter(Boolean).join(' · '));
+    for (const t of [...new Set(per.flatMap((p) => p.templates.map((x) => x.template)))]) {
+      row([code(t), ...per.map((p) => cell(p.templates.find((x) => x.template === t)))]);
+    }
+    row(['**all**', ...per.map((p) => cell(p.total))]);
+    L.push('');
+    for (const p of per) {
+      L.push(`- ${code(p.column)} (${mdCell(p.version)}): ${mdCell(countsText(p.total))}${p.total.entries.length ? `; known deviations: ${p.total.entries.map(code).join(', ')}` : ''}`);
+      for (const r of p.notRunReasons) L.push(`  - not run ×${r.cases}: ${mdCell(r.reason)}`);
+    }
+    L.push('');
+  }
 
   // --- versions (report/versions.ts): a peer's developer reads this first
   const view = versionView(results, cmp, opts.deviations ?? []);

@@ -4,6 +4,7 @@
 
 import type { Results } from '../core/types.ts';
 import { entryStateText, entryVersionsText, tallyText, versionView } from './versions.ts';
+import { conformance, countsText } from './conformance.ts';
 import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations } from './compare.ts';
 import { evidenceLines } from './deviations.ts';
 import { warmColdLines } from './warmcold.ts';
@@ -116,6 +117,19 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
     for (const c of known) {
       out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${referencesText(c, c.known)}; differs: ${c.known.join(', ')})`);
       for (const d of c.diffs) out.push(`    ${paint('dim', formatDiff(d))}`);
+    }
+    out.push('');
+  }
+
+  // --- conformance per implementation (report/conformance.ts): each column on its own
+  const per = conformance(results, cmp);
+  if (per.length > 0) {
+    out.push(paint('bold', 'Conformance per implementation (each column against its reference model)'));
+    const w = Math.max(8, ...per.map((p) => p.column.length));
+    for (const p of per) {
+      out.push(`  ${pad(p.column, w)}  ${countsText(p.total)}${p.total.diverge ? paint('red', '  ← diverges') : ''}`);
+      const top = p.notRunReasons[0];
+      if (top) out.push(paint('dim', `  ${pad('', w)}  not run: ${top.cases}× ${truncate(top.reason, 100)}${p.notRunReasons.length > 1 ? ` (+${p.notRunReasons.length - 1} other reasons)` : ''}`));
     }
     out.push('');
   }

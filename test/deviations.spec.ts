@@ -11,6 +11,7 @@ import { renderMarkdown } from '../report/markdown.ts';
 import { validateResults } from '../report/results.ts';
 import { renderTable } from '../report/table.ts';
 import { versionView } from '../report/versions.ts';
+import { conformance } from '../report/conformance.ts';
 import { buildMatrix } from '../report/publish.ts';
 import { renderPublishHtml, renderPublishMarkdown } from '../report/publish-render.ts';
 
@@ -288,6 +289,11 @@ describe('deviations: the version view (report/versions.ts)', () => {
     assert.match(md, /qemu-system-x86 1:11\.1\.3\+ds-1/);
     const table = renderTable(results, { deviations: registry(), comparison: cmp });
     assert.match(table, /qemu-int3-soft: qemu-tcg shows \(2\); qemu-tcg@11\.1 gone \(2 agree\)/);
+    // conformance per implementation: each column counted on its own, per template
+    const per = conformance(results, cmp);
+    assert.deepEqual(per.map((p) => [p.column, p.total.agree, p.total.known, p.total.diverge, p.total.entries]), [[OLD, 0, 2, 0, ['qemu-int3-soft']], [NEW, 2, 0, 0, []]]);
+    assert.deepEqual(per[0]!.templates.map((t) => [t.template, t.known]), [['svm.bp_intercept', 2]]);
+    assert.match(md, /## Conformance per implementation[\s\S]*\| `svm\.bp_intercept` \| 2 ~ \| 2 = \|/);
     // publish: matrix.json carries the view, and matrix.md and the HTML put it before the families
     const m = buildMatrix([{ source: 'run.json', results }], { deviations: registry() });
     assert.equal(m.versions[0]?.view.families[0]?.family, 'qemu-tcg');

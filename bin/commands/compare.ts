@@ -2,6 +2,7 @@
 // now (table or JSON summary, exit code; matrix.md with --out).
 
 import { versionView } from '../../report/versions.ts';
+import { conformance } from '../../report/conformance.ts';
 import { renderKtap } from '../../report/ktap.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ export async function compare(files: string[], o: { out?: string; json?: boolean
   const warmCold = compareWarmCold(results);
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
-  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations) }, null, 2)}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations), conformance: conformance(results, comparison) }, null, 2)}\n`);
   else if (o.ktap) process.stdout.write(renderKtap(results, comparison));
   else printTable(results, process.stdout, { deviations, comparison });
   return runExitCode(comparison.summary, results.warmCold);
