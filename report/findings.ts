@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Deviation } from './deviations.ts';
 import { evidenceLines } from './deviations.ts';
+import { shortVersion } from './versions.ts';
 
 export class FindingError extends Error {
   constructor(readonly file: string, readonly line: number | undefined, readonly detail: string) {
@@ -131,7 +132,7 @@ const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
 
 /** The versions a finding was seen on and where it was fixed, from its entries. */
 export function findingVersions(entries: readonly Deviation[]): { seen: string[]; fixed: string[]; fixedIn: string[] } {
-  const seen = [...new Set(entries.flatMap((e) => e.versions.checked))];
+  const seen = [...new Set(entries.flatMap((e) => e.versions.checked.map(shortVersion)))];
   const fixed = [...new Set(entries.flatMap((e) => (e.versions.fixed ? [`${e.versions.fixed.in} (${e.versions.fixed.by})`] : [])))];
   const fixedIn = [...new Set(entries.flatMap((e) => (e.versions.fixed ? [e.versions.fixed.in] : [])))];
   return { seen, fixed, fixedIn };
@@ -184,7 +185,7 @@ export function renderFindings(findings: readonly Finding[], registry: readonly 
       L.push(`- **Fields and observed values:** ${e.fields.map((x) => (e.observed[x] ? `${x} = ${code(e.observed[x]!.text)}` : `${x} (not pinned)`)).join(', ')}`);
       L.push(`- **Expected:** ${oneLine(e.expected)}`);
       L.push(`- **Observed:** ${oneLine(e.summary)}`);
-      L.push(`- **Versions:** ${e.versions.range}; checked on ${e.versions.checked.join(', ')}${e.versions.fixed ? `; fixed in ${e.versions.fixed.in} (${e.versions.fixed.by})` : ''}`);
+      L.push(`- **Versions:** ${e.versions.range}; checked on ${e.versions.checked.map(shortVersion).join(', ')}${e.versions.fixed ? `; fixed in ${e.versions.fixed.in} (${e.versions.fixed.by})` : ''}`);
       for (const l of evidenceLines(e)) L.push(`- ${oneLine(l)}`);
       L.push('');
     }

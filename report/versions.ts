@@ -168,14 +168,24 @@ export function entryStateText(s: EntryOnColumn): string {
   }
 }
 
+/**
+ * A version as a reader names it: kvm-tcg's version text is a sentence about the KVM API, the
+ * kernel and the QEMU it runs in (runner/backends/kvm-tcg.ts); `Linux 7.3.4+deb13-amd64 on QEMU 11.1.3 TCG`
+ * says what tells two of them apart. Other versions are kept as they are.
+ */
+export function shortVersion(v: string): string {
+  const m = /Linux (\S+?),.*\bin (QEMU \S+) TCG/.exec(v);
+  return m ? `Linux ${m[1]} on ${m[2]} TCG` : v;
+}
+
 /** An entry's versions in a line: what the registry has seen it on and what fixed it. */
 export function entryVersionsText(e: Pick<EntryVersions, 'checked' | 'fixed' | 'finding'>): string {
-  const seen = `${e.finding ? `finding ${e.finding}; ` : ''}seen on ${e.checked.join(', ')}`;
+  const seen = `${e.finding ? `finding ${e.finding}; ` : ''}seen on ${e.checked.map(shortVersion).join(', ')}`;
   return e.fixed ? `${seen}; fixed in ${e.fixed.in} (${e.fixed.by})` : `${seen}; still present in ${e.checked[e.checked.length - 1] ?? '?'}`;
 }
 
 /** A column's tally in a line: `QEMU 11.1.3: 409 agree, 120 known, 0 diverge of 540 run`. */
 export function tallyText(t: ColumnTally): string {
-  return `${t.version}: ${t.agree} agree, ${t.known} known, ${t.open} open, ${t.diverge} diverge of ${t.ok} run` +
+  return `${shortVersion(t.version)}: ${t.agree} agree, ${t.known} known, ${t.open} open, ${t.diverge} diverge of ${t.ok} run` +
     `${t.notRun ? `, ${t.notRun} not run` : ''}${t.problems ? `, ${t.problems} problems` : ''}`;
 }

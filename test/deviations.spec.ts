@@ -10,7 +10,7 @@ import { DeviationError, findCovering, observedMatches, parseDeviations, parseOb
 import { renderMarkdown } from '../report/markdown.ts';
 import { validateResults } from '../report/results.ts';
 import { renderTable } from '../report/table.ts';
-import { versionView } from '../report/versions.ts';
+import { shortVersion, versionView } from '../report/versions.ts';
 import { conformance } from '../report/conformance.ts';
 import { buildMatrix } from '../report/publish.ts';
 import { renderPublishHtml, renderPublishMarkdown } from '../report/publish-render.ts';
@@ -302,6 +302,11 @@ describe('deviations: the version view (report/versions.ts)', () => {
     const html = renderPublishHtml(m, registry());
     assert.ok(html.indexOf('id="versions"') < html.indexOf('id="family-'), 'versions come first in the page');
     assert.match(html, /<td class="v-gone">gone \(2 agree\)<\/td>/);
+  });
+
+  it('shortVersion names a kvm-tcg column by its kernel and QEMU, and leaves other versions alone', () => {
+    assert.equal(shortVersion('KVM API 12, Linux 7.3.4+deb13-amd64, kvm_amd; nested state 4224 bytes; in QEMU 11.1.3 TCG (-cpu max), linux-binary-7.3.4'), 'Linux 7.3.4+deb13-amd64 on QEMU 11.1.3 TCG');
+    assert.equal(shortVersion('QEMU 11.1.3'), 'QEMU 11.1.3');
   });
 
   it('the same value on a version outside the entry is a divergence, and the view says the entry does not cover it', () => {
