@@ -1,4 +1,5 @@
-// Progress of a run: a redrawn bar with counts and ETA on a terminal, plain lines otherwise.
+// Progress of a run: a redrawn bar with counts and ETA on a terminal, plain lines otherwise
+// (at most every 5% of the results or every 10 s: plainLineDue).
 
 export interface ProgressSink {
   caseDone(status: string, backend: string): void;
@@ -12,13 +13,26 @@ function eta(seconds: number): string {
   return `${Math.floor(seconds / 60)}m${String(Math.ceil(seconds % 60)).padStart(2, '0')}s`;
 }
 
-export function createProgress(total: number, stream: NodeJS.WriteStream = process.stderr, plainEvery = 10): ProgressSink {
-  const started = Date.now();
+/**
+ * When a plain (non-terminal) stream gets a line: after each further 5% of the case results, or
+ * when 10 s have passed since the last line, and at the end, so that a CI log of a 15,000-result
+ * run holds a few dozen progress lines, not thousands. Pure, for the spec.
+ */
+export function plainLineDue(o: { done: number; total: number; lastDone: number; msSinceLast: number }): boolean {
+  if (o.done >= o.total) return true;
+  const step = Math.max(1, Math.ceil(o.total / 20));
+  return o.done - o.lastDone >= step || o.msSinceLast >= 10_000;
+}
+
+export function createProgress(total: number, stream: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): ProgressSink {
+  const started = now();
+  let lastDone = 0;
+  let lastAt = started;
   const counts = new Map<string, number>();
   let done = 0;
   const tty = Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
   const line = () => {
-    const elapsed = (Date.now() - started) / 1000;
+    const elapsed = (now() - started) / 1000;
     const remaining = done ? (elapsed / done) * (total - done) : NaN;
     const byStatus = [...counts].map(([s, n]) => `${s} ${n}`).join(' · ');
     return `${done}/${total} case results · ${byStatus || 'starting'} · ${eta(elapsed)} elapsed · ETA ${done ? eta(remaining) : '?'}`;
@@ -33,7 +47,11 @@ export function createProgress(total: number, stream: NodeJS.WriteStream = proce
       done++;
       counts.set(status, (counts.get(status) ?? 0) + 1);
       if (tty) draw();
-      else if (done % plainEvery === 0 || done === total) stream.write(`progress: ${line()}\n`);
+      else if (plainLineDue({ done, total, lastDone, msSinceLast: now() - lastAt })) {
+        lastDone = done;
+        lastAt = now();
+        stream.write(`progress: ${line()}\n`);
+      }
     },
     note(text) {
       if (tty) stream.write(`\r\x1b[K${text}\n`);

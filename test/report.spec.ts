@@ -343,3 +343,23 @@ describe('report: results.json and atomic writes', () => {
     assert.doesNotThrow(() => parseResults(serializeResults(good)));
   });
 });
+
+describe('progress lines on a plain stream (bin/progress.ts)', () => {
+  it('come every 5% of the results or every 10 s, and at the end', async () => {
+    const { plainLineDue, createProgress } = await import('../bin/progress.ts');
+    assert.equal(plainLineDue({ done: 50, total: 1000, lastDone: 0, msSinceLast: 100 }), true, '5% of 1000');
+    assert.equal(plainLineDue({ done: 49, total: 1000, lastDone: 0, msSinceLast: 100 }), false);
+    assert.equal(plainLineDue({ done: 3, total: 1000, lastDone: 2, msSinceLast: 10_000 }), true, '10 s');
+    assert.equal(plainLineDue({ done: 1000, total: 1000, lastDone: 999, msSinceLast: 0 }), true, 'the end');
+    const lines: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => void lines.push(s) } as unknown as NodeJS.WriteStream;
+    let t = 0;
+    const p = createProgress(8248, stream, () => t);
+    for (let i = 0; i < 8248; i++) {
+      t += 1;
+      p.caseDone('OK', 'model');
+    }
+    assert.ok(lines.length <= 21 && lines.length >= 20, `${lines.length} lines for 8,248 results`);
+    assert.match(lines[lines.length - 1]!, /^progress: 8248\/8248 case results/);
+  });
+});
