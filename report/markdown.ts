@@ -101,8 +101,16 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
 
   // --- per template
   L.push('## Results', '');
+  L.push('Templates where every case agrees, is a known deviation, is open or did not run are folded; the reasons a case did not run are given once per column under "Conformance per implementation" (UNSUPPORTED cells name no reason).', '');
   for (const group of groupByTemplate(results.cases)) {
     L.push(`### ${code(group.template)}`, '');
+    const compared = group.cases.map((c) => byId.get(c.id)).filter((c): c is NonNullable<typeof c> => c !== undefined);
+    const troubled = compared.some((c) => c.verdict === 'diverge' || c.verdict === 'none' || backends.some((b) => cellFor(c, results.cases.find((x) => x.id === c.id)?.results[b], b).kind === 'problem'));
+    const fold = !troubled;
+    if (fold) {
+      const n = (v: string) => compared.filter((c) => c.verdict === v).length;
+      L.push(`<details><summary>${compared.length} cases: ${n('agree')} agree, ${n('known')} known deviation, ${n('open')} open, ${n('single')} single</summary>`, '');
+    }
     row(['case', ...backends.map(code), 'verdict']);
     row(['---', ...backends.map(() => '---'), '---']);
     for (const c of group.cases) {
@@ -116,7 +124,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
           const suffix = cell.kind === 'reference' ? ' (ref)' : '';
           return `OK ${cell.text}${suffix}`;
         }
-        const why = r.reason ? `: ${r.reason.length > maxReason ? `${r.reason.slice(0, maxReason - 1)}…` : r.reason}` : '';
+        // UNSUPPORTED says the same for every case of a column: its reason is listed once per column
+        const why = r.reason && r.status !== 'UNSUPPORTED' ? `: ${r.reason.length > maxReason ? `${r.reason.slice(0, maxReason - 1)}…` : r.reason}` : '';
         return mdCell(`${r.status}${why}`);
       });
       const verdict = verdictText(comparison);
@@ -125,6 +134,7 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
       row([code(caseLabel(c)), ...cells, shown]);
     }
     L.push('');
+    if (fold) L.push('</details>', '');
   }
 
   // --- per template and axis: verdicts per parameter value (templates with a matrix only)

@@ -294,6 +294,7 @@ describe('deviations: the version view (report/versions.ts)', () => {
     assert.deepEqual(per.map((p) => [p.column, p.total.agree, p.total.known, p.total.diverge, p.total.entries]), [[OLD, 0, 2, 0, ['qemu-int3-soft']], [NEW, 2, 0, 0, []]]);
     assert.deepEqual(per[0]!.templates.map((t) => [t.template, t.known]), [['svm.bp_intercept', 2]]);
     assert.match(md, /## Conformance per implementation[\s\S]*\| `svm\.bp_intercept` \| 2 ~ \| 2 = \|/);
+    assert.match(md, /### `svm\.bp_intercept`\n\n<details><summary>2 cases: 0 agree, 2 known deviation, 0 open, 0 single<\/summary>/, 'nothing diverges: folded');
     // publish: matrix.json carries the view, and matrix.md and the HTML put it before the families
     const m = buildMatrix([{ source: 'run.json', results }], { deviations: registry() });
     assert.equal(m.versions[0]?.view.families[0]?.family, 'qemu-tcg');

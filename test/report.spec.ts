@@ -247,10 +247,12 @@ describe('report: markdown', () => {
   it('has a section per template with case × backend rows and a verdict column', () => {
     assert.ok(lines.includes(`### \`${TID}\``));
     assert.ok(lines.includes('| case | `qemu-tcg` | `kvm` | `bochs` | verdict |'));
+    assert.ok(!md.includes('<details>'), 'a template with a divergence is not folded');
     assert.ok(lines.includes(`| \`same\` | OK ${digest(REC_EXCEPTION)} (ref) | OK = | — | agree |`));
     assert.ok(lines.includes(`| \`differ\` | OK ${digest(REC_EXCEPTION)} (ref) | OK ≠${digest(REC_SOFTINT)} | — | **diverge** |`));
-    // The reason's pipe is escaped so the table keeps its columns.
-    assert.ok(lines.includes('| `skipped` | SKIP: needs npt | UNSUPPORTED: a \\| b | — | none |'));
+    // UNSUPPORTED names no reason in its cell: the column's reasons are listed once, pipes escaped
+    assert.ok(lines.includes('| `skipped` | SKIP: needs npt | UNSUPPORTED | — | none |'));
+    assert.ok(lines.includes('  - not run ×1: a \\| b'), 'the reason once, under Conformance per implementation');
   });
 
   it('lists divergences with decoded field diffs, and the legend', () => {
