@@ -15,7 +15,7 @@
 import type { Results } from '../core/types.ts';
 import type { CaseComparison, Comparison } from './compare.ts';
 import { formatDiff } from './compare.ts';
-import { cellFor } from './format.ts';
+import { columnOutcome } from './conformance.ts';
 
 /** A description may hold any character but `#` and a newline (ktap.rst, "Test case result lines"). */
 export function ktapDescription(s: string): string {
@@ -33,10 +33,9 @@ interface CaseLine {
 
 function caseLine(c: CaseComparison, results: Results, column: string): CaseLine {
   const r = results.cases.find((x) => x.id === c.id)?.results[column];
-  const cell = cellFor(c, r, column);
-  switch (cell.kind) {
+  switch (columnOutcome(c, r, column)) {
     case 'missing': return { ok: true, skip: 'no result from this backend', notes: [] };
-    case 'notrun': return { ok: true, skip: `${r!.status}${r!.reason ? `: ${r!.reason}` : ''}`, notes: [] };
+    case 'notRun': return { ok: true, skip: `${r!.status}${r!.reason ? `: ${r!.reason}` : ''}`, notes: [] };
     case 'problem': return { ok: false, notes: [`${r!.status}${r!.reason ? `: ${r!.reason}` : ''}`] };
     case 'diverge': return { ok: false, notes: c.diffs.filter((d) => d.strict.includes(column)).map((d) => `differs: ${formatDiff(d)}`) };
     case 'known': {

@@ -13,7 +13,7 @@ import { columnFamily } from '../core/columns.ts';
 import { globToRegExp } from '../core/glob.ts';
 import type { CaseComparison, Comparison } from './compare.ts';
 import type { Deviation } from './deviations.ts';
-import { cellFor } from './format.ts';
+import { columnOutcome } from './conformance.ts';
 
 /** One column's cases against its reference. */
 export interface ColumnTally {
@@ -95,17 +95,16 @@ function tallies(results: Results, cmp: Comparison): ColumnTally[] {
         ok: 0, agree: 0, known: 0, open: 0, diverge: 0, notRun: 0, problems: 0,
       };
       for (const c of cmp.cases) {
-        const r = byId.get(c.id)?.results[b.name];
-        const cell = cellFor(c, r, b.name);
-        if (cell.kind === 'missing') continue;
-        if (cell.kind === 'notrun') t.notRun++;
-        else if (cell.kind === 'problem') t.problems++;
+        const o = columnOutcome(c, byId.get(c.id)?.results[b.name], b.name);
+        if (o === 'missing') continue;
+        if (o === 'notRun') t.notRun++;
+        else if (o === 'problem') t.problems++;
         else {
+          // an OK record: the reference itself counts as run, and as open in an open case
           t.ok++;
-          if (c.verdict === 'open') t.open++;
-          else if (cell.kind === 'diverge') t.diverge++;
-          else if (cell.kind === 'known') t.known++;
-          else if (cell.kind === 'agree' || cell.kind === 'informational') t.agree++;
+          if (o === 'reference') {
+            if (c.verdict === 'open') t.open++;
+          } else t[o]++;
         }
       }
       return t;
