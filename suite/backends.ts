@@ -129,7 +129,7 @@ export async function probeAll(
   if (unknown.length) throw new UsageError(`unknown backend ${unknown.join(', ')} (known: ${known.map((b) => b.name).join(', ')})`);
   // By default the console backend takes part only when a console command (or a saved log) is given.
   const chosen = names.length ? known.filter((b) => names.includes(b.name)) : known.filter((b) => listAll || b.name !== CONSOLE_BACKEND || console.consoleCmd || consoleLog !== undefined);
-  const probed = await Promise.all(chosen.map(async (backend) => ({ backend, info: withFamily(await probeSafely(backend)) })));
+  const probed = await Promise.all(chosen.map(async (backend) => ({ backend, info: await probeSafely(backend) })));
   // the host's own columns: the exact Debian versions, as a pinned peer's column states them
   await Promise.all(probed.map(async ({ info }) => {
     if (info.available && info.peer === undefined && info.packages === undefined) {
@@ -138,12 +138,6 @@ export async function probeAll(
     }
   }));
   return listAll ? probed : withReferenceModels(probed, profile);
-}
-
-/** A versioned column (`qemu-tcg@11.1`) states its family, so the registry and the matrix need not parse names. */
-function withFamily(info: BackendInfo): BackendInfo {
-  if (info.family === undefined && info.name.includes('@') && info.kind !== 'model') info.family = columnFamily(info);
-  return info;
 }
 
 /** What a run asks of its backends (the options of `run` and `parse-log`). */
