@@ -16,6 +16,7 @@ import { qemuKvmBackend, qemuPeerBackends, qemuTcgBackend } from '../runner/back
 import { backendCpu, parseMachineCpu } from '../runner/cpu.ts';
 import { probeSafely } from '../runner/schedule.ts';
 import { UsageError } from './errors.ts';
+import { compareShortVersions } from '../runner/peers/pins.ts';
 import { columnFamily, familyOf } from '../core/columns.ts';
 import { hostPackages } from '../runner/host-packages.ts';
 import { profileOption } from './select.ts';
@@ -41,13 +42,9 @@ export function allBackends(profile: Profile = DEFAULT_PROFILE, console: Console
   ];
 }
 
-/** `11.1` → [11, 1], for ordering pinned versions. */
-const versionKey = (name: string): number[] => name.slice(name.indexOf('@') + 1).split('.').map((x) => Number.parseInt(x, 10) || 0);
-const newerFirst = (a: Backend, b: Backend): number => {
-  const [x, y] = [versionKey(a.name), versionKey(b.name)];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
-  return 0;
-};
+/** Newest first, by the pin version after the `@` of the column name. */
+const pinOf = (name: string): string => name.slice(name.indexOf('@') + 1);
+const newerFirst = (a: Backend, b: Backend): number => compareShortVersions(pinOf(b.name), pinOf(a.name));
 
 /**
  * The pinned columns of one family split into the newest version of each family (run by default,

@@ -283,3 +283,17 @@ describe('peers: QEMU 11.1 and Bochs 3.1 from build/peers/sid (after make peers)
     assert.match(lines.at(-1)!, /^SVMCONF END [0-9a-f]{8}$/);
   });
 });
+
+describe('peers: which pinned version runs by default', () => {
+  it('orders pin versions numerically and runs the newest of each family, the older ones when named', async () => {
+    const { compareShortVersions } = await import('../runner/peers/pins.ts');
+    const { newestPeers } = await import('../suite/backends.ts');
+    assert.ok(compareShortVersions('11.1', '9.2') > 0);
+    assert.ok(compareShortVersions('6.12', '6.2') > 0);
+    assert.equal(compareShortVersions('7.3', '7.3.0'), 0);
+    const col = (name: string) => ({ name }) as Parameters<typeof newestPeers>[0][number];
+    const split = newestPeers([col('kvm-tcg@6.1'), col('kvm-tcg@7.3'), col('kvm-tcg@6.12'), col('qemu-tcg@11.1')]);
+    assert.deepEqual(split.newest.map((b) => b.name), ['kvm-tcg@7.3', 'qemu-tcg@11.1']);
+    assert.deepEqual(split.older.map((b) => b.name), ['kvm-tcg@6.12', 'kvm-tcg@6.1']);
+  });
+});

@@ -22,7 +22,7 @@ import { kvmNativeBackend, type KvmBackend, type KvmBackendOptions } from './kvm
 import { GUEST_HELPER, TCGHOST_CPU, TcgHost } from '../tcghost/host.ts';
 import { peerImageDir, readyImage, readyPeerImage, type TcgHostImage } from '../tcghost/image.ts';
 import { peerStatus, peerVersion, pinnedKernel, pinnedLaunch } from '../peers/launch.ts';
-import { loadPins, type PeerPin, type Pins } from '../peers/pins.ts';
+import { compareShortVersions, loadPins, type PeerPin, type Pins } from '../peers/pins.ts';
 
 export const KVM_TCG_BACKEND = 'kvm-tcg';
 
@@ -148,20 +148,9 @@ export function kvmTcgBackend(opts: TcgOptions = {}): KvmBackend {
 /** `kvm-tcg@7.3` for the kernel peer linux@7.3. */
 export const kvmTcgPeerName = (kernel: PeerPin): string => columnName(KVM_TCG_BACKEND, kernel.short);
 
-/** Numeric order of dotted versions (11.1 after 9.2). */
-function compareVersions(a: string, b: string): number {
-  const x = a.split('.').map(Number);
-  const y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
 /** The newest pinned QEMU (the one every versioned kvm-tcg column runs on), or undefined when none is pinned. */
 export function newestQemuPin(pins: Pins): PeerPin | undefined {
-  return pins.peers.filter((p) => p.kind === 'qemu').sort((a, b) => compareVersions(b.short, a.short))[0];
+  return pins.peers.filter((p) => p.kind === 'qemu').sort((a, b) => compareShortVersions(b.short, a.short))[0];
 }
 
 /**

@@ -47,6 +47,17 @@ export interface RootPin {
 
 export class PeerError extends Error {}
 
+/** Numeric order of two pin versions (`short`, digits and dots as the pin file checks): 11.1 after 9.2. */
+export function compareShortVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 /** `name=version` → a PackagePin; undefined when it is not of that form. */
 export function parsePackagePin(text: string): PackagePin | undefined {
   const m = /^([a-z0-9][a-z0-9+.-]+)=(\S+)$/.exec(text.trim());
