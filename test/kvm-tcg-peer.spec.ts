@@ -19,6 +19,7 @@ import { kvmTcgPeerBackends, newestQemuPin, stopTcgHost } from '../runner/backen
 import { modelBackend } from '../runner/backends/model.ts';
 import type { Backend } from '../runner/backend.ts';
 import { runKernels, type ScheduleResults } from '../runner/schedule.ts';
+import { okRecords } from './support/records.ts';
 import { MISSING_BUSYBOX, readyPeerImage, TcgHostImageError, type PeerKernelFiles } from '../runner/tcghost/image.ts';
 import { peerStatuses } from '../runner/peers/launch.ts';
 import { loadPins, parsePins } from '../runner/peers/pins.ts';
@@ -199,17 +200,6 @@ async function run(kernels: Kernel[], backend: Backend): Promise<ScheduleResults
   return runKernels(kernels, [{ backend, info }], { jobs: 1, idleTimeoutMs: 300_000 });
 }
 
-function records(results: ScheduleResults, backend: string, cases: Case[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const c of cases) {
-    const r = results.get(c.id)?.[backend];
-    assert.ok(r, `${c.id}: no result on ${backend}`);
-    assert.equal(r.status, 'OK', `${c.id} on ${backend}: ${r.status} ${'detail' in r ? String((r as { detail?: string }).detail) : ''}`);
-    out.set(c.id, (r as { record: string }).record);
-  }
-  return out;
-}
-
 describe(`${COLUMN}: Linux 7.3's KVM on the pinned QEMU's TCG`, function () {
   this.timeout(300_000);
   let column: Backend;
@@ -252,8 +242,8 @@ describe(`${COLUMN}: Linux 7.3's KVM on the pinned QEMU's TCG`, function () {
     const cases = filterCases(expandAll(await loadTemplates()), CASES);
     assert.ok(cases.length >= 6 && cases.length <= 10, `${cases.length} cases`);
     const kernels = await buildKernels(cases);
-    const got = records(await run(kernels, column), COLUMN, cases);
-    const want = records(await run(kernels, modelBackend()), 'model', cases);
+    const got = okRecords(await run(kernels, column), COLUMN, cases);
+    const want = okRecords(await run(kernels, modelBackend()), 'model', cases);
     for (const [id, rec] of got) assert.equal(rec, want.get(id), `${id}: ${COLUMN} and the model differ`);
   });
 });

@@ -12,6 +12,7 @@ import { kvmTcgBackend, stopTcgHost } from '../runner/backends/kvm-tcg.ts';
 import { modelBackend } from '../runner/backends/model.ts';
 import type { Backend } from '../runner/backend.ts';
 import { runKernels, type ScheduleResults } from '../runner/schedule.ts';
+import { okRecords } from './support/records.ts';
 import { readyImage, TcgHostImageError } from '../runner/tcghost/image.ts';
 
 /** L1 cases KVM hands to QEMU's CPU untouched, and one L2 case through KVM's nested VMRUN: all equal to the model on kvm-tcg. */
@@ -29,17 +30,6 @@ async function run(kernels: Kernel[], backend: Backend): Promise<{ results: Sche
     },
   });
   return { results, notes };
-}
-
-function records(results: ScheduleResults, backend: string, cases: Case[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const c of cases) {
-    const r = results.get(c.id)?.[backend];
-    assert.ok(r, `${c.id}: no result on ${backend}`);
-    assert.equal(r.status, 'OK', `${c.id} on ${backend}: ${r.status} ${'detail' in r ? String((r as { detail?: string }).detail) : ''}`);
-    out.set(c.id, (r as { record: string }).record);
-  }
-  return out;
 }
 
 describe('kvm-tcg: the native runner on KVM inside QEMU TCG', function () {
@@ -79,8 +69,8 @@ describe('kvm-tcg: the native runner on KVM inside QEMU TCG', function () {
   it('runs L1 and nested cases with the records the model gives', async () => {
     const kvm = await run(kernels, kvmTcgBackend());
     const model = await run(kernels, modelBackend());
-    plain = records(kvm.results, 'kvm-tcg', cases);
-    const want = records(model.results, 'model', cases);
+    plain = okRecords(kvm.results, 'kvm-tcg', cases);
+    const want = okRecords(model.results, 'model', cases);
     assert.ok(plain.size >= 15, `only ${plain.size} cases`);
     for (const [id, rec] of plain) assert.equal(rec, want.get(id), `${id}: kvm-tcg and the model differ`);
   });
@@ -92,7 +82,7 @@ describe('kvm-tcg: the native runner on KVM inside QEMU TCG', function () {
     const restores = tortured.notes.map((d) => Number(/torture: (\d+) restores/.exec(d)?.[1] ?? 0));
     assert.equal(restores.length, kernels.length, 'a torture count for every boot');
     assert.ok(restores.every((n) => n > 0), `boots without a restore: ${restores.join(' ')}`);
-    const got = records(tortured.results, 'kvm-tcg', cases);
+    const got = okRecords(tortured.results, 'kvm-tcg', cases);
     for (const [id, rec] of plain) assert.equal(got.get(id), rec, `${id}: the record changed under --torture`);
   });
 });
