@@ -79,6 +79,10 @@ describe('runner/backends/bochs: boot sector and images', () => {
     // a peer's root gives its own BIOS files
     const peer = bochsrc({ cpuModel: 'ryzen', floppy: 'f.img', com1: 'c.out', log: 'b.log', megs: 128, bios: '/r/bios', vgabios: '/r/vga' });
     assert.ok(peer.split('\n').includes('romimage: file=/r/bios') && peer.split('\n').includes('vgaromimage: file=/r/vga'));
+    // an ISO (runner/kvmbochs/) boots from a CD, at the clock it asks for, and has no floppy
+    const cd = bochsrc({ cpuModel: 'ryzen', cdrom: 'k.iso', com1: 'c.out', log: 'b.log', megs: 1024, ips: 50_000_000 }).split('\n');
+    assert.ok(cd.includes('ata0-master: type=cdrom, path=k.iso, status=inserted') && cd.includes('boot: cdrom') && cd.includes('cpu: model=ryzen, ips=50000000'));
+    assert.ok(!cd.some((l) => l.startsWith('floppya')));
   });
 });
 

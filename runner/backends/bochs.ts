@@ -183,16 +183,19 @@ export interface BochsBackend extends Backend {
  * The bochsrc of one boot. Paths are relative to the boot's directory (Bochs runs there), the BIOS
  * files are the host's unless given (a peer's root). The kernel is on the floppy after the boot sector.
  */
-export function bochsrc(o: { cpuModel: string; floppy: string; com1: string; log: string; megs: number; bios?: string; vgabios?: string }): string {
+export function bochsrc(
+  o: { cpuModel: string; com1: string; log: string; megs: number; bios?: string; vgabios?: string; ips?: number }
+    & ({ floppy: string; cdrom?: never } | { cdrom: string; floppy?: never }),
+): string {
   return [
     `megs: ${o.megs}`,
-    `cpu: model=${o.cpuModel}, ips=${BOCHS_IPS}`,
+    `cpu: model=${o.cpuModel}, ips=${o.ips ?? BOCHS_IPS}`,
     `romimage: file=${o.bios ?? BOCHS_BIOS.file}`,
     `vgaromimage: file=${o.vgabios ?? BOCHS_VGABIOS.file}`,
     // headless: an rfb display that waits for no client, inside a network namespace of its own
     'display_library: rfb, options="timeout=0"',
-    `floppya: 1_44=${o.floppy}, status=inserted`,
-    'boot: floppy',
+    // the suite's kernels boot from a floppy (runner/bochs/boot.S); an ISO (runner/kvmbochs/) from a CD
+    ...(o.cdrom !== undefined ? [`ata0-master: type=cdrom, path=${o.cdrom}, status=inserted`, 'boot: cdrom'] : [`floppya: 1_44=${o.floppy}, status=inserted`, 'boot: floppy']),
     `com1: enabled=1, mode=file, dev=${o.com1}`,
     `log: ${o.log}`,
     // a panic (the shutdown port's "Shutdown" is one) ends Bochs; errors are logged and go on

@@ -34,7 +34,7 @@ import { cpioNewc, type CpioEntry } from '../tcghost/cpio.ts';
 import { TCGHOST_DIR } from '../tcghost/image.ts';
 import { pinnedKernel, pinnedLaunch, type PeerLaunch } from '../peers/launch.ts';
 import { withParentDeath } from '../pdeath.ts';
-import { BOCHS_BINARY, BOCHS_BIOS, BOCHS_IPS, BOCHS_VGABIOS } from '../backends/bochs.ts';
+import { BOCHS_BINARY, BOCHS_BIOS, BOCHS_IPS, BOCHS_VGABIOS, bochsrc, DEBUGGER_SCRIPT } from '../backends/bochs.ts';
 
 const OUT_DIR = join(ROOT, 'build', 'kvmbochs');
 const INIT = join(ROOT, 'runner', 'kvmbochs', 'init.sh');
@@ -139,25 +139,6 @@ async function buildIso(dir: string, kernels: BuiltKernel[]): Promise<string> {
   return out;
 }
 
-function bochsrc(o: { iso: string; megs: number; ips: number; bios: string; vgabios: string }): string {
-  return [
-    `megs: ${o.megs}`,
-    `cpu: model=ryzen, ips=${o.ips}`,
-    `romimage: file=${o.bios}`,
-    `vgaromimage: file=${o.vgabios}`,
-    'display_library: rfb, options="timeout=0"',
-    `ata0-master: type=cdrom, path=${o.iso}, status=inserted`,
-    'boot: cdrom',
-    'com1: enabled=1, mode=file, dev=com1.out',
-    'log: bochs.log',
-    'panic: action=fatal',
-    'error: action=report',
-    'sound: driver=dummy',
-    'speaker: enabled=0',
-    '',
-  ].join('\n');
-}
-
 /** Boot the ISO; returns when Bochs ends, the init says done, or `limitMs` passed. */
 async function boot(dir: string, iso: string, o: { megs: number; ips: number; limitMs: number; hostBochs: boolean }): Promise<void> {
   // --host-bochs: the host's Bochs (2.7 on Debian 12) instead of the pin, as the bochs-ryzen column runs it
@@ -167,8 +148,8 @@ async function boot(dir: string, iso: string, o: { megs: number; ips: number; li
   const run = join(dir, 'run');
   await rm(run, { recursive: true, force: true });
   await mkdir(run, { recursive: true });
-  await writeFile(join(run, 'bochsrc'), bochsrc({ iso, megs: o.megs, ips: o.ips, bios: l.bios!, vgabios: l.vgabios! }));
-  await writeFile(join(run, 'dbg.rc'), 'c\nq\n');
+  await writeFile(join(run, 'bochsrc'), bochsrc({ cpuModel: 'ryzen', cdrom: iso, megs: o.megs, ips: o.ips, bios: l.bios!, vgabios: l.vgabios!, com1: 'com1.out', log: 'bochs.log' }));
+  await writeFile(join(run, 'dbg.rc'), DEBUGGER_SCRIPT);
   await writeFile(join(run, 'com1.out'), '');
   const vmm = withParentDeath(l.file, [...l.args, '-f', 'bochsrc', '-rc', 'dbg.rc']);
   const t0 = performance.now();
