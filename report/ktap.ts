@@ -12,7 +12,7 @@
 //   ok … # SKIP the case did not run there: SKIP or UNSUPPORTED with its reason, or no result
 // A column's own result is `not ok` when any of its cases is, else `ok`.
 
-import type { Results } from '../core/types.ts';
+import type { CaseResult, Results } from '../core/types.ts';
 import type { CaseComparison, Comparison } from './compare.ts';
 import { formatDiff } from './compare.ts';
 import { columnOutcome } from './conformance.ts';
@@ -31,8 +31,7 @@ interface CaseLine {
   notes: string[];
 }
 
-function caseLine(c: CaseComparison, results: Results, column: string): CaseLine {
-  const r = results.cases.find((x) => x.id === c.id)?.results[column];
+function caseLine(c: CaseComparison, r: CaseResult | undefined, column: string): CaseLine {
   switch (columnOutcome(c, r, column)) {
     case 'missing': return { ok: true, skip: 'no result from this backend', notes: [] };
     case 'notRun': return { ok: true, skip: `${r!.status}${r!.reason ? `: ${r!.reason}` : ''}`, notes: [] };
@@ -50,12 +49,13 @@ function caseLine(c: CaseComparison, results: Results, column: string): CaseLine
 /** The run as KTAP: one subtest per column, one test per case in it. */
 export function renderKtap(results: Results, cmp: Comparison): string {
   const out: string[] = ['KTAP version 1', `1..${cmp.backends.length}`];
+  const byId = new Map(results.cases.map((c) => [c.id, c] as const));
   cmp.backends.forEach((column, i) => {
     const info = results.backends.find((b) => b.name === column);
     const lines: string[] = ['  KTAP version 1', `  1..${cmp.cases.length}`];
     let failed = 0;
     cmp.cases.forEach((c, j) => {
-      const l = caseLine(c, results, column);
+      const l = caseLine(c, byId.get(c.id)?.results[column], column);
       for (const n of l.notes) lines.push(diag('  ', n));
       if (!l.ok) failed++;
       lines.push(`  ${l.ok ? 'ok' : 'not ok'} ${j + 1} ${ktapDescription(c.id)}${l.skip !== undefined ? ` # SKIP ${ktapDescription(l.skip)}` : ''}`);

@@ -84,8 +84,10 @@ export interface VersionView {
   families: FamilyVersions[];
 }
 
-function tallies(results: Results, cmp: Comparison): ColumnTally[] {
-  const byId = new Map(results.cases.map((c) => [c.id, c] as const));
+/** Case id → its outcome in results.json, read once per view. */
+type CasesById = ReadonlyMap<string, Results['cases'][number]>;
+
+function tallies(results: Results, cmp: Comparison, byId: CasesById): ColumnTally[] {
   return results.backends
     .filter((b) => b.available && b.kind !== 'model')
     .map((b) => {
@@ -111,8 +113,7 @@ function tallies(results: Results, cmp: Comparison): ColumnTally[] {
     });
 }
 
-function entryOn(entry: Deviation, col: ColumnTally, results: Results, cmp: Comparison, globs: RegExp[]): EntryOnColumn {
-  const byId = new Map(results.cases.map((c) => [c.id, c] as const));
+function entryOn(entry: Deviation, col: ColumnTally, byId: CasesById, cmp: Comparison, globs: RegExp[]): EntryOnColumn {
   const mine = cmp.cases.filter((c) => globs.some((g) => g.test(c.id)) && byId.get(c.id)?.results[col.column]?.status === 'OK');
   const base = { column: col.column, version: col.version, ran: mine.length, now: [] as string[] };
   if (mine.length === 0) return { ...base, state: 'not-run', cases: 0 };
@@ -134,7 +135,8 @@ function entryOn(entry: Deviation, col: ColumnTally, results: Results, cmp: Comp
  * column, with each column's tally and each registry entry of the family on each column.
  */
 export function versionView(results: Results, cmp: Comparison, registry: readonly Deviation[]): VersionView {
-  const cols = tallies(results, cmp);
+  const byId: CasesById = new Map(results.cases.map((c) => [c.id, c] as const));
+  const cols = tallies(results, cmp, byId);
   const families = [...new Set(cols.map((c) => c.family))]
     .map((family) => ({ family, columns: cols.filter((c) => c.family === family) }))
     .filter((f) => f.columns.length > 1 || f.columns.some((c) => c.peer !== undefined));
@@ -149,7 +151,7 @@ export function versionView(results: Results, cmp: Comparison, registry: readonl
           return {
             id: e.id, family, summary: e.summary, range: e.versions.range, checked: e.versions.checked,
             ...(e.versions.fixed ? { fixed: e.versions.fixed } : {}), ...(e.finding ? { finding: e.finding } : {}),
-            columns: columns.map((c) => entryOn(e, c, results, cmp, globs)),
+            columns: columns.map((c) => entryOn(e, c, byId, cmp, globs)),
           };
         }),
     })),
