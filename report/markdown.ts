@@ -3,7 +3,7 @@
 
 import { axisVerdicts } from './axes.ts';
 import type { Results } from '../core/types.ts';
-import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
+import { compareResults, formatDiff, isProblem, referencesText, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import type { CompareOptions, Comparison } from './compare.ts';
 import {
@@ -105,8 +105,8 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   for (const group of groupByTemplate(results.cases)) {
     L.push(`### ${code(group.template)}`, '');
     const compared = group.cases.map((c) => byId.get(c.id)).filter((c): c is NonNullable<typeof c> => c !== undefined);
-    const troubled = compared.some((c) => c.verdict === 'diverge' || c.verdict === 'none' || backends.some((b) => cellFor(c, results.cases.find((x) => x.id === c.id)?.results[b], b).kind === 'problem'));
-    const fold = !troubled;
+    // folded unless a case diverges, has nothing to compare, or ended in CRASH, TIMEOUT or ERROR somewhere
+    const fold = !group.cases.some((c) => ['diverge', 'none'].includes(byId.get(c.id)?.verdict ?? '') || Object.values(c.results).some((r) => isProblem(r.status)));
     if (fold) {
       const n = (v: string) => compared.filter((c) => c.verdict === v).length;
       L.push(`<details><summary>${compared.length} cases: ${n('agree')} agree, ${n('known')} known deviation, ${n('open')} open, ${n('single')} single</summary>`, '');
