@@ -94,7 +94,8 @@ const PEER_KEYS = ['repo', 'path', 'line', 'commit', 'function', 'note'] as cons
 const VERSION_KEYS = ['range', 'match', 'checked', 'fixed'] as const;
 const FIXED_KEYS = ['in', 'by'] as const;
 
-const ID_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/** A kebab-case id, for registry entries and the findings that group them (report/findings.ts). */
+export const ID_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const BACKEND_RE = /^[a-z][a-z0-9-]*$/;
 const FIELD_RE = /^[a-z][a-z0-9_]*$/;
 const CASE_GLOB_RE = /^[A-Za-z0-9_.+\-*?/=,]+$/;

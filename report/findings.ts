@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Deviation } from './deviations.ts';
-import { evidenceLines } from './deviations.ts';
+import { evidenceLines, ID_RE } from './deviations.ts';
 import { shortVersion } from './versions.ts';
 
 export class FindingError extends Error {
@@ -50,7 +50,6 @@ export interface Finding {
 }
 
 const KEYS = ['id', 'title', 'component', 'status', 'upstream', 'what', 'deviations'] as const;
-const ID_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /** Parse and check the register against the registry. */
 export function parseFindings(text: string, registry: readonly Deviation[], file = 'expected/findings.yaml', opts: { complete?: boolean } = {}): Finding[] {
