@@ -346,6 +346,21 @@ function parseEntry(src: Source, i: number, raw: unknown, seen: Map<string, numb
   };
 }
 
+/**
+ * " #" after a plain value starts a YAML comment, which silently cuts text such as "raises #UD"
+ * to "raises": a comment on a value's line is refused (whole-line comments are fine). Shared by
+ * the registry and the findings register (report/findings.ts), whose prose has the same trap.
+ */
+export function refuseValueComments(doc: Document, lines: LineCounter, error: (line: number, detail: string) => Error): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (isScalar(node) && node.comment !== undefined && node.range) {
+        throw error(lines.linePos(node.range[0]).line, `a \`#\` after this value starts a YAML comment ("#${node.comment}"), which cuts the text: quote the value or use \`>-\``);
+      }
+    },
+  });
+}
+
 /** Parse and validate the registry's text. An empty file is an empty registry. */
 export function parseDeviations(text: string, file = 'deviations.yaml'): Deviation[] {
   const lines = new LineCounter();
@@ -355,15 +370,7 @@ export function parseDeviations(text: string, file = 'deviations.yaml'): Deviati
     const e = doc.errors[0]!;
     throw new DeviationError(file, e.linePos?.[0]?.line, `not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  // " #" after a plain value starts a YAML comment, which silently cuts text such as
-  // "raises #UD" to "raises": a comment on a value's line is refused (whole-line comments are fine)
-  visit(doc, {
-    Scalar(_key, node) {
-      if (isScalar(node) && node.comment !== undefined && node.range) {
-        throw new DeviationError(file, lines.linePos(node.range[0]).line, `a \`#\` after this value starts a YAML comment ("#${node.comment}"), which cuts the text: quote the value or use \`>-\``);
-      }
-    },
-  });
+  refuseValueComments(doc, lines, (line, detail) => new DeviationError(file, line, detail));
   const src = new Source(file, doc, lines);
   if (doc.contents === null) return [];
   if (!isSeq(doc.contents)) src.fail([], isMap(doc.contents) ? 'the registry is a list of entries (`- id: …`), not a map' : 'the registry is a list of entries');

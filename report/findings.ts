@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Deviation } from './deviations.ts';
-import { evidenceLines, ID_RE } from './deviations.ts';
+import { evidenceLines, ID_RE, refuseValueComments } from './deviations.ts';
 import { shortVersion } from './versions.ts';
 
 export class FindingError extends Error {
@@ -56,6 +56,7 @@ export function parseFindings(text: string, registry: readonly Deviation[], file
   const lc = new LineCounter();
   const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, lineCounter: lc });
   if (doc.errors.length) throw new FindingError(file, doc.errors[0]!.linePos?.[0]?.line, `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  refuseValueComments(doc, lc, (line, detail) => new FindingError(file, line, detail));
   if (doc.contents === null) return [];
   if (!isSeq(doc.contents)) throw new FindingError(file, 1, 'the register is a list of findings (`- id: …`)');
   const byId = new Map(registry.map((d) => [d.id, d] as const));

@@ -14,6 +14,7 @@ import { shortVersion, versionView } from '../report/versions.ts';
 import { conformance } from '../report/conformance.ts';
 import { buildMatrix } from '../report/publish.ts';
 import { renderPublishHtml, renderPublishMarkdown } from '../report/publish-render.ts';
+import { thrown } from './support/thrown.ts';
 
 const SIZES: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
 function layout(spec: Array<[string, FieldType, FieldDecode]>): RecordField[] {
@@ -67,15 +68,7 @@ const MODEL = { exit_code: 0x43n, exit_int_info: 0n };
 const QEMU = { exit_code: 0x4dn, exit_int_info: 0x8000_0403n };
 const versions = { 'qemu-tcg': 'QEMU 7.2.22', model: '0.1.0' };
 
-function errorOf(text: string): DeviationError {
-  try {
-    parseDeviations(text, 'expected/deviations.yaml');
-  } catch (e) {
-    assert.ok(e instanceof DeviationError, String(e));
-    return e;
-  }
-  assert.fail('no error');
-}
+const errorOf = (text: string): DeviationError => thrown(() => parseDeviations(text, 'expected/deviations.yaml'), DeviationError);
 
 describe('deviations: validation', () => {
   it('loads the shipped registry', () => {

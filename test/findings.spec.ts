@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseDeviations } from '../report/deviations.ts';
 import { FindingError, parseFindings, renderFindings } from '../report/findings.ts';
 import { spawnSync } from 'node:child_process';
+import { thrown } from './support/thrown.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cli = (args: string[]) => {
@@ -31,15 +32,7 @@ const REGISTRY = parseDeviations(entry('a-present') + entry('b-fixed', true), 'd
 const finding = (id: string, status: string, devs: string[], extra = ''): string =>
   `- id: ${id}\n  title: T ${id}\n  component: QEMU target/i386/tcg\n  status: ${status}\n  what: >-\n    What happens.\n  deviations: [${devs.join(', ')}]\n${extra}`;
 
-function errorOf(text: string, complete = true): FindingError {
-  try {
-    parseFindings(text, REGISTRY, 'f.yaml', { complete });
-  } catch (e) {
-    assert.ok(e instanceof FindingError, String(e));
-    return e;
-  }
-  assert.fail('no error');
-}
+const errorOf = (text: string, complete = true): FindingError => thrown(() => parseFindings(text, REGISTRY, 'f.yaml', { complete }), FindingError);
 
 describe('findings: the register', () => {
   it('parses, and renders every entry under its finding with the values and versions of the registry', () => {
@@ -64,6 +57,8 @@ describe('findings: the register', () => {
     assert.match(errorOf(finding('x', 'bug', ['b-fixed']) + finding('y', 'bug', ['a-present'])).message, /status bug, but every entry has versions\.fixed/);
     assert.match(errorOf(finding('x', 'maybe', ['a-present', 'b-fixed'])).message, /status `maybe` is not one of/);
     assert.match(errorOf(finding('x', 'bug', ['a-present', 'b-fixed']) + '  colour: red\n').message, /unknown key `colour`/);
+    // a ` #` on a value's line would silently cut a title such as "raises #UD"
+    assert.match(errorOf(finding('x', 'bug', ['a-present', 'b-fixed']).replace('title: T x', 'title: INT3 raises #UD')).message, /^f\.yaml:2: a `#` after this value starts a YAML comment/);
   });
 
   it('docs/findings.md is what expected/findings.yaml and expected/deviations.yaml give (svmconf findings --check)', function () {
