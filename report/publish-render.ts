@@ -65,10 +65,11 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
   L.push(...versionsMarkdown(m));
   for (const f of m.families) {
     L.push(`## ${mdCell(f.name)} (family ${hex2(f.family)}h${f.profile ? `, model profile ${code(f.profile)}` : ''})`, '');
-    // the headline of the section: each implementation on its own (report/conformance.ts)
-    if (f.conformance.length > 0) L.push('### Conformance per implementation', '', ...conformanceMarkdown(f.conformance, (id) => deviationAnchor(f, id)));
     for (const c of f.cpus) L.push(`- ${mdCell(c)}`);
     L.push(`- Cases: ${f.summary.cases}; diverge ${f.summary.verdicts.diverge}, known deviation ${f.summary.verdicts.known}, open ${f.summary.verdicts.open}, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}`, '');
+    // the headline of the section, its first table: each implementation on its own (report/conformance.ts)
+    if (f.conformance.length > 0) L.push('### Conformance per implementation', '', ...conformanceMarkdown(f.conformance, (id) => deviationAnchor(f, id)));
+    L.push('### Runs, columns and cases', '');
     L.push('| run | machine | date | backends |', '|---|---|---|---|');
     for (const r of f.runs) L.push(`| ${code(r.source)} | ${mdCell(r.machine)} | ${r.generated} | ${r.backends.map((b) => `${b.name}${b.cpu ? ` (${b.cpu.familyName})` : ''}`).join(', ')} |`);
     L.push('');
