@@ -73,7 +73,7 @@ export interface ColumnConformance {
   /** Why cases did not run, each reason once with its count (most frequent first). */
   notRunReasons: Array<{ reason: string; cases: number }>;
   templates: ConformanceRow[];
-  /** Per template, parameter and value, in first-seen order. */
+  /** Per template, parameter and value: grouped by template and parameter, each in first-seen order. */
   axes: Array<ConformanceRow & { axis: string; value: string }>;
   /** Every registry entry behind the column's known deviations (first seen first). */
   deviations: string[];
@@ -129,12 +129,16 @@ export function tallyColumn(head: ColumnHead, cases: Iterable<CaseOnColumn>, reg
     }
     if (o === 'notRun') reasons.set(c.reason ?? '?', (reasons.get(c.reason ?? '?') ?? 0) + 1);
   }
+  // rows grouped by template, then by axis (each in first-seen order), values in first-seen order within
+  const rank = new Map<string, number>();
+  for (const a of axes.values()) for (const k of [a.template, `${a.template}\u0000${a.axis}`]) if (!rank.has(k)) rank.set(k, rank.size);
+  const byAxis = [...axes.values()].sort((x, y) => rank.get(x.template)! - rank.get(y.template)! || rank.get(`${x.template}\u0000${x.axis}`)! - rank.get(`${y.template}\u0000${y.axis}`)!);
   const finding = new Map(registry.filter((d) => d.finding).map((d) => [d.id, d.finding!] as const));
   return {
     ...head, total,
     notRunReasons: [...reasons].map(([reason, n]) => ({ reason, cases: n })).sort((x, y) => y.cases - x.cases),
     templates: [...templates.values()],
-    axes: [...axes.values()],
+    axes: byAxis,
     deviations: [...total.entries],
     findings: [...new Set(total.entries.flatMap((id) => (finding.has(id) ? [finding.get(id)!] : [])))],
   };

@@ -66,9 +66,9 @@ describe('report/conformance: each column per template and per parameter value',
   it('counts per template, axis and value, with the entries behind each known deviation', () => {
     const row = (template: string, axis: string, value: string) => tcg.axes.find((a) => a.template === template && a.axis === axis && a.value === value);
     assert.deepEqual(tcg.axes.map((a) => `${a.template} ${a.axis}=${a.value}`), [
-      `${F} kind=ud2`, `${F} prefix=none`, `${F} prefix=ds`, `${F} kind=pf_read`, `${F} kind=pf_write`, `${F} kind=pf_fetch`,
-      `${F} kind=gp_idt_limit`, `${F} kind=df_idt_limit`, 'l1.icebp prefix=none', 'l1.icebp prefix=ds',
-    ], 'first-seen order, as report/axes.ts groups the verdicts');
+      `${F} kind=ud2`, `${F} kind=pf_read`, `${F} kind=pf_write`, `${F} kind=pf_fetch`, `${F} kind=gp_idt_limit`, `${F} kind=df_idt_limit`,
+      `${F} prefix=none`, `${F} prefix=ds`, 'l1.icebp prefix=none', 'l1.icebp prefix=ds',
+    ], 'by template, then by parameter, each value once, in the order the cases give them');
     // prefix=none: ud2 diverge, pf_read agree, pf_write agree, pf_fetch not run, gp_idt_limit known, df_idt_limit agree
     assert.deepEqual(counts(row(F, 'prefix', 'none')!), [3, 1, 0, 1, 1, 0]);
     // prefix=ds: ud2 agree, pf_read agree, pf_write problem, gp_idt_limit known, df_idt_limit agree
