@@ -33,6 +33,9 @@ export interface AxisVerdicts {
   verdicts: Record<Verdict, number>;
 }
 
+/** One key per (template, axis, value), for maps of rows. */
+export const axisKey = (r: { template: string; axis: string; value: string }): string => `${r.template}\u0000${r.axis}\u0000${r.value}`;
+
 /**
  * The rows a case counts in, one per (template, axis, value) of its parameters: taken from `rows`,
  * or made by `make` and added there, so rows keep the first-seen order of templates, axes and values.
@@ -40,7 +43,7 @@ export interface AxisVerdicts {
  */
 export function axisRowsOf<R>(rows: Map<string, R>, c: Pick<Case, 'params'> & { template: string }, make: (axis: string, value: string) => R): R[] {
   return Object.entries(c.params).map(([axis, value]) => {
-    const key = `${c.template}\u0000${axis}\u0000${value}`;
+    const key = axisKey({ template: c.template, axis, value });
     let row = rows.get(key);
     if (!row) rows.set(key, (row = make(axis, value)));
     return row;

@@ -1,7 +1,7 @@
 // out/matrix.md: the conformance matrix as Markdown (title, host, backends, one section per
 // template with a case × backend table, divergences with decoded field diffs, problems, legend).
 
-import { axisVerdicts } from './axes.ts';
+import { axisKey, axisVerdicts } from './axes.ts';
 import type { Results } from '../core/types.ts';
 import { compareResults, formatDiff, isProblem, referencesText, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
 import type { Deviation } from './deviations.ts';
@@ -236,9 +236,8 @@ export function conformanceMarkdown(per: readonly ColumnConformance[], anchor: (
   }
   row(['**all**', ...per.map((p) => conformanceCell(p.total))]);
   L.push('');
-  const keyOf = (a: { template: string; axis: string; value: string }): string => `${a.template}\u0000${a.axis}\u0000${a.value}`;
-  const axes = per.map((p) => new Map(p.axes.map((a) => [keyOf(a), a] as const)));
-  const keys = [...new Map(per.flatMap((p) => p.axes.map((a) => [keyOf(a), a] as const)))];
+  const axes = per.map((p) => new Map(p.axes.map((a) => [axisKey(a), a] as const)));
+  const keys = [...new Map(per.flatMap((p) => p.axes.map((a) => [axisKey(a), a] as const)))];
   if (keys.length > 0) {
     L.push(`<details><summary>Per parameter value (${keys.length} rows)</summary>`, '');
     row(['template', 'axis', 'value', ...per.map((p) => code(p.column))]);

@@ -7,11 +7,17 @@
 // outcome occurs once or more on qemu-tcg; the expected counts are counted from the list below.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { Results } from '../core/types.ts';
 import { compareResults } from '../report/compare.ts';
 import { conformance, type ColumnConformance } from '../report/conformance.ts';
 import type { Deviation } from '../report/deviations.ts';
 import { renderMarkdown } from '../report/markdown.ts';
+import { writeResults } from '../report/results.ts';
 import { buildMatrix } from '../report/publish.ts';
 import { renderPublishMarkdown } from '../report/publish-render.ts';
 import { loadRegistry } from '../suite/select.ts';
@@ -138,5 +144,33 @@ describe('report/conformance: each column per template and per parameter value',
     }
     // publish: the headline of the family section, before its case table
     assert.ok(pmd.indexOf('### Conformance per implementation') < pmd.indexOf('| case |'));
+  });
+
+  it('svmconf compare: the summary without --verbose, every case\'s line with it', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'svmconf-conformance-'));
+    try {
+      const file = join(dir, 'results.json');
+      await writeResults(file, results);
+      const compare = async (...extra: string[]): Promise<string> => {
+        const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'svmconf.js');
+        // exit 2: the fixture holds a CRASH and a divergence
+        const r = await promisify(execFile)(process.execPath, [bin, 'compare', file, ...extra]).catch((e: { code: number; stdout: string }) => e);
+        assert.equal((r as { code?: number }).code, 2);
+        return r.stdout;
+      };
+      const caseLine = /^ {2}kind=pf_read,prefix=none\s/m;
+      const summary = await compare();
+      assert.match(summary, /^Conformance per implementation/m);
+      assert.match(summary, /^ {2}qemu-tcg\s+6 agree · 4 known · 0 open · 1 diverge · 1 not run · 1 problems {2}← diverges$/m);
+      assert.match(summary, /diverges: l1\.faults 1 \(kind ud2:1; prefix none:1\)/);
+      assert.match(summary, /l1\.faults\/kind=ud2,prefix=none {2}diverge/, 'the divergence, decoded');
+      assert.doesNotMatch(summary, caseLine, 'no line per case');
+      const verbose = await compare('--verbose');
+      assert.match(verbose, caseLine);
+      assert.ok(verbose.indexOf('Conformance per implementation') > verbose.search(caseLine), 'the case table, then the summary');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
