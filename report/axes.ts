@@ -33,19 +33,30 @@ export interface AxisVerdicts {
   verdicts: Record<Verdict, number>;
 }
 
+/** One key per (template, axis, value), for maps of rows. */
+export const axisKey = (r: { template: string; axis: string; value: string }): string => `${r.template}\u0000${r.axis}\u0000${r.value}`;
+
+/**
+ * The rows a case counts in, one per (template, axis, value) of its parameters: taken from `rows`,
+ * or made by `make` and added there, so rows keep the first-seen order of templates, axes and values.
+ * The verdicts here and each column's conformance (report/conformance.ts) are grouped by this one rule.
+ */
+export function axisRowsOf<R>(rows: Map<string, R>, c: Pick<Case, 'params'> & { template: string }, make: (axis: string, value: string) => R): R[] {
+  return Object.entries(c.params).map(([axis, value]) => {
+    const key = axisKey({ template: c.template, axis, value });
+    let row = rows.get(key);
+    if (!row) rows.set(key, (row = make(axis, value)));
+    return row;
+  });
+}
+
 /** Verdict counts per template, axis and value (templates, axes, values in first-seen order). */
 export function axisVerdicts(cases: readonly Pick<CaseComparison, 'template' | 'params' | 'verdict'>[]): AxisVerdicts[] {
   const rows = new Map<string, AxisVerdicts>();
   for (const c of cases) {
-    for (const [axis, value] of Object.entries(c.params)) {
-      const key = `${c.template}\u0000${axis}\u0000${value}`;
-      let row = rows.get(key);
-      if (!row) {
-        row = { template: c.template, axis, value, verdicts: Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number> };
-        rows.set(key, row);
-      }
-      row.verdicts[c.verdict]++;
-    }
+    const make = (axis: string, value: string): AxisVerdicts =>
+      ({ template: c.template, axis, value, verdicts: Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number> });
+    for (const row of axisRowsOf(rows, c, make)) row.verdicts[c.verdict]++;
   }
   return [...rows.values()];
 }

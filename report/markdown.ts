@@ -1,7 +1,7 @@
 // out/matrix.md: the conformance matrix as Markdown (title, host, backends, one section per
 // template with a case × backend table, divergences with decoded field diffs, problems, legend).
 
-import { axisVerdicts } from './axes.ts';
+import { axisKey, axisVerdicts } from './axes.ts';
 import type { Results } from '../core/types.ts';
 import { compareResults, formatDiff, isProblem, referencesText, STATUSES, usedDeviations, VERDICTS } from './compare.ts';
 import type { Deviation } from './deviations.ts';
@@ -12,7 +12,7 @@ import {
 import { FEATURES } from '../core/types.ts';
 import { writeFileAtomic } from './results.ts';
 import { entryStateText, entryVersionsText, versionView } from './versions.ts';
-import { conformance, countsText, type ConformanceCounts } from './conformance.ts';
+import { conformance, countsText, type ColumnConformance, type ConformanceCounts } from './conformance.ts';
 import { findingLink } from './findings.ts';
 
 export interface MarkdownOptions extends CompareOptions {
@@ -56,25 +56,9 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   }
   L.push('');
 
-  // --- conformance per implementation (report/conformance.ts): each column on its own, per template
-  const per = conformance(results, cmp);
-  if (per.length > 0) {
-    L.push('## Conformance per implementation', '');
-    L.push('Each column counted on its own against its reference model: `=` agree, `~` known deviation, `?` open (the manual leaves the outcome open), `≠` diverge, `–` not run (why, once per column, below the table).', '');
-    row(['template', ...per.map((p) => code(p.column))]);
-    row(['---', ...per.map(() => '---')]);
-    const cell = (c: ConformanceCounts | undefined): string => (!c ? '' : [c.agree && `${c.agree} =`, c.known && `${c.known} ~`, c.open && `${c.open} ?`, c.diverge && `**${c.diverge} ≠**`, c.notRun && `${c.notRun} –`, c.problem && `${c.problem} problems`].filter(Boolean).join(' · '));
-    for (const t of [...new Set(per.flatMap((p) => p.templates.map((x) => x.template)))]) {
-      row([code(t), ...per.map((p) => cell(p.templates.find((x) => x.template === t)))]);
-    }
-    row(['**all**', ...per.map((p) => cell(p.total))]);
-    L.push('');
-    for (const p of per) {
-      L.push(`- ${code(p.column)} (${mdCell(p.version)}): ${mdCell(countsText(p.total))}${p.total.entries.length ? `; known deviations: ${p.total.entries.map(code).join(', ')}` : ''}`);
-      for (const r of p.notRunReasons) L.push(`  - not run ×${r.cases}: ${mdCell(r.reason)}`);
-    }
-    L.push('');
-  }
+  // --- conformance per implementation (report/conformance.ts): each column on its own, per template and value
+  const per = conformance(results, cmp, opts.deviations ?? []);
+  if (per.length > 0) L.push('## Conformance per implementation', '', ...conformanceMarkdown(per, entryAnchor));
 
   // --- versions (report/versions.ts): a peer's developer reads this first
   const view = versionView(results, cmp, opts.deviations ?? []);
@@ -229,6 +213,48 @@ export function renderMarkdown(results: Results, opts: MarkdownOptions = {}): st
   return L.join('\n') + '\n';
 }
 
+/** Where matrix.md of a run describes a registry entry (its section under "Known deviations"). */
+const entryAnchor = (id: string): string => `entry-${id}`;
+
+const conformanceCell = (c: ConformanceCounts | undefined): string => (!c ? '' : [c.agree && `${c.agree} =`, c.known && `${c.known} ~`, c.open && `${c.open} ?`,
+  c.diverge && `**${c.diverge} ≠**`, c.notRun && `${c.notRun} –`, c.problem && `${c.problem} problems`].filter(Boolean).join(' · '));
+
+/**
+ * Conformance per implementation as Markdown, for a run's matrix.md and each family of publish's:
+ * a template × column table, the per-value rows folded below it, then a line per column with its
+ * counts, its known deviations (linked to `anchor(id)` on the same page), its findings
+ * (docs/findings.md) and why cases did not run, each reason once.
+ */
+export function conformanceMarkdown(per: readonly ColumnConformance[], anchor: (entry: string) => string): string[] {
+  const L: string[] = [];
+  const row = (cells: string[]): void => void L.push(`| ${cells.join(' | ')} |`);
+  L.push('Each column counted on its own against its reference model: `=` agree, `~` known deviation, `?` open (the manual leaves the outcome open), `≠` diverge, `–` not run (why, once per column, below the table).', '');
+  row(['template', ...per.map((p) => code(p.column))]);
+  row(['---', ...per.map(() => '---')]);
+  for (const t of [...new Set(per.flatMap((p) => p.templates.map((x) => x.template)))]) {
+    row([code(t), ...per.map((p) => conformanceCell(p.templates.find((x) => x.template === t)))]);
+  }
+  row(['**all**', ...per.map((p) => conformanceCell(p.total))]);
+  L.push('');
+  const axes = per.map((p) => new Map(p.axes.map((a) => [axisKey(a), a] as const)));
+  const keys = [...new Map(per.flatMap((p) => p.axes.map((a) => [axisKey(a), a] as const)))];
+  if (keys.length > 0) {
+    L.push(`<details><summary>Per parameter value (${keys.length} rows)</summary>`, '');
+    row(['template', 'axis', 'value', ...per.map((p) => code(p.column))]);
+    row(['---', '---', '---', ...per.map(() => '---')]);
+    for (const [k, a] of keys) row([code(a.template), code(a.axis), code(a.value), ...axes.map((m) => conformanceCell(m.get(k)))]);
+    L.push('', '</details>', '');
+  }
+  for (const p of per) {
+    const known = p.deviations.length ? `; known deviations: ${p.deviations.map((id) => `[${code(id)}](#${anchor(id)})`).join(', ')}` : '';
+    const findings = p.findings.length ? `; findings: ${p.findings.map((id) => `[${code(id)}](${findingLink(id)})`).join(', ')}` : '';
+    L.push(`- ${code(p.column)} (${mdCell(p.version)}${p.peer ? `, peer ${code(p.peer)}` : ''}): ${mdCell(countsText(p.total))}${known}${findings}`);
+    for (const r of p.notRunReasons) L.push(`  - not run ×${r.cases}: ${mdCell(r.reason)}`);
+  }
+  L.push('');
+  return L;
+}
+
 /** Render and write matrix.md atomically. */
 export async function writeMarkdown(path: string, results: Results, opts: MarkdownOptions = {}): Promise<void> {
   await writeFileAtomic(path, renderMarkdown(results, opts));
@@ -236,7 +262,7 @@ export async function writeMarkdown(path: string, results: Results, opts: Markdo
 
 /** One registry entry as Markdown: what, where, the manual, the peer sources, the threads, the cases. */
 function deviationSection(d: Deviation, cases: string[]): string[] {
-  const L: string[] = [`### Entry ${code(d.id)}: ${mdCell(d.backend)} ${mdCell(d.versions.range)}`, ''];
+  const L: string[] = [`<a id="${entryAnchor(d.id)}"></a>`, '', `### Entry ${code(d.id)}: ${mdCell(d.backend)} ${mdCell(d.versions.range)}`, ''];
   L.push(mdCell(d.summary), '');
   L.push(`- **Manual:** ${mdCell(d.expected)} (${mdCell(d.evidence.manual)})`);
   const observed = Object.entries(d.observed).map(([f, o]) => `${code(f)} = ${code(o.text)}`);

@@ -11,7 +11,7 @@ import { findingLink } from './findings.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Deviation } from './deviations.ts';
-import { mdCell } from './markdown.ts';
+import { conformanceMarkdown, mdCell } from './markdown.ts';
 import type { FamilySection, Matrix, MatrixCase, MatrixCell, MatrixColumn } from './publish.ts';
 import { VERDICT_RANK } from './publish.ts';
 import { writeFileAtomic } from './results.ts';
@@ -67,6 +67,9 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
     L.push(`## ${mdCell(f.name)} (family ${hex2(f.family)}h${f.profile ? `, model profile ${code(f.profile)}` : ''})`, '');
     for (const c of f.cpus) L.push(`- ${mdCell(c)}`);
     L.push(`- Cases: ${f.summary.cases}; diverge ${f.summary.verdicts.diverge}, known deviation ${f.summary.verdicts.known}, open ${f.summary.verdicts.open}, agree ${f.summary.verdicts.agree}, single ${f.summary.verdicts.single}, none ${f.summary.verdicts.none}; problems ${f.summary.problems}; unstable ${f.summary.unstable}`, '');
+    // the headline of the section, its first table: each implementation on its own (report/conformance.ts)
+    if (f.conformance.length > 0) L.push('### Conformance per implementation', '', ...conformanceMarkdown(f.conformance, (id) => deviationAnchor(f, id)));
+    L.push('### Runs, columns and cases', '');
     L.push('| run | machine | date | backends |', '|---|---|---|---|');
     for (const r of f.runs) L.push(`| ${code(r.source)} | ${mdCell(r.machine)} | ${r.generated} | ${r.backends.map((b) => `${b.name}${b.cpu ? ` (${b.cpu.familyName})` : ''}`).join(', ')} |`);
     L.push('');
@@ -99,7 +102,7 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
     if (known.length === 0) L.push('None.', '');
     for (const d of f.deviations) {
       const e = registry.find((x) => x.id === d.id);
-      L.push(`- **${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)}${e.finding ? `; finding [${code(e.finding)}](${findingLink(e.finding)})` : ''})` : ''} — ${d.cases.map(code).join(', ')}`);
+      L.push(`- <a id="${deviationAnchor(f, d.id)}"></a>**${code(d.id)}**${e ? `: ${mdCell(e.summary)} (${mdCell(e.evidence.manual)}; ${code(`${e.file}:${e.line}`)}${e.finding ? `; finding [${code(e.finding)}](${findingLink(e.finding)})` : ''})` : ''} — ${d.cases.map(code).join(', ')}`);
     }
     L.push('');
   }
@@ -108,6 +111,9 @@ export function renderPublishMarkdown(m: Matrix, registry: readonly Deviation[] 
   L.push('- Cells: `OK <digest>` reference, `OK =` equal to its run\'s reference, `OK ~<digest>` a known deviation, `OK ≠<digest>` a divergence, `OK ≈` differs only in undefined bits; `(unstable)`: an older run of the same column gave another result.');
   return `${L.join('\n')}\n`;
 }
+
+/** Where a family's Known deviations list names an entry (ids are unique per family, not per page). */
+const deviationAnchor = (f: Pick<FamilySection, 'slug'>, id: string): string => `${f.slug}-${id}`;
 
 /** The version view of every run that has one (report/versions.ts): first in the page, for each peer's developers. */
 function versionsMarkdown(m: Matrix): string[] {

@@ -26,6 +26,7 @@ import { versionView, type VersionView } from './versions.ts';
 import { compareCase, compareResults, digest, type CaseComparison, type FieldDiff, type Verdict } from './compare.ts';
 import type { Deviation } from './deviations.ts';
 import { cellFor, resultDetail, type CellKind } from './format.ts';
+import { columnHead, knownEntries, outcomeOf, tallyColumn, type CaseOnColumn, type ColumnConformance } from './conformance.ts';
 import type { HwRecording } from './hwrecords.ts';
 
 export const MATRIX_SCHEMA = 'svmconf-matrix/1' as const;
@@ -123,6 +124,12 @@ export interface FamilySection {
   summary: { cases: number; verdicts: Record<Verdict, number>; problems: number; unstable: number };
   /** Registry entries used in this section, with the cases they explain. */
   deviations: Array<{ id: string; cases: string[] }>;
+  /**
+   * Each column but the model's own (and the reference model columns beside a Bochs flavour)
+   * counted on its own, per template and per parameter value, by the rule of `svmconf run`
+   * (report/conformance.ts): for one run, the same numbers as its run view.
+   */
+  conformance: ColumnConformance[];
 }
 
 export interface Matrix {
@@ -210,6 +217,7 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
     const fam = runs[0]!.family;
     const columns: MatrixColumn[] = [];
     const colKey = new Map<string, Map<string, string>>(); // source → backend → column key
+    const infoOf = new Map<string, BackendInfo>(); // column key → the backend of its newest run
     // column order: model first, then emulators, then hardware; within a kind, first seen
     for (const kind of ['model', 'emulator', 'hardware'] as const) {
       for (const r of [...runs].reverse()) {
@@ -225,6 +233,7 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
             columns.push(col);
           }
           col.sources.unshift(r.source);
+          infoOf.set(c.key, b);
         }
       }
     }
@@ -252,6 +261,9 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
       const cells: Record<string, MatrixCell> = {};
       const comparisons: MatrixComparison[] = [];
       const verdicts: Verdict[] = [];
+      const noteEntries = (cmp: CaseComparison): void => {
+        for (const m of cmp.deviations) deviationCases.set(m.id, (deviationCases.get(m.id) ?? new Set<string>()).add(id));
+      };
       for (const r of runs) {
         const c = r.results.cases.find((x) => x.id === id);
         if (!c) continue;
@@ -264,11 +276,7 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
             deviations: cmp.deviations.map((m) => ({ ...m, fields: [...m.fields], column: colOf(m.backend) })),
           });
         }
-        for (const m of cmp.deviations) {
-          const s = deviationCases.get(m.id) ?? new Set<string>();
-          s.add(id);
-          deviationCases.set(m.id, s);
-        }
+        noteEntries(cmp);
         for (const [backend, result] of Object.entries(c.results)) {
           const key = colOf(backend);
           const existing = cells[key];
@@ -281,7 +289,7 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
             continue;
           }
           const cell = cellFor(cmp, result, backend);
-          const ids = [...new Set(cmp.deviations.filter((m) => m.backend === backend || (m.against === backend && cmp.known.includes(backend))).map((m) => m.id))];
+          const ids = knownEntries(cmp, backend);
           cells[key] = {
             status: result.status, kind: cell.kind, text: cell.text, source: r.source,
             ...(result.status === 'OK' && result.record !== undefined ? { digest: digest(result.record) } : {}),
@@ -315,6 +323,8 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
           ...(resultDetail(hwResult) ? { reason: resultDetail(hwResult) } : {}),
           ...(cmp.deviations.length && cell.kind === 'known' ? { deviations: [...new Set(cmp.deviations.map((m) => m.id))] } : {}),
         };
+        // an entry a recording needs is used in the section too (its Known deviations list, the links to it)
+        noteEntries(cmp);
         if (cmp.diffs.length > 0) {
           comparisons.push({
             origin: `recorded ${rec.cpu}`, reference: colOf(cmp.reference ?? ''), verdict: cmp.verdict, diffs: diffsOf(cmp, colOf),
@@ -352,6 +362,13 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
       recorded: (opts.recorded?.get(slug) ?? []).map((rec) => ({ column: recordedKey(rec), cpu: rec.cpu, dir: rec.dir, provenance: rec.provenance })),
       summary: { cases: cases.length, verdicts: verdictsCount, problems, unstable: unstableCount },
       deviations: [...deviationCases].map(([id, s]) => ({ id, cases: [...s] })),
+      conformance: columns
+        .filter((col) => col.kind !== 'model' && infoOf.get(col.key)?.kind !== 'model')
+        .map((col) => {
+          const b = infoOf.get(col.key);
+          const head = { ...(b ? columnHead(b, col.key) : { column: col.key }), version: col.version ?? '?' };
+          return tallyColumn(head, cases.map((c) => caseOnColumn(c, col.key)), opts.deviations ?? []);
+        }),
     });
   }
   return {
@@ -363,6 +380,17 @@ export function buildMatrix(inputs: readonly PublishInput[], opts: PublishOption
     versions: prepared
       .map((p) => ({ source: p.source, machine: p.machine, view: versionView(p.results, p.comparison, opts.deviations ?? []) }))
       .filter((v) => v.view.families.length > 0),
+  };
+}
+
+/** A case of the merged matrix on one column, for conformance: its cell's kind, entries and reason. */
+function caseOnColumn(c: MatrixCase, key: string): CaseOnColumn {
+  const cell = c.cells[key];
+  const outcome = cell ? outcomeOf(cell.kind, c.verdict === 'open') : 'missing';
+  return {
+    template: c.template, params: c.params, outcome,
+    entries: outcome === 'known' ? cell?.deviations ?? [] : [],
+    ...(cell ? { reason: cell.reason || cell.status } : {}),
   };
 }
 

@@ -1,10 +1,13 @@
-// The terminal matrix: one line per case (grouped by template) × one column per backend, then the
-// divergences with their field diffs, the backends with the reasons they are (un)available, and the
-// totals. Colour only on a TTY without NO_COLOR.
+// The terminal matrix. By default the summary a reader acts on: each implementation's conformance
+// (report/conformance.ts) first, the divergences with their field diffs, warm/cold disagreements,
+// the known deviations' entries, the versions, the backends with the reasons they are
+// (un)available, and the totals with the problems. With `verbose` (`--verbose`) also one line per
+// case (grouped by template) × one column per backend, the informational differences and each
+// known deviation's cases and evidence. Colour only on a TTY without NO_COLOR.
 
 import type { Results } from '../core/types.ts';
 import { entryStateText, entryVersionsText, tallyText, versionView } from './versions.ts';
-import { conformance, countsText } from './conformance.ts';
+import { conformance, countsText, type ColumnConformance } from './conformance.ts';
 import { compareResults, formatDiff, referencesText, STATUSES, usedDeviations } from './compare.ts';
 import { evidenceLines } from './deviations.ts';
 import { warmColdLines } from './warmcold.ts';
@@ -21,6 +24,8 @@ export interface TableOptions extends CompareOptions {
   maxProblems?: number;
   /** A comparison already computed for these results (else computed here). */
   comparison?: Comparison;
+  /** Also the per-case table and the per-case differences (default: the summary only). */
+  verbose?: boolean;
 }
 
 /** Colour when the stream is a TTY and NO_COLOR is unset or empty (https://no-color.org). */
@@ -52,7 +57,6 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   const paint: Paint = opts.color ? (style, s) => (style === 'reset' ? s : `${SGR[style]}${s}${SGR.reset}`) : (_style, s) => s;
   const cmp = opts.comparison ?? compareResults(results, opts);
   const { backends, summary } = cmp;
-  const byId = new Map(cmp.cases.map((c) => [c.id, c] as const));
   const width = opts.width ?? 120;
   const out: string[] = [];
 
@@ -60,42 +64,24 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   out.push(`host: ${hostLine(results.host)}    generated: ${results.generated}`);
   out.push('');
 
-  // --- the matrix
-  const cellW = Math.max(7, ...backends.map((b) => b.length));
-  const verdictW = 8;
-  const fixed = backends.length * (cellW + 2) + verdictW;
-  const labels = results.cases.map((c) => `  ${caseLabel(c)}`);
-  const longest = Math.max(4, ...labels.map((l) => l.length), ...results.cases.map((c) => c.template.length));
-  const labelW = Math.max(24, Math.min(longest, width - fixed - 2));
-  out.push(paint('bold', `${pad('case', labelW)}  ${backends.map((b) => pad(b, cellW)).join('  ')}  verdict`));
-  for (const group of groupByTemplate(results.cases)) {
-    out.push(paint('bold', truncate(group.template, labelW + 2 + fixed)));
-    for (const c of group.cases) {
-      const comparison = byId.get(c.id);
-      if (!comparison) continue;
-      const cells = backends.map((b) => {
-        const cell = cellFor(comparison, c.results[b], b);
-        return paint(CELL_STYLE[cell.kind], pad(cell.text, cellW));
-      });
-      const v = verdictText(comparison);
-      const style = VERDICT_STYLE[comparison.verdict === 'known' ? 'known' : v] ?? 'reset';
-      out.push(`${pad(truncate(`  ${caseLabel(c)}`, labelW), labelW)}  ${cells.join('  ')}  ${paint(style, v)}`);
-    }
-  }
-  out.push(paint('dim', 'cells: <digest> reference record · = same as reference · ≠<digest> differs · ~<digest> differs only in known deviations · ≈ differs only in undefined bits · — no result'));
-  out.push('');
+  // --- the matrix, one line per case (--verbose)
+  if (opts.verbose) out.push(...caseLines(results, cmp, paint, width), '');
+
+  // --- conformance per implementation (report/conformance.ts): each column on its own, the headline
+  out.push(...conformanceLines(conformance(results, cmp, opts.deviations ?? []), paint));
 
   // --- divergences
   const diverging = cmp.cases.filter((c) => c.verdict === 'diverge');
   const informational = cmp.cases.filter((c) => c.verdict === 'agree' && c.diffs.length > 0);
   out.push(paint('bold', `Divergences (${diverging.length})`));
   if (diverging.length === 0) out.push('  none');
-  for (const c of [...diverging, ...informational]) {
+  for (const c of [...diverging, ...(opts.verbose ? informational : [])]) {
     const tag = c.verdict === 'diverge' ? paint('red', 'diverge') : paint('cyan', 'informational only');
     const differs = [...new Set(c.diffs.flatMap((d) => d.differing))];
     out.push(`  ${c.id}  ${tag}  (reference ${referencesText(c, differs)}; differs: ${differs.join(', ')})`);
     for (const d of c.diffs) out.push(`    ${d.informational ? paint('dim', formatDiff(d)) : formatDiff(d)}`);
   }
+  if (!opts.verbose && informational.length > 0) out.push(paint('dim', `  (${informational.length} case${informational.length === 1 ? '' : 's'} differ only in undefined bits: --verbose lists them)`));
   out.push('');
 
   // --- warm/cold twins that disagree: a finding of their own (report/warmcold.ts)
@@ -104,33 +90,26 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
     out.push(paint('bold', head!), ...rest, '');
   }
 
-  // --- known deviations: apart from the divergences, each with its evidence
+  // --- known deviations: apart from the divergences; each entry with its evidence and cases with --verbose
   const known = cmp.cases.filter((c) => c.verdict === 'known');
   const used = usedDeviations(cmp, opts.deviations ?? []);
   if (known.length > 0 || used.length > 0) {
     out.push(paint('bold', `Known deviations (${known.length} case${known.length === 1 ? '' : 's'}, ${used.length} registry entr${used.length === 1 ? 'y' : 'ies'})`));
     for (const { entry, cases } of used) {
-      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}${entry.finding ? ` [finding ${entry.finding}]` : ''}`);
+      const finding = entry.finding ? ` [finding ${entry.finding}]` : '';
+      if (!opts.verbose) {
+        out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}, ${cases.length} case${cases.length === 1 ? '' : 's'}${finding}`);
+        continue;
+      }
+      out.push(`  ${paint('yellow', entry.id)}  ${entry.backend} ${entry.versions.range}: ${entry.summary}${finding}`);
       for (const line of evidenceLines(entry)) out.push(paint('dim', `    ${line}`));
       out.push(`    cases: ${cases.map((c) => c.id).join(', ')}`);
     }
-    for (const c of known) {
+    for (const c of opts.verbose ? known : []) {
       out.push(`  ${c.id}  ${paint('yellow', verdictText(c))}  (reference ${referencesText(c, c.known)}; differs: ${c.known.join(', ')})`);
       for (const d of c.diffs) out.push(`    ${paint('dim', formatDiff(d))}`);
     }
-    out.push('');
-  }
-
-  // --- conformance per implementation (report/conformance.ts): each column on its own
-  const per = conformance(results, cmp);
-  if (per.length > 0) {
-    out.push(paint('bold', 'Conformance per implementation (each column against its reference model)'));
-    const w = Math.max(8, ...per.map((p) => p.column.length));
-    for (const p of per) {
-      out.push(`  ${pad(p.column, w)}  ${countsText(p.total)}${p.total.diverge ? paint('red', '  ← diverges') : ''}`);
-      const top = p.notRunReasons[0];
-      if (top) out.push(paint('dim', `  ${pad('', w)}  not run: ${top.cases}× ${truncate(top.reason, 100)}${p.notRunReasons.length > 1 ? ` (+${p.notRunReasons.length - 1} other reasons)` : ''}`));
-    }
+    if (!opts.verbose) out.push(paint('dim', '  (summaries, evidence and the cases with their differences: --verbose, or matrix.md)'));
     out.push('');
   }
 
@@ -192,6 +171,64 @@ export function renderTable(results: Results, opts: TableOptions = {}): string {
   }
   if (problems.length > max) out.push(`    … and ${problems.length - max} more (see matrix.md / results.json)`);
   return out.map((l) => l.trimEnd()).join('\n') + '\n';
+}
+
+/** One line per case, grouped by template, one cell per backend, then the verdict (--verbose). */
+function caseLines(results: Results, cmp: Comparison, paint: Paint, width: number): string[] {
+  const { backends } = cmp;
+  const byId = new Map(cmp.cases.map((c) => [c.id, c] as const));
+  const out: string[] = [];
+  const cellW = Math.max(7, ...backends.map((b) => b.length));
+  const verdictW = 8;
+  const fixed = backends.length * (cellW + 2) + verdictW;
+  const labels = results.cases.map((c) => `  ${caseLabel(c)}`);
+  const longest = Math.max(4, ...labels.map((l) => l.length), ...results.cases.map((c) => c.template.length));
+  const labelW = Math.max(24, Math.min(longest, width - fixed - 2));
+  out.push(paint('bold', `${pad('case', labelW)}  ${backends.map((b) => pad(b, cellW)).join('  ')}  verdict`));
+  for (const group of groupByTemplate(results.cases)) {
+    out.push(paint('bold', truncate(group.template, labelW + 2 + fixed)));
+    for (const c of group.cases) {
+      const comparison = byId.get(c.id);
+      if (!comparison) continue;
+      const cells = backends.map((b) => {
+        const cell = cellFor(comparison, c.results[b], b);
+        return paint(CELL_STYLE[cell.kind], pad(cell.text, cellW));
+      });
+      const v = verdictText(comparison);
+      const style = VERDICT_STYLE[comparison.verdict === 'known' ? 'known' : v] ?? 'reset';
+      out.push(`${pad(truncate(`  ${caseLabel(c)}`, labelW), labelW)}  ${cells.join('  ')}  ${paint(style, v)}`);
+    }
+  }
+  out.push(paint('dim', 'cells: <digest> reference record · = same as reference · ≠<digest> differs · ~<digest> differs only in known deviations · ≈ differs only in undefined bits · — no result'));
+  return out;
+}
+
+/**
+ * Each column on its own: its counts, why cases did not run (the commonest reason), its registry
+ * entries and findings, and where it diverges or fails, per template and parameter value.
+ */
+function conformanceLines(per: readonly ColumnConformance[], paint: Paint): string[] {
+  if (per.length === 0) return [];
+  const out = [paint('bold', 'Conformance per implementation (each column against its reference model)')];
+  const w = Math.max(8, ...per.map((p) => p.column.length));
+  const more = (s: string): string => `  ${pad('', w)}  ${s}`;
+  for (const p of per) {
+    out.push(`  ${pad(p.column, w)}  ${countsText(p.total)}${p.total.diverge ? paint('red', '  ← diverges') : ''}`);
+    const top = p.notRunReasons[0];
+    if (top) out.push(paint('dim', more(`not run: ${top.cases}× ${truncate(top.reason, 100)}${p.notRunReasons.length > 1 ? ` (+${p.notRunReasons.length - 1} other reasons)` : ''}`)));
+    if (p.deviations.length) out.push(more(`known: ${p.deviations.length} registry entr${p.deviations.length === 1 ? 'y' : 'ies'}${p.findings.length ? `; findings: ${p.findings.join(', ')}` : ''}`));
+    for (const [what, key, style] of [['diverges', 'diverge', 'red'], ['problems', 'problem', 'magenta']] as const) {
+      for (const t of p.templates.filter((x) => x[key] > 0)) {
+        // per parameter, its values that have some: `(vec 0x20:2 0x21:2; prefix none:6 ds:6)`
+        const byAxis = new Map<string, string[]>();
+        for (const a of p.axes) if (a.template === t.template && a[key] > 0) byAxis.set(a.axis, [...(byAxis.get(a.axis) ?? []), `${a.value}:${a[key]}`]);
+        const values = [...byAxis].map(([axis, vs]) => `${axis} ${vs.join(' ')}`);
+        out.push(paint(style, more(`${what}: ${t.template} ${t[key]}${values.length ? ` (${values.join('; ')})` : ''}`)));
+      }
+    }
+  }
+  out.push('');
+  return out;
 }
 
 /** Render to a stream, with colour when the stream is a TTY and NO_COLOR is not set. */

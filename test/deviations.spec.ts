@@ -237,8 +237,12 @@ describe('deviations: comparison', () => {
     assert.match(md, /\*\*Source:\*\* `qemu\/qemu target\/i386\/tcg\/excp_helper\.c:98`/);
     assert.match(md, /## Divergences \(1\)/);
     const table = renderTable(results, { deviations, comparison: cmp });
-    assert.match(table, /known deviation \(qemu-int3-soft\)/);
+    assert.match(table, /^ {2}qemu-int3-soft {2}qemu-tcg QEMU 7\.2, 1 case$/m, 'the entry in one line');
+    assert.doesNotMatch(table, /known deviation \(qemu-int3-soft\)/, 'the case lines only with --verbose');
     assert.match(table, /Divergences \(1\)/);
+    const verbose = renderTable(results, { deviations, comparison: cmp, verbose: true });
+    assert.match(verbose, /known deviation \(qemu-int3-soft\)/);
+    assert.match(verbose, /Divergences \(1\)/);
   });
 });
 

@@ -189,8 +189,8 @@ describe('report: terminal table', () => {
     }),
   ]);
 
-  it('shows one line per case with =, ≠ and statuses, then divergences, backends, totals', () => {
-    const text = renderTable(r);
+  it('with verbose, shows one line per case with =, ≠ and statuses, then divergences, backends, totals', () => {
+    const text = renderTable(r, { verbose: true });
     const lines = text.split('\n');
     const row = (label: string): string => lines.find((l) => l.startsWith(`  ${label} `)) ?? '';
     assert.match(row('same'), new RegExp(`^  same\\s+${digest(REC_EXCEPTION)}\\s+=\\s+agree$`));
@@ -205,6 +205,24 @@ describe('report: terminal table', () => {
     assert.ok(!text.includes('\x1b['), 'no colour unless asked');
   });
 
+  it('without verbose, prints the summary and the differences, no line per case', () => {
+    const text = renderTable(r);
+    const lines = text.split('\n');
+    for (const label of ['same', 'differ', 'crash']) assert.ok(!lines.some((l) => l.startsWith(`  ${label} `)), `no case line for ${label}`);
+    assert.ok(!text.includes('cells: <digest>'), 'no legend of the cells without the cells');
+    // the headline first: each column on its own; kvm agrees in `same`, diverges in `differ`, crashed in `crash`
+    assert.ok(text.indexOf('Conformance per implementation') < text.indexOf('Divergences'));
+    const kvm = lines.findIndex((l) => /^ {2}kvm\s+1 agree · 0 known · 0 open · 1 diverge · 0 not run · 1 problems {2}← diverges$/.test(l));
+    assert.ok(kvm > 0, text);
+    assert.equal(lines[kvm + 1]!.trim(), `diverges: ${TID} 1 (id differ:1)`, 'where, per template and parameter value');
+    assert.equal(lines[kvm + 2]!.trim(), `problems: ${TID} 1 (id crash:1)`);
+    // the differences are still there, decoded, and so are the totals and the problem
+    assert.ok(lines.includes(`  ${TID}/differ  diverge  (reference qemu-tcg; differs: kvm)`));
+    assert.ok(lines.includes('    exit_int_info: qemu-tcg V=1 TYPE=EXCEPTION VEC=#BP(3), kvm V=1 TYPE=SOFT_INT VEC=0x3'));
+    assert.ok(lines.some((l) => l.includes(`CRASH   kvm      ${TID}/crash: catch-all IDT`)));
+    assert.ok(text.indexOf('Divergences') < text.indexOf('Backends') && text.indexOf('Backends') < text.indexOf('Totals'));
+  });
+
   it('colours only when asked, and asks only for a TTY without NO_COLOR', () => {
     assert.ok(renderTable(r, { color: true }).includes('\x1b[31m'));
     assert.equal(useColor({ isTTY: true }, {}), true);
@@ -216,7 +234,7 @@ describe('report: terminal table', () => {
 
   it('stays one line per case at 150 cases', () => {
     const many = results(Array.from({ length: 150 }, (_, i) => outcome(`nrips=${i % 2},vec=${i}`, { 'qemu-tcg': ok(REC_EXCEPTION), kvm: ok(i === 77 ? REC_SOFTINT : REC_EXCEPTION) })));
-    const lines = renderTable(many, { width: 100 }).split('\n');
+    const lines = renderTable(many, { width: 100, verbose: true }).split('\n');
     for (let i = 0; i < 150; i++) {
       const label = `  nrips=${i % 2},vec=${i} `;
       assert.equal(lines.filter((l) => l.startsWith(label)).length, 1, label);
@@ -247,7 +265,7 @@ describe('report: markdown', () => {
   it('has a section per template with case × backend rows and a verdict column', () => {
     assert.ok(lines.includes(`### \`${TID}\``));
     assert.ok(lines.includes('| case | `qemu-tcg` | `kvm` | `bochs` | verdict |'));
-    assert.ok(!md.includes('<details>'), 'a template with a divergence is not folded');
+    assert.ok(!md.slice(md.indexOf('## Results')).includes('<details>'), 'a template with a divergence is not folded');
     assert.ok(lines.includes(`| \`same\` | OK ${digest(REC_EXCEPTION)} (ref) | OK = | — | agree |`));
     assert.ok(lines.includes(`| \`differ\` | OK ${digest(REC_EXCEPTION)} (ref) | OK ≠${digest(REC_SOFTINT)} | — | **diverge** |`));
     // UNSUPPORTED names no reason in its cell: the column's reasons are listed once, pipes escaped

@@ -23,11 +23,12 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--out <dir>', 'also write matrix.md there')
     .option('--deviations <file>', 'a deviation registry added to expected/deviations.yaml (repeatable)', repeat, [])
     .option('--json', 'print the summary as JSON')
+    .option('--verbose', 'the table: also one line per case and each known deviation\'s cases and evidence')
     .option('--ktap', 'print KTAP version 1 instead of the table (docs/publishing.md "KTAP")')
     .action(async (files: string[], o) => setCode(await compare(files, o)));
 }
 
-export async function compare(files: string[], o: { out?: string; json?: boolean; ktap?: boolean; deviations?: string[] }): Promise<number> {
+export async function compare(files: string[], o: { out?: string; json?: boolean; ktap?: boolean; verbose?: boolean; deviations?: string[] }): Promise<number> {
   if (files.length !== 1) throw new UsageError('compare takes one results.json (merging several runs comes with `publish`)');
   if (o.out) await checkOutDir(o.out);
   const results = await readResultsFile(files[0]!);
@@ -38,8 +39,8 @@ export async function compare(files: string[], o: { out?: string; json?: boolean
   const warmCold = compareWarmCold(results);
   if (warmCold.pairs > 0) results.warmCold = warmCold;
   if (o.out) await writeMarkdown(join(o.out, 'matrix.md'), results, { deviations, comparison });
-  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations), conformance: conformance(results, comparison) }, null, 2)}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ...comparison.summary, deviations: deviationsByCase(comparison), versions: versionView(results, comparison, deviations), conformance: conformance(results, comparison, deviations) }, null, 2)}\n`);
   else if (o.ktap) process.stdout.write(renderKtap(results, comparison));
-  else printTable(results, process.stdout, { deviations, comparison });
+  else printTable(results, process.stdout, { deviations, comparison, verbose: o.verbose === true });
   return runExitCode(comparison.summary, results.warmCold);
 }

@@ -20,7 +20,8 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--out <dir>', 'where results.json and matrix.md go', join(ROOT, 'out'))
     .option('--deviations <file>', "a deviation registry added to expected/deviations.yaml and the --templates folders' deviations.yaml (repeatable)", repeat, [])
     .option('--json', 'print results.json to stdout instead of the table')
+    .option('--verbose', 'the table: also one line per case (as `run --verbose`)')
     .action(async (log: string, o) => {
-      setCode(printRun(await interruptible((signal) => parseLog(resolve(log), { ...o, out: resolve(o.out), signal }, (total) => createProgress(total))), o.json));
+      setCode(printRun(await interruptible((signal) => parseLog(resolve(log), { ...o, out: resolve(o.out), signal }, (total) => createProgress(total))), o.json, o.verbose === true));
     });
 }

@@ -24,6 +24,7 @@ export function register(p: Command, setCode: SetCode): void {
     .option('--machine-cpu <eax>', "console backend: the machine's CPUID Fn0000_0001 EAX (e.g. 0x00A00F11), for its CPU family in results.json")
     .option('--machine-name <name>', "console backend: the machine's CPU name (e.g. 'AMD EPYC 9654 96-Core Processor'), with --machine-cpu")
     .option('--json', 'print results.json to stdout instead of the table (--format json)')
+    .option('--verbose', 'the table: also one line per case and each known deviation\'s cases and evidence (matrix.md has them always)')
     .addOption(new Option('--format <format>', 'what goes to stdout: the table, results.json, or KTAP version 1 (one subtest per column, one test per case: docs/publishing.md "KTAP")').choices(['table', 'json', 'ktap']).default('table'))
     .option('--console-cmd <command>', "console backend: shell command attaching to the serial console of a machine that boots the image of `svmconf iso` (e.g. 'ipmitool -I lanplus -H bmc -U admin -P pw sol activate')")
     .option('--boot-cmd <command>', 'console backend: shell command that boots the machine, run once the console is attached')
@@ -34,20 +35,20 @@ export function register(p: Command, setCode: SetCode): void {
     .action(async (o) => setCode(await run({ ...o, out: resolve(o.out) })));
 }
 
-export async function run(o: RunOptions & { json?: boolean; format?: OutputFormat }): Promise<number> {
-  return printRun(await interruptible((signal) => runSuite({ ...o, signal }, (total) => createProgress(total))), o.json ? 'json' : o.format);
+export async function run(o: RunOptions & { json?: boolean; format?: OutputFormat; verbose?: boolean }): Promise<number> {
+  return printRun(await interruptible((signal) => runSuite({ ...o, signal }, (total) => createProgress(total))), o.json ? 'json' : o.format, o.verbose === true);
 }
 
 export type OutputFormat = 'table' | 'json' | 'ktap';
 
-/** What `run` and `parse-log` print: results.json (--json), or the table, the run's family, the recorded hardware and the files written. */
-export function printRun(r: RunOutcome, format: OutputFormat | boolean | undefined): number {
+/** What `run` and `parse-log` print: results.json (--json), or the table (the per-case lines with `verbose`), the run's family, the recorded hardware and the files written. */
+export function printRun(r: RunOutcome, format: OutputFormat | boolean | undefined, verbose = false): number {
   const { results, deviations, comparison, family } = r;
   const f: OutputFormat = format === true ? 'json' : format === false || format === undefined ? 'table' : format;
   if (f === 'json') process.stdout.write(serializeResults(results));
   else if (f === 'ktap') process.stdout.write(renderKtap(results, comparison));
   else {
-    printTable(results, process.stdout, { deviations, comparison });
+    printTable(results, process.stdout, { deviations, comparison, verbose });
     process.stdout.write(`\nCPU family of this run: ${family.familyName} (${family.source})${r.recordedRuns ? '' : `; no recorded hardware under expected/hw/${family.familySlug}/`}\n`);
     if (r.recordedSection.length) process.stdout.write(`\n${r.recordedSection.join('\n')}`);
     if (!r.writeFailure) process.stdout.write(`\nwrote ${r.paths.results} and ${r.paths.matrix}\n`);
