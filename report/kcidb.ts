@@ -131,9 +131,9 @@ function buildOf(f: FamilySection, col: MatrixColumn, origin: Origin): KcidbBuil
 
 /**
  * The matrix as KCIDB reports: the first holds the checkouts, then one per build with its tests.
- * kcidb-submit sends each report of its input as one message, and a full run as one object (over
- * 20 MB) would pass the message queue's 10 MB limit; a build's report stays far below it, and KCIDB
- * joins objects of separate submissions by their ids.
+ * kcidb-submit sends each report of its input as one message, and a full run as one object (15 MB
+ * for 13 columns and 1060 cases) would pass the message queue's 10 MB limit; a build's report stays
+ * far below it, and KCIDB joins objects of separate submissions by their ids.
  */
 export function renderKcidb(m: Matrix, registry: readonly Deviation[] = []): KcidbReport[] {
   const findingOf = new Map(registry.flatMap((d) => (d.finding ? [[d.id, d.finding] as const] : [])));
