@@ -374,6 +374,15 @@ const xmlText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&
   // XML 1.0 forbids most control characters, which a console may have passed through
   .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '?');
 
+/**
+ * The decoded differences a column takes part in (its own value differs, or it is the reference),
+ * one line per run and field: the body of a JUnit failure and a KCIDB test's log excerpt.
+ */
+export function columnDiffLines(c: MatrixCase, column: string): string[] {
+  return c.comparisons.flatMap((cmp) => cmp.diffs.filter((d) => d.values.some((v) => v.column === column) || cmp.reference === column)
+    .map((d) => `${cmp.origin}: ${d.field}: ${d.values.map((v) => `${v.column} ${v.text}`).join('; ')}`));
+}
+
 /** One testsuite per family × column, one testcase per case. */
 export function renderJunit(m: Matrix): string {
   const X: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
@@ -392,8 +401,7 @@ export function renderJunit(m: Matrix): string {
           cases.push(`<testcase ${attrs}><skipped message="no result in this column"/></testcase>`);
           continue;
         }
-        const diffs = c.comparisons.flatMap((cmp) => cmp.diffs.filter((d) => d.values.some((v) => v.column === col.key) || cmp.reference === col.key)
-          .map((d) => `${cmp.origin}: ${d.field}: ${d.values.map((v) => `${v.column} ${v.text}`).join('; ')}`));
+        const diffs = columnDiffLines(c, col.key);
         switch (cell.kind) {
           case 'diverge':
             n.failures++;

@@ -1,14 +1,17 @@
 // `svmconf publish`: results files of several machines and runs read, the CPUs of files from
 // before family detection filled in from what the runner knows of its backends (withCpus), merged
 // into one matrix per CPU family with the hardware recorded for each family (report/publish.ts,
-// report/hwrecords.ts), and written as matrix.md, matrix.html, matrix.json and junit.xml.
+// report/hwrecords.ts), and written as matrix.md, matrix.html, matrix.json and junit.xml, and with
+// --kcidb as a KCIDB report (report/kcidb.ts).
 
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { Results } from '../core/types.ts';
 import { DEFAULT_PROFILE, findProfile } from '../model/profile.ts';
 import { backendCpu } from '../runner/cpu.ts';
 import type { Deviation } from '../report/deviations.ts';
 import { HW_DIR, readHwFamily, type HwRecording } from '../report/hwrecords.ts';
+import { writeKcidb } from '../report/kcidb.ts';
 import { buildMatrix, modelProfileOf, type Matrix, type PublishInput } from '../report/publish.ts';
 import { writePublished } from '../report/publish-render.ts';
 import { readResultsFile, serializeResults } from '../report/results.ts';
@@ -40,6 +43,8 @@ export interface PublishRequest {
   hw?: string;
   /** Where the matrix files go. */
   out: string;
+  /** Where the KCIDB report goes (report/kcidb.ts), when one is wanted. */
+  kcidb?: string;
 }
 
 export interface PublishOutcome {
@@ -53,6 +58,7 @@ export interface PublishOutcome {
 
 export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
   await checkOutDir(r.out);
+  if (r.kcidb) await checkOutDir(dirname(r.kcidb), '--kcidb');
   const inputs: PublishInput[] = [];
   // one run given twice (the same file, or a copy of it) is counted once
   const seen = new Map<string, string>();
@@ -76,6 +82,7 @@ export async function publishRuns(r: PublishRequest): Promise<PublishOutcome> {
     if (recs.length) recorded.set(fam.slug, recs);
   }
   const matrix = recorded.size ? buildMatrix(inputs, { deviations, recorded }) : prelim;
-  const paths = await writePublished(r.out, matrix, deviations);
+  const paths: Record<string, string> = await writePublished(r.out, matrix, deviations);
+  if (r.kcidb) paths.kcidb = await writeKcidb(r.kcidb, matrix, deviations);
   return { matrix, deviations, paths, notes };
 }
